@@ -1,0 +1,108 @@
+"""The fixed query set, drawn from the real corpus.
+
+Built once, deterministically from a seed, and committed as ``queries.json`` so
+every run (and every engine) uses the same queries. Classes:
+
+- ``rare``: single terms found in 2-10 real documents;
+- ``common``: the most frequent non-stopword terms (matching 2-15% of documents);
+- ``two_words`` / ``three_words``: words that co-occur in one real description;
+- ``phrase``: frequent adjacent word pairs, as a quoted phrase;
+- ``filter_facets``: a common-ish term, a section filter, facets on section and priority.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+from bench.corpus import ensure_real_corpus, read_ndjson
+
+QUERIES_FILE = Path(__file__).resolve().parent / "queries.json"
+CLASSES = ["rare", "common", "two_words", "three_words", "phrase", "filter_facets"]
+PER_CLASS = 20
+
+STOPWORDS = set("""
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over
+own same she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who
+whom why will with would you your yours yourself yourselves also use used using via may provides
+package contains includes based etc one two new well see many like need http https www org com
+""".split())
+
+WORD = re.compile(r"[a-z][a-z]{3,}")
+
+
+def words(text: str) -> list[str]:
+    return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def build(seed: int = 5, path: Path | None = None) -> list[dict]:
+    docs = sorted(read_ndjson(path or ensure_real_corpus()), key=lambda d: d["id"])
+    rng = random.Random(seed)
+    n = len(docs)
+    df: Counter[str] = Counter()
+    bigrams: Counter[tuple[str, str]] = Counter()
+    for d in docs:
+        text = d["description"] + "\n" + d["long_description"]
+        df.update(set(words(text)))
+        toks = re.findall(r"[a-z]+", d["description"].lower())
+        for a, b in zip(toks, toks[1:], strict=False):
+            if a not in STOPWORDS and b not in STOPWORDS and len(a) > 3 and len(b) > 3:
+                bigrams[(a, b)] += 1
+    out: list[dict] = []
+
+    rare = sorted(w for w, c in df.items() if 2 <= c <= 10 and len(w) >= 6)
+    for w in rng.sample(rare, PER_CLASS):
+        out.append({"class": "rare", "q": w})
+
+    common = [w for w, c in df.most_common() if 0.02 * n <= c <= 0.15 * n]
+    for w in common[:PER_CLASS]:
+        out.append({"class": "common", "q": w})
+
+    mid = {w for w, c in df.items() if 30 <= c <= 0.15 * n}
+    for k, cls in ((2, "two_words"), (3, "three_words")):
+        got: set[str] = set()
+        while len(got) < PER_CLASS:
+            d = docs[rng.randrange(n)]
+            cand = sorted({w for w in words(d["description"]) if w in mid})
+            if len(cand) >= k:
+                q = " ".join(rng.sample(cand, k))
+                if q not in got:
+                    got.add(q)
+                    out.append({"class": cls, "q": q})
+
+    for (a, b), _ in bigrams.most_common(PER_CLASS):
+        out.append({"class": "phrase", "q": f'"{a} {b}"'})
+
+    sections = Counter(d["section"] for d in docs)
+    big_sections = [s for s, c in sections.most_common(12)]
+    mid_common = [w for w, c in df.most_common() if 0.005 * n <= c <= 0.15 * n]
+    for _ in range(PER_CLASS):
+        w = rng.choice(mid_common[:200])
+        s = rng.choice(big_sections)
+        out.append({"class": "filter_facets", "q": w, "filter": {"section": s},
+                    "facets": ["section", "priority"]})
+    return out
+
+
+def load() -> list[dict]:
+    if not QUERIES_FILE.exists():
+        save(build())
+    return json.loads(QUERIES_FILE.read_text())
+
+
+def save(queries: list[dict]) -> None:
+    QUERIES_FILE.write_text(json.dumps(queries, indent=1) + "\n")
+
+
+def by_class(queries: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {c: [] for c in CLASSES}
+    for q in queries:
+        out[q["class"]].append(q)
+    return out
