@@ -1,0 +1,137 @@
+"""Raw OpenSearch baseline: the bulk API and the _search API, no Docuseek in between.
+
+Against osmem-server (an OpenSearch-compatible server) here, or any cluster given
+by URL. The mapping mirrors the Docuseek collection: keyword fields, two english
+text fields (description boosted like weight A over C), an integer. A load ends
+with a _refresh, so its clock stops when the documents are searchable, as
+Docuseek's does when the last task is `succeeded`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+
+import httpx
+
+INDEX = "raw_docs"
+
+MAPPING = {
+    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+    "mappings": {"properties": {
+        "package": {"type": "keyword"},
+        "section": {"type": "keyword"},
+        "priority": {"type": "keyword"},
+        "maintainer": {"type": "keyword"},
+        "installed_size": {"type": "integer"},
+        "description": {"type": "text", "analyzer": "english"},
+        "long_description": {"type": "text", "analyzer": "english"},
+    }},
+}
+
+
+def search_body(query: dict, limit: int = 10) -> dict:
+    must: list[dict] = [{"simple_query_string": {
+        "query": query["q"], "fields": ["description^2", "long_description"],
+        "default_operator": "and"}}]
+    flt = []
+    for field, value in sorted((query.get("filter") or {}).items()):
+        if isinstance(value, dict):
+            flt.append({"range": {field: value}})
+        else:
+            flt.append({"term": {field: value}})
+    body: dict = {
+        "size": limit,
+        "track_total_hits": True,
+        "query": {"bool": {"must": must, "filter": flt}},
+        "highlight": {"fields": {"description": {}, "long_description": {}},
+                      "pre_tags": ["<mark>"], "post_tags": ["</mark>"]},
+        "_source": True,
+    }
+    if query.get("facets"):
+        body["aggs"] = {f: {"terms": {"field": f, "size": 20}} for f in query["facets"]}
+    return body
+
+
+class RawOpenSearch:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self._local = threading.local()
+
+    def client(self) -> httpx.Client:
+        c = getattr(self._local, "c", None)
+        if c is None:
+            c = self._local.c = httpx.Client(base_url=self.url, timeout=120)
+        return c
+
+    def reset(self) -> None:
+        c = self.client()
+        c.delete(f"/{INDEX}")
+        r = c.put(f"/{INDEX}", json=MAPPING)
+        r.raise_for_status()
+
+    def _bulk(self, c: httpx.Client, docs: Sequence[dict]) -> None:
+        lines = []
+        for d in docs:
+            lines.append(json.dumps({"index": {"_index": INDEX, "_id": d["id"]}}))
+            lines.append(json.dumps({k: v for k, v in d.items() if k != "id"}))
+        r = c.post("/_bulk", content="\n".join(lines) + "\n",
+                   headers={"Content-Type": "application/x-ndjson"})
+        r.raise_for_status()
+        if r.json().get("errors"):
+            raise RuntimeError(f"bulk errors: {r.text[:500]}")
+
+    def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
+        batches = [docs[i:i + batch] for i in range(0, len(docs), batch)]
+        errors: list[BaseException] = []
+
+        def work(k: int) -> None:
+            c = httpx.Client(base_url=self.url, timeout=120)
+            try:
+                for b in batches[k::concurrency]:
+                    self._bulk(c, b)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                c.close()
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.client().post(f"/{INDEX}/_refresh").raise_for_status()
+        dt = time.perf_counter() - t0
+        if errors:
+            raise errors[0]
+        return {"docs": len(docs), "batch": batch, "concurrency": concurrency,
+                "seconds": dt, "docs_per_s": len(docs) / dt}
+
+    def count(self) -> int:
+        return int(self.client().get(f"/{INDEX}/_count").json()["count"])
+
+    def request_line(self, query: dict, limit: int = 10) -> tuple[str, str, str]:
+        return ("POST", f"/{INDEX}/_search", json.dumps(search_body(query, limit)))
+
+    def search(self, query: dict, limit: int = 10) -> dict:
+        r = self.client().post(f"/{INDEX}/_search", json=search_body(query, limit))
+        r.raise_for_status()
+        out = r.json()
+        facets = {name: [{"value": b["key"], "count": b["doc_count"]}
+                         for b in agg["buckets"]]
+                  for name, agg in (out.get("aggregations") or {}).items()}
+        total = out["hits"]["total"]
+        return {"ids": [h["_id"] for h in out["hits"]["hits"]],
+                "total": int(total["value"] if isinstance(total, dict) else total),
+                "facets": facets}
+
+    def size_bytes(self) -> int | None:
+        try:
+            r = self.client().get(f"/_cat/indices/{INDEX}", params={"format": "json",
+                                                                   "bytes": "b"})
+            return int(r.json()[0]["store.size"])
+        except Exception:  # noqa: BLE001 - not every compatible server reports it
+            return None

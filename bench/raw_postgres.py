@@ -1,0 +1,166 @@
+"""Raw PostgreSQL baseline: the same documents and queries, straight SQL, no API.
+
+The table is what a competent engineer would write by hand: typed columns, a
+stored weighted tsvector (description A, long_description C, as the Docuseek
+collection declares them) and a GIN index that exists before the load, so the
+index is maintained row by row as in Docuseek. Loads use COPY (one per batch and
+transaction) or, for batch size 1, one INSERT per autocommitted transaction.
+Queries have the API's semantics: websearch_to_tsquery, ts_rank (normalization
+32) over every match, exact total, ts_headline on the page's rows only, facets by
+GROUP BY.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+COLUMNS = ["id", "package", "section", "priority", "maintainer", "installed_size",
+           "description", "long_description"]
+
+DDL = """
+DROP TABLE IF EXISTS raw_docs;
+CREATE TABLE raw_docs (
+    id text PRIMARY KEY,
+    package text, section text, priority text, maintainer text, installed_size integer,
+    description text, long_description text,
+    tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', coalesce(description, '')), 'A') ||
+        setweight(to_tsvector('english', coalesce(long_description, '')), 'C')) STORED
+);
+CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv);
+"""
+
+HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
+
+HITS_SQL = """
+SELECT page.id, page.score,
+       ts_headline('english', page.description, q, %(hl)s),
+       ts_headline('english', page.long_description, q, %(hl)s)
+FROM (SELECT id, description, long_description, ts_rank(tsv, q, 32) AS score
+      FROM raw_docs, websearch_to_tsquery('english', %(q)s) AS q
+      WHERE tsv @@ q {filter} ORDER BY score DESC, id LIMIT %(limit)s) AS page,
+     websearch_to_tsquery('english', %(q)s) AS q
+ORDER BY page.score DESC, page.id
+"""
+
+
+def _filter_sql(flt: dict | None) -> tuple[str, dict]:
+    if not flt:
+        return "", {}
+    clauses, params = [], {}
+    for i, (field, value) in enumerate(sorted(flt.items())):
+        if field not in COLUMNS:
+            raise ValueError(field)
+        if isinstance(value, dict):
+            for op, sym in (("gte", ">="), ("gt", ">"), ("lte", "<="), ("lt", "<")):
+                if op in value:
+                    clauses.append(f"{field} {sym} %(f{i}{op})s")
+                    params[f"f{i}{op}"] = value[op]
+        else:
+            clauses.append(f"{field} = %(f{i})s")
+            params[f"f{i}"] = value
+    return " AND " + " AND ".join(clauses), params
+
+
+class RawPostgres:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._local = threading.local()
+
+    def conn(self) -> psycopg.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None or c.closed:
+            c = self._local.conn = psycopg.connect(self.uri, autocommit=True)
+            c.execute("SET jit = off")
+        return c
+
+    def reset(self) -> None:
+        with psycopg.connect(self.uri, autocommit=True) as c:
+            c.execute(DDL)
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def load_batch(self, conn: psycopg.Connection, docs: Sequence[dict]) -> None:
+        if len(docs) == 1:
+            d = docs[0]
+            conn.execute(
+                f"INSERT INTO raw_docs ({', '.join(COLUMNS)}) VALUES "
+                f"({', '.join(['%s'] * len(COLUMNS))})"
+                " ON CONFLICT (id) DO NOTHING",
+                [d.get(c) for c in COLUMNS],
+            )
+            return
+        with conn.transaction(), conn.cursor() as cur, cur.copy(
+                f"COPY raw_docs ({', '.join(COLUMNS)}) FROM STDIN") as cp:
+            for d in docs:
+                cp.write_row([d.get(c) for c in COLUMNS])
+
+    def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
+        """Load docs in batches from `concurrency` connections; seconds until all committed."""
+        batches = [docs[i:i + batch] for i in range(0, len(docs), batch)]
+        conns = [psycopg.connect(self.uri, autocommit=True) for _ in range(concurrency)]
+        errors: list[BaseException] = []
+
+        def work(k: int) -> None:
+            try:
+                for b in batches[k::concurrency]:
+                    self.load_batch(conns[k], b)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        dt = time.perf_counter() - t0
+        for c in conns:
+            c.close()
+        if errors:
+            raise errors[0]
+        return {"docs": len(docs), "batch": batch, "concurrency": concurrency,
+                "seconds": dt, "docs_per_s": len(docs) / dt}
+
+    def count(self) -> int:
+        return int(self.conn().execute("SELECT count(*) FROM raw_docs").fetchone()[0])
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, query: dict, limit: int = 10) -> dict:
+        conn = self.conn()
+        fsql, fparams = _filter_sql(query.get("filter"))
+        params = {"q": query["q"], "hl": HEADLINE_OPTIONS, "limit": limit, **fparams}
+        rows = conn.execute(HITS_SQL.format(filter=fsql), params).fetchall()
+        facets: dict[str, list] = {}
+        match = f"FROM raw_docs WHERE tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
+        if query.get("facets"):
+            parts = ["(SELECT '' AS facet, NULL AS value, count(*) AS n FROM m)"]
+            for name in query["facets"]:
+                if name not in COLUMNS:
+                    raise ValueError(name)
+                parts.append(f"(SELECT '{name}', {name}, count(*) FROM m GROUP BY {name}"
+                             f" ORDER BY count(*) DESC, {name} LIMIT 20)")
+            cols = ", ".join(query["facets"])
+            sql = f"WITH m AS MATERIALIZED (SELECT {cols} {match}) " + " UNION ALL ".join(parts)
+            total = 0
+            for facet, value, n in conn.execute(sql, params):
+                if facet == "":
+                    total = int(n)
+                else:
+                    facets.setdefault(facet, []).append({"value": value, "count": int(n)})
+        else:
+            total = int(conn.execute(f"SELECT count(*) {match}", params).fetchone()[0])
+        return {"ids": [r[0] for r in rows], "total": total, "facets": facets}
+
+    # -- size -----------------------------------------------------------------------------
+
+    def size_bytes(self) -> dict:
+        row = self.conn().execute(
+            "SELECT pg_total_relation_size('raw_docs'), pg_relation_size('raw_docs_tsv')"
+        ).fetchone()
+        return {"total": int(row[0]), "fts_index": int(row[1])}

