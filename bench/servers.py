@@ -203,7 +203,7 @@ class Docuseek:
                                        stdout=self._logs[1], stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
         try:
-            wait_http(self.url + "/health", 60, self.api)
+            wait_http(self.url + "/readyz", 90, self.api)
         except Exception:
             self.stop()
             raise

@@ -1,0 +1,320 @@
+"""One benchmark run: one backend, one corpus size, everything side by side.
+
+Order (all in one run, so the engines share the machine's state):
+1. corpus (real Debian records, or the synthetic N-document corpus);
+2. ingest at batch sizes 1, 100, 1000, alternating raw engine and Docuseek;
+3. index size on disk; hit-set agreement between Docuseek and the raw engine;
+4. the peers (SQLite FTS5, Tantivy) load the same documents;
+5. search latency per query class x concurrency for Docuseek (HTTP), the raw
+   engine, and the peers;
+6. indexing lag under a steady write load;
+7. peak RSS of api, worker and the engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import corpus, loadgen, machine, queries, servers, synth
+from bench.docuseek_http import DocuseekClient
+from bench.peers import SqliteFts, TantivyIndex
+from bench.raw_opensearch import RawOpenSearch
+from bench.raw_postgres import RawPostgres
+
+REPO = Path(__file__).resolve().parent.parent
+SCALES = {"64k": None, "1m": 1_000_000, "10m": 10_000_000}
+
+
+@dataclass
+class Options:
+    backend: str = "postgres"  # postgres | opensearch
+    scale: str = "64k"  # 64k | 1m | 10m | smoke
+    docs: int | None = None  # explicit document count (first N of the real corpus or synth)
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
+    duration: float = 4.0  # seconds per search measurement (after a warm-up)
+    warmup: float = 1.0
+    batch1_docs: int = 2000
+    batch100_docs: int = 20000
+    ingest_concurrency: int = 2
+    lag_seconds: float = 15.0
+    lag_rate: float = 200.0  # documents per second
+    lag_batch: int = 10
+    peers: bool = True
+    use_wrk: bool | None = None
+    seed: int = 42
+    work_dir: Path = corpus.DATA_DIR / "run"
+    out_dir: Path = REPO / "bench" / "results"
+    label: str = ""
+    classes: list[str] = field(default_factory=lambda: list(queries.CLASSES))
+
+
+def load_docs(opts: Options) -> tuple[list[dict], str]:
+    if opts.scale in ("64k", "smoke") and (opts.docs is None or opts.docs <= 70_000):
+        path = corpus.ensure_real_corpus()
+        docs = list(corpus.read_ndjson(path, opts.docs))
+        return docs, f"debian ({path.name})"
+    n = opts.docs or SCALES[opts.scale]
+    assert n is not None
+    path = synth.ensure_synth_corpus(n, opts.seed)
+    return list(corpus.read_ndjson(path)), f"synthetic ({path.name}, seed {opts.seed})"
+
+
+class Run:
+    def __init__(self, opts: Options) -> None:
+        self.o = opts
+        self.errors: list[str] = []
+        self.t_start = time.perf_counter()
+        self.result: dict = {}
+        self.log_lines: list[str] = []
+
+    def log(self, msg: str) -> None:
+        line = f"[{time.perf_counter() - self.t_start:7.1f}s] {msg}"
+        print(line, flush=True)
+
+    def section(self, name: str, fn):  # type: ignore[no-untyped-def]
+        self.log(f"-- {name}")
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            self.log(f"!! {name} failed: {exc}\n{traceback.format_exc()}")
+            return None
+
+    # -----------------------------------------------------------------------------------
+
+    def execute(self) -> dict:
+        o = self.o
+        docs, source = load_docs(o)
+        qs = [q for q in queries.load() if q["class"] in o.classes]
+        self.log(f"{len(docs)} documents from {source}; {len(qs)} queries; backend {o.backend}")
+        work = o.work_dir
+        work.mkdir(parents=True, exist_ok=True)
+        admin_key = "bench-" + secrets.token_hex(16)
+        pg = servers.Postgres(work / "pg")
+        osm = None
+        ds = None
+        res: dict = {
+            "meta": {
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "backend": o.backend, "scale": o.scale, "docs": len(docs), "source": source,
+                "machine": machine.describe(), "git_commit": machine.git_commit(REPO),
+                "label": o.label,
+                "options": {"concurrency": o.concurrency, "duration_s": o.duration,
+                            "warmup_s": o.warmup, "batch1_docs": o.batch1_docs,
+                            "batch100_docs": o.batch100_docs,
+                            "ingest_concurrency": o.ingest_concurrency,
+                            "lag_rate_docs_s": o.lag_rate, "lag_batch": o.lag_batch,
+                            "lag_seconds": o.lag_seconds, "seed": o.seed},
+            },
+            "ingest": {}, "lag": {}, "search": {}, "memory": {}, "index_size": {},
+            "agreement": {}, "peers_ingest": {},
+        }
+        self.result = res
+        try:
+            pg.create_database("docuseek")
+            pg.create_database("raw")
+            env = {"DATABASE_URL": pg.sqlalchemy_url("docuseek"), "SEARCH_BACKEND": o.backend,
+                   "DOCUSEEK_LOG_LEVEL": "warning"}
+            if o.backend == "opensearch":
+                osm = servers.Osmem(work / "osmem.log")
+                env["OPENSEARCH_URL"] = osm.url
+                raw = RawOpenSearch(osm.url)
+            else:
+                raw = RawPostgres(pg.uri_for("raw"))
+            ds = servers.Docuseek(env, work / "logs", admin_key)
+            client = DocuseekClient(ds.url, admin_key)
+            res["meta"]["load_generator"] = ("wrk" if (o.use_wrk if o.use_wrk is not None
+                                                      else loadgen.have_wrk())
+                                             else "httpx-threads")
+
+            self.section("ingest", lambda: self.ingest(docs, raw, client))
+            ds.check_alive()
+            self.section("index size", lambda: self.index_size(pg, raw, osm))
+            self.section("agreement", lambda: self.agreement(qs, raw, client))
+            peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
+            self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
+            self.section("lag", lambda: self.lag(docs, client))
+            ds.check_alive()
+            res["memory"] = {
+                **{f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
+                "postgres_peak_rss_bytes": pg.peak_rss(),
+            }
+            if osm is not None:
+                res["memory"]["osmem_peak_rss_bytes"] = osm.peak_rss()
+            for p in peers or []:
+                if hasattr(p, "close"):
+                    p.close()
+        finally:
+            if ds is not None:
+                ds.stop()
+            if osm is not None:
+                osm.stop()
+            pg.stop()
+        res["targets"] = targets(res)
+        res["errors"] = self.errors
+        res["meta"]["wall_seconds"] = time.perf_counter() - self.t_start
+        return res
+
+    # -- sections ---------------------------------------------------------------------------
+
+    def ingest(self, docs: list[dict], raw, client: DocuseekClient) -> None:  # type: ignore[no-untyped-def]
+        o = self.o
+        out: dict = {"docuseek": {}, "raw": {}, "ratio": {}}
+        plan = [(1, docs[: o.batch1_docs]), (100, docs[: o.batch100_docs]), (1000, docs)]
+        for batch, subset in plan:
+            raw.reset()
+            r = raw.ingest(subset, batch, o.ingest_concurrency)
+            out["raw"][str(batch)] = r
+            self.log(f"raw b{batch}: {r['docs_per_s']:.0f} docs/s ({len(subset)} docs)")
+            name = "bench" if batch == 1000 else f"bench_b{batch}"
+            client.create_collection(name)
+            d = client.ingest(name, subset, batch, o.ingest_concurrency)
+            out["docuseek"][str(batch)] = d
+            out["ratio"][str(batch)] = d["docs_per_s"] / r["docs_per_s"]
+            self.log(f"docuseek b{batch}: {d['docs_per_s']:.0f} docs/s "
+                     f"(accept {d['accept_docs_per_s']:.0f}/s), ratio {out['ratio'][str(batch)]:.2f}")
+            if batch != 1000:
+                client.client().delete(f"/collections/{name}")
+        n = raw.count()
+        out["raw_count"] = n
+        out["docuseek_count"] = client.count("bench")
+        self.result["ingest"] = out
+
+    def index_size(self, pg: servers.Postgres, raw, osm) -> None:  # type: ignore[no-untyped-def]
+        import psycopg
+
+        sizes: dict = {}
+        with psycopg.connect(pg.uri_for("docuseek")) as c:
+            rows = c.execute(
+                "SELECT n.nspname || '.' || c.relname, pg_total_relation_size(c.oid)"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            ).fetchall()
+            sizes["docuseek_tables"] = {name: int(sz) for name, sz in rows}
+            sizes["docuseek_database_bytes"] = int(c.execute(
+                "SELECT pg_database_size(current_database())").fetchone()[0])
+            sizes["docuseek_index_bytes"] = sum(
+                sz for name, sz in rows if name.startswith("docuseek_index."))
+        raw_size = raw.size_bytes()
+        sizes["raw_bytes"] = raw_size["total"] if isinstance(raw_size, dict) else raw_size
+        if osm is not None:
+            sizes["note"] = "osmem-server keeps its indices in memory: see memory.osmem_peak_rss"
+        self.result["index_size"] = sizes
+
+    def agreement(self, qs: list[dict], raw, client: DocuseekClient) -> None:  # type: ignore[no-untyped-def]
+        out = []
+        for q in qs:
+            a = client.search("bench", q)
+            b = raw.search(q)
+            sa, sb = set(a["ids"]), set(b["ids"])
+            out.append({"class": q["class"], "q": q["q"], "docuseek_total": a["total"],
+                        "raw_total": b["total"], "docuseek_ids": a["ids"], "raw_ids": b["ids"],
+                        "jaccard": (len(sa & sb) / len(sa | sb)) if (sa | sb) else 1.0})
+        n = len(out)
+        self.result["agreement"] = {
+            "queries": out,
+            "same_total_fraction": sum(x["docuseek_total"] == x["raw_total"] for x in out) / n,
+            "mean_top10_jaccard": sum(x["jaccard"] for x in out) / n,
+        }
+        self.log(f"agreement: same total {self.result['agreement']['same_total_fraction']:.2f},"
+                 f" top-10 jaccard {self.result['agreement']['mean_top10_jaccard']:.2f}")
+
+    def load_peers(self, docs: list[dict]) -> list:
+        work = self.o.work_dir
+        peers = [SqliteFts(work / "peers.sqlite"), TantivyIndex(work / "tantivy")]
+        for p in peers:
+            r = p.ingest(docs, 1000)
+            r["size_bytes"] = p.size_bytes()
+            self.result["peers_ingest"][p.name] = r
+            self.result["index_size"][p.name + "_bytes"] = r["size_bytes"]
+            self.log(f"{p.name}: {r['docs_per_s']:.0f} docs/s, {r['size_bytes'] / 1e6:.0f} MB")
+        return peers
+
+    def search(self, qs: list[dict], raw, client: DocuseekClient, ds: servers.Docuseek,  # type: ignore[no-untyped-def]
+               peers: list) -> None:
+        o = self.o
+        out: dict = {"docuseek": {}, "raw": {}, "overhead_p99": {}, "overhead_p50": {}}
+        for p in peers:
+            out[p.name] = {}
+        for cls, lst in queries.by_class(qs).items():
+            if not lst:
+                continue
+            ds_reqs = [("GET", client.search_path("bench", q), "") for q in lst]
+            for key in out:
+                if key not in ("overhead_p99", "overhead_p50"):
+                    out[key].setdefault(cls, {})
+            out["overhead_p99"][cls] = {}
+            out["overhead_p50"][cls] = {}
+            for c in o.concurrency:
+                d = loadgen.http_load(ds.url, ds_reqs, client.headers, c, o.duration, o.use_wrk)
+                out["docuseek"][cls][str(c)] = d
+                if isinstance(raw, RawOpenSearch):
+                    r = loadgen.http_load(raw.url, [raw.request_line(q) for q in lst], {}, c,
+                                          o.duration, o.use_wrk)
+                else:
+                    r = loadgen.closed_loop(raw.search, lst, c, o.duration, o.warmup,
+                                            tool="threads+psycopg")
+                out["raw"][cls][str(c)] = r
+                out["overhead_p99"][cls][str(c)] = d["p99_ms"] / r["p99_ms"]
+                out["overhead_p50"][cls][str(c)] = d["p50_ms"] / r["p50_ms"]
+                line = (f"{cls:13s} c={c:<3d} docuseek p50 {d['p50_ms']:7.1f} p99 "
+                        f"{d['p99_ms']:7.1f} ({d['rps']:6.0f}/s, {d['errors']} err) | raw p50 "
+                        f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)")
+                for p in peers:
+                    pr = loadgen.closed_loop(p.search, lst, c, o.duration, o.warmup,
+                                             tool="threads")
+                    out[p.name][cls][str(c)] = pr
+                    line += f" | {p.name} p99 {pr['p99_ms']:.1f}"
+                self.log(line)
+        self.result["search"] = out
+
+    def lag(self, docs: list[dict], client: DocuseekClient) -> None:
+        o = self.o
+        r = client.lag("bench", docs, o.lag_rate, o.lag_batch, o.lag_seconds)
+        self.result["lag"] = {"docuseek": r}
+        self.log(f"lag: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+                 f"({r['measured']}/{r['writes']} writes, {r['errors']} errors)")
+
+
+def targets(res: dict) -> dict:
+    """The issue's targets, evaluated on this run."""
+    out: dict = {}
+    ratio = res.get("ingest", {}).get("ratio", {}).get("1000")
+    if ratio is not None:
+        out["ingest_b1000_ratio_ge_0.70"] = {"value": ratio, "pass": ratio >= 0.70}
+    ov = res.get("search", {}).get("overhead_p99", {})
+    worst = max((v.get("8") for v in ov.values() if v.get("8") is not None), default=None)
+    if worst is not None:
+        out["search_p99_c8_within_2x_raw"] = {"value": worst, "pass": worst <= 2.0}
+    if res["meta"]["backend"] == "postgres" and res["meta"]["docs"] >= 1_000_000:
+        dsr = res.get("search", {}).get("docuseek", {})
+        p99s = {cls: v["8"]["p99_ms"] for cls, v in dsr.items() if "8" in v}
+        if p99s:
+            worst_ms = max(p99s.values())
+            out["pg_1m_p99_c8_under_100ms"] = {"value": worst_ms, "per_class": p99s,
+                                               "pass": worst_ms < 100}
+    return out
+
+
+def result_path(res: dict, out_dir: Path) -> Path:
+    date = res["meta"]["date"][:10]
+    label = ("-" + res["meta"]["label"]) if res["meta"].get("label") else ""
+    return out_dir / f"{date}-{res['meta']['backend']}-{res['meta']['scale']}{label}.json"
+
+
+def save(res: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = result_path(res, out_dir)
+    path.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    return path
+
+
+def cleanup(work_dir: Path) -> None:
+    shutil.rmtree(work_dir, ignore_errors=True)

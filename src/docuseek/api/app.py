@@ -1,0 +1,83 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from docuseek import __version__
+from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from docuseek.api.routes import collections, documents, health, keys, search, tasks
+from docuseek.db import make_engine
+from docuseek.errors import DocuseekError
+from docuseek.metrics import register_queue_collector
+from docuseek.search.base import SearchBackend
+from docuseek.search.factory import make_backend
+from docuseek.settings import Settings, get_settings
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DocuseekError)
+    async def docuseek_error(_: Request, exc: DocuseekError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        status = 400 if first.get("type") == "json_invalid" else 422
+        code = "malformed_body" if status == 400 else "invalid_input"
+        return _error(status, code, f"{where}: {first['msg']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    backend: SearchBackend | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    if engine is None:
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL is not set (use `docuseek serve` for embedded mode)")
+        engine = make_engine(settings.database_url)
+    backend = backend or make_backend(settings, engine)
+    register_queue_collector(engine)
+
+    app = FastAPI(
+        title="Docuseek",
+        version=__version__,
+        description="Self-hosted document search. Authenticate with `Authorization: Bearer <key>`.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.backend = backend
+    install_error_handlers(app)
+    for module in (health, keys, collections, documents, tasks, search):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

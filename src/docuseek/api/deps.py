@@ -1,0 +1,82 @@
+"""Request dependencies: settings, engine, backend and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from docuseek.auth import Principal, Scope, authenticate
+from docuseek.errors import DocuseekError
+from docuseek.search.base import SearchBackend
+from docuseek.settings import Settings
+
+
+class Unauthorized(DocuseekError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(DocuseekError):
+    status_code = 403
+    code = "forbidden"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_backend(request: Request) -> SearchBackend:
+    backend: SearchBackend = request.app.state.backend
+    return backend
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+BackendDep = Annotated[SearchBackend, Depends(get_backend)]
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
+
+
+def get_principal(
+    engine: EngineDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    env_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    with engine.connect() as conn:
+        principal = authenticate(conn, credentials.credentials, env_key)
+    if principal is None:
+        raise Unauthorized("invalid API key")
+    return principal
+
+
+def require(scope: Scope) -> Callable[[Principal], Principal]:
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.allows_scope(scope):
+            raise Forbidden(f"this key lacks the {scope!r} scope")
+        return principal
+
+    return check
+
+
+def check_collection(principal: Principal, name: str) -> None:
+    if not principal.allows_collection(name):
+        raise Forbidden(f"this key may not use collection {name!r}")
+
+
+SearchKey = Annotated[Principal, Depends(require("search"))]
+WriteKey = Annotated[Principal, Depends(require("write"))]
+AdminKey = Annotated[Principal, Depends(require("admin"))]
+AnyKey = Annotated[Principal, Depends(get_principal)]

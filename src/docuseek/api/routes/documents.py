@@ -1,0 +1,80 @@
+"""Documents: batch upsert (JSON array or NDJSON), get and delete by id."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from docuseek import collections, ingest, payload
+from docuseek import queries as Q
+from docuseek.api.deps import EngineDep, SearchKey, SettingsDep, WriteKey, check_collection
+from docuseek.errors import NotFound
+
+router = APIRouter(prefix="/collections/{name}/documents", tags=["documents"])
+
+
+class TaskAccepted(BaseModel):
+    task_id: int
+    status: str
+    received: int
+
+
+def _accepted(result: ingest.Enqueued) -> TaskAccepted:
+    return TaskAccepted(task_id=result.task_id, status=result.status, received=result.received)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def add_documents(
+    name: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: WriteKey
+) -> TaskAccepted:
+    check_collection(principal, name)
+    content_type = request.headers.get("content-type")
+    with tempfile.SpooledTemporaryFile(max_size=payload.SPOOL_MEMORY_BYTES) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+
+        def store() -> ingest.Enqueued:
+            docs = payload.read_documents(spool, content_type, settings.max_batch_documents)
+            return ingest.upsert_documents(engine, name, docs)
+
+        result = await run_in_threadpool(store)
+    return _accepted(result)
+
+
+@router.get("/{doc_id}")
+def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey) -> dict[str, Any]:
+    check_collection(principal, name)
+    with engine.connect() as conn:
+        collection = collections.load(conn, name)
+        row = conn.execute(Q.SELECT_DOCUMENT, {"cid": collection.id, "id": doc_id}).first()
+    if row is None:
+        raise NotFound(f"document {doc_id!r} does not exist in collection {name!r}")
+    return {"id": doc_id, "version": row.version, "updated_at": row.updated_at, "document": row.body}
+
+
+@router.delete("/{doc_id}", status_code=status.HTTP_202_ACCEPTED)
+def delete_document(name: str, doc_id: str, engine: EngineDep, principal: WriteKey) -> TaskAccepted:
+    check_collection(principal, name)
+    with engine.connect() as conn:
+        collection = collections.load(conn, name)
+        exists = conn.execute(Q.SELECT_DOCUMENT, {"cid": collection.id, "id": doc_id}).first()
+    if exists is None:
+        raise NotFound(f"document {doc_id!r} does not exist in collection {name!r}")
+    return _accepted(ingest.delete_documents(engine, name, [doc_id]))

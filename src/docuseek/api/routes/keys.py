@@ -1,0 +1,56 @@
+"""API keys (admin only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from docuseek import auth
+from docuseek import queries as Q
+from docuseek.api.deps import AdminKey, EngineDep
+from docuseek.errors import NotFound
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Literal["search", "write", "admin"]] = Field(min_length=1)
+    collections: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+
+class KeyInfo(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    collections: list[str]
+    created_at: datetime
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The secret: shown only in this response")
+
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_key(body: KeyCreate, engine: EngineDep, _: AdminKey) -> KeyCreated:
+    with engine.begin() as conn:
+        key, row = auth.create_key(conn, body.name, list(body.scopes), body.collections)
+    return KeyCreated(key=key, **row)
+
+
+@router.get("")
+def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
+    with engine.connect() as conn:
+        return [KeyInfo(**row) for row in conn.execute(Q.LIST_KEYS).mappings()]
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_key(key_id: int, engine: EngineDep, _: AdminKey) -> None:
+    with engine.begin() as conn:
+        if conn.execute(Q.DELETE_KEY, {"id": key_id}).first() is None:
+            raise NotFound(f"key {key_id} does not exist")

@@ -1,0 +1,142 @@
+"""Search: GET with query parameters, or POST with the same as a JSON body."""
+
+from __future__ import annotations
+
+import time
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from docuseek import collections
+from docuseek.api.deps import BackendDep, EngineDep, SearchKey, check_collection
+from docuseek.errors import InvalidInput, SearchUnavailable
+from docuseek.schema import Collection
+from docuseek.search.base import (
+    BackendUnavailable,
+    FieldFilter,
+    GenerationMissing,
+    InvalidCursor,
+    SearchBackend,
+    SearchQuery,
+    SearchResult,
+)
+from docuseek.search.request import (
+    MAX_LIMIT,
+    SearchBody,
+    build_query,
+    encode_cursor,
+    parse_filter_object,
+    parse_filter_strings,
+)
+
+router = APIRouter(prefix="/collections/{name}/search", tags=["search"])
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _run(
+    engine: Any,
+    backend: SearchBackend,
+    collection: Collection,
+    query: SearchQuery,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        try:
+            result = backend.search(collection, query)
+        except GenerationMissing:
+            # A reindex switched generations between loading the collection and the query.
+            with engine.connect() as conn:
+                collection = collections.load(conn, collection.name)
+            result = backend.search(collection, query)
+    except BackendUnavailable as exc:
+        raise SearchUnavailable(
+            f"the search backend is unavailable: {exc}; writes are still accepted and queued"
+        ) from exc
+    except InvalidCursor as exc:
+        raise InvalidInput(
+            f"invalid cursor: {exc}", details=[{"loc": ["query", "cursor"], "msg": str(exc)}]
+        ) from exc
+    return _response(collection, query, result, started)
+
+
+def _response(
+    collection: Collection, query: SearchQuery, result: SearchResult, started: float
+) -> dict[str, Any]:
+    next_cursor = (
+        encode_cursor(collection, query, result.hits[-1].sort_values)
+        if result.has_more and result.hits
+        else None
+    )
+    return {
+        "hits": [
+            {"id": h.id, "score": h.score, "document": h.document, "highlights": h.highlights}
+            for h in result.hits
+        ],
+        "total": result.total,
+        "facets": {
+            name: [{"value": v, "count": n} for v, n in values]
+            for name, values in result.facets.items()
+        },
+        "next_cursor": next_cursor,
+        "took_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+@router.get("")
+def search_get(
+    name: str,
+    engine: EngineDep,
+    backend: BackendDep,
+    principal: SearchKey,
+    q: Annotated[str, Query(max_length=2000, description="Web-search syntax")] = "",
+    filter: Annotated[
+        list[str], Query(description="field:value, field:v1,v2, field>=v, field:lo..hi")
+    ] = [],  # noqa: B006 - FastAPI copies defaults
+    facets: Annotated[list[str], Query(description="Facet fields, comma separated")] = [],  # noqa: B006
+    sort: Annotated[list[str], Query(description="field[:asc|:desc], _score, _id")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: str | None = None,
+    highlight: bool = True,
+) -> dict[str, Any]:
+    check_collection(principal, name)
+    with engine.connect() as conn:
+        collection = collections.load(conn, name)
+    filters: tuple[FieldFilter, ...] = parse_filter_strings(collection, filter)
+    query = build_query(
+        collection,
+        q=q,
+        filters=filters,
+        facets=_split(facets),
+        sort=_split(sort),
+        limit=limit,
+        cursor=cursor,
+        highlight=highlight,
+    )
+    return _run(engine, backend, collection, query)
+
+
+@router.post("")
+def search_post(
+    name: str, body: SearchBody, engine: EngineDep, backend: BackendDep, principal: SearchKey
+) -> dict[str, Any]:
+    check_collection(principal, name)
+    with engine.connect() as conn:
+        collection = collections.load(conn, name)
+    query = build_query(
+        collection,
+        q=body.q,
+        filters=parse_filter_object(collection, body.filter),
+        facets=body.facets,
+        sort=body.sort,
+        limit=body.limit,
+        cursor=body.cursor,
+        highlight=body.highlight,
+    )
+    return _run(engine, backend, collection, query)
+
+
+

@@ -1,0 +1,129 @@
+"""Collections: create, update, read and delete schemas; load them for the backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from docuseek import queries as Q
+from docuseek.errors import Conflict, InvalidInput, NotFound
+from docuseek.schema import (
+    COLLECTION_NAME_RE,
+    Collection,
+    CollectionSchema,
+    FieldSpec,
+    coerce_value,
+)
+from docuseek.search.base import SearchBackend
+
+
+def check_name(name: str) -> None:
+    if not COLLECTION_NAME_RE.match(name):
+        raise InvalidInput(
+            f"collection name {name!r} must match {COLLECTION_NAME_RE.pattern}",
+            details=[{"loc": ["path", "name"], "msg": "invalid collection name"}],
+        )
+
+
+def _row_to_collection(row: Any) -> Collection:
+    return Collection.from_row(
+        row.id, row.name, row.fields, row.generation, row.building_generation
+    )
+
+
+def load(conn: Connection, name: str) -> Collection:
+    row = conn.execute(Q.SELECT_COLLECTION, {"name": name}).first()
+    if row is None:
+        raise NotFound(f"collection {name!r} does not exist")
+    return _row_to_collection(row)
+
+
+def load_by_id(conn: Connection, collection_id: int) -> Collection | None:
+    row = conn.execute(Q.SELECT_COLLECTION_BY_ID, {"id": collection_id}).first()
+    return None if row is None else _row_to_collection(row)
+
+
+def _check_existing_documents(
+    conn: Connection, collection_id: int, name: str, spec: FieldSpec
+) -> None:
+    """A field added (or retyped) later must fit the documents already stored."""
+    for doc_id, value in conn.execute(
+        Q.DOCUMENTS_WITH_FIELD, {"cid": collection_id, "field": name}
+    ):
+        try:
+            coerce_value(spec, value)
+        except ValueError as exc:
+            raise Conflict(
+                f"field {name!r} ({spec.type}) does not fit stored document {doc_id!r}: {exc}",
+                details=[{"loc": ["body", "fields", name], "document": doc_id}],
+            ) from None
+
+
+def put(
+    engine: Engine, backend: SearchBackend, name: str, schema: CollectionSchema
+) -> tuple[Collection, bool]:
+    """Create or update a collection. Returns (collection, created)."""
+    check_name(name)
+    fields_json = json.dumps(
+        {k: v.model_dump(exclude_none=True) for k, v in schema.fields.items()}, sort_keys=True
+    )
+    with engine.begin() as conn:
+        new_id = conn.execute(Q.INSERT_COLLECTION, {"name": name, "fields": fields_json}).scalar()
+        if new_id is not None:
+            collection = load(conn, name)
+            created = True
+        else:
+            row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).one()
+            old = _row_to_collection(row)
+            new = Collection.from_row(
+                row.id, name, json.loads(fields_json), row.generation, row.building_generation
+            )
+            for fname, spec in new.fields.items():
+                before = old.fields.get(fname)
+                if before is None or before.type != spec.type:
+                    _check_existing_documents(conn, old.id, fname, spec)
+            conn.execute(Q.UPDATE_COLLECTION_FIELDS, {"id": old.id, "fields": fields_json})
+            if _index_affecting(old, new):
+                # Text fields or weights changed: every document is indexed again.
+                conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})
+            collection, created = new, False
+    for generation in collection.write_generations:
+        backend.ensure_collection(collection, generation)
+    return collection, created
+
+
+def _index_affecting(old: Collection, new: Collection) -> bool:
+    def shape(c: Collection) -> list[tuple[str, str, str]]:
+        return sorted((f.name, f.type, f.weight) for f in c.fields.values())
+
+    return shape(old) != shape(new)
+
+
+def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
+    row = conn.execute(Q.SELECT_COLLECTION, {"name": collection.name}).one()
+    return {
+        "name": collection.name,
+        "fields": row.fields,
+        "documents": conn.execute(Q.COUNT_DOCUMENTS, {"cid": collection.id}).scalar_one(),
+        "pending_tasks": conn.execute(
+            Q.COUNT_PENDING_TASKS, {"name": collection.name}
+        ).scalar_one(),
+        "generation": collection.generation,
+        "reindexing": collection.building_generation is not None,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
+    with engine.begin() as conn:
+        collection = load(conn, name)
+        conn.execute(Q.FAIL_PENDING_TASKS_OF_COLLECTION, {"name": name})
+        conn.execute(Q.DELETE_COLLECTION, {"id": collection.id})
+    backend.drop_collection(collection)
+
+
+def list_all(conn: Connection) -> list[Collection]:
+    return [_row_to_collection(row) for row in conn.execute(Q.LIST_COLLECTIONS)]

@@ -1,0 +1,45 @@
+"""Domain errors; the API turns each into a status code and a JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DocuseekError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DocuseekError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DocuseekError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(DocuseekError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class MalformedBody(DocuseekError):
+    status_code = 400
+    code = "malformed_body"
+
+
+class PayloadTooLarge(DocuseekError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class SearchUnavailable(DocuseekError):
+    status_code = 503
+    code = "search_unavailable"

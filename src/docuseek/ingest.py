@@ -1,0 +1,112 @@
+"""The write path: a batch of documents, its task and its outbox rows in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from docuseek import collections
+from docuseek import queries as Q
+from docuseek.errors import InvalidInput
+from docuseek.schema import Collection, DocumentError, validate_document
+
+TASK_UPSERT = "documents_upsert"
+TASK_DELETE = "documents_delete"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    task_id: int
+    status: str
+    received: int
+    queued: int
+
+
+def canonical_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], list[str], list[str]]:
+    """Validate every document (all or nothing) → ids, canonical bodies, content hashes.
+
+    A repeated id within one batch keeps its last occurrence, as a sequence of upserts would.
+    """
+    errors: list[dict[str, Any]] = []
+    by_id: dict[str, str] = {}
+    for position, raw in enumerate(docs):
+        try:
+            doc = validate_document(collection, position, raw)
+        except DocumentError as exc:
+            errors.append(exc.as_detail())
+            if len(errors) >= 20:
+                break
+            continue
+        by_id[doc["id"]] = canonical_json(doc)
+    if errors:
+        first = errors[0]
+        where = f"document {first['position']}" + (
+            f", field {first['field']!r}" if first["field"] else ""
+        )
+        raise InvalidInput(
+            f"{where}: {first['message']} (the batch was rejected; nothing was stored)",
+            details=errors,
+        )
+    ids = list(by_id)
+    bodies = list(by_id.values())
+    hashes = [hashlib.sha256(b.encode()).hexdigest() for b in bodies]
+    return ids, bodies, hashes
+
+
+def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> Enqueued:
+    if not docs:
+        raise InvalidInput("the batch is empty: send at least one document")
+    with engine.begin() as conn:
+        collection = collections.load(conn, collection_name)
+        ids, bodies, hashes = prepare(collection, docs)
+        task_id = conn.execute(
+            Q.INSERT_TASK,
+            {"type": TASK_UPSERT, "collection": collection.name, "received": len(docs)},
+        ).scalar_one()
+        changed = conn.execute(
+            Q.UPSERT_DOCUMENTS,
+            {"cid": collection.id, "ids": ids, "bodies": bodies, "hashes": hashes,
+             "task_id": task_id},
+        ).scalars().all()
+        queued = len(changed)
+        if queued < len(ids):
+            changed_set = set(changed)
+            unchanged = [i for i in ids if i not in changed_set]
+            queued += len(
+                conn.execute(
+                    Q.REQUEUE_UNCHANGED_PENDING,
+                    {"cid": collection.id, "ids": unchanged, "task_id": task_id},
+                ).all()
+            )
+        return _finish(conn, task_id, len(docs), queued)
+
+
+def delete_documents(engine: Engine, collection_name: str, ids: list[str]) -> Enqueued:
+    with engine.begin() as conn:
+        collection = collections.load(conn, collection_name)
+        task_id = conn.execute(
+            Q.INSERT_TASK,
+            {"type": TASK_DELETE, "collection": collection.name, "received": len(ids)},
+        ).scalar_one()
+        queued = len(
+            conn.execute(
+                Q.DELETE_DOCUMENTS, {"cid": collection.id, "ids": ids, "task_id": task_id}
+            ).all()
+        )
+        return _finish(conn, task_id, len(ids), queued)
+
+
+def _finish(conn: Any, task_id: int, received: int, queued: int) -> Enqueued:
+    # Unchanged documents, and ids repeated within the batch, count as indexed at once.
+    conn.execute(Q.FINISH_TASK_ENQUEUE, {"id": task_id, "pending": queued})
+    status = "enqueued" if queued else "succeeded"
+    return Enqueued(task_id=task_id, status=status, received=received, queued=queued)

@@ -1,0 +1,61 @@
+"""Parse a batch of documents: a JSON array, or NDJSON (one object per line).
+
+Request bodies are spooled to a temporary file (in memory up to 1 MiB, then on disk
+under TMPDIR) so a large upload does not sit in memory twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from docuseek.errors import InvalidInput, MalformedBody
+
+SPOOL_MEMORY_BYTES = 1024 * 1024
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+def is_ndjson(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() in NDJSON_TYPES
+
+
+def iter_ndjson(stream: IO[bytes]) -> Iterator[Any]:
+    for line_no, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MalformedBody(
+                f"line {line_no} is not valid JSON: {exc}",
+                details=[{"loc": ["body", f"line {line_no}"], "msg": str(exc)}],
+            ) from None
+
+
+def parse_json_array(stream: IO[bytes]) -> list[Any]:
+    try:
+        data = json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedBody(
+            f"body is not valid JSON: {exc}",
+            details=[{"loc": ["body"], "msg": str(exc)}],
+        ) from None
+    if isinstance(data, dict):
+        data = [data]  # one document on its own is a batch of one
+    if not isinstance(data, list):
+        raise MalformedBody("body must be a JSON array of documents (or NDJSON)")
+    return data
+
+
+def read_documents(stream: IO[bytes], content_type: str | None, max_documents: int) -> list[Any]:
+    docs: list[Any] = []
+    source = iter_ndjson(stream) if is_ndjson(content_type) else iter(parse_json_array(stream))
+    for doc in source:
+        docs.append(doc)
+        if len(docs) > max_documents:
+            raise InvalidInput(
+                f"too many documents in one request (limit {max_documents},"
+                " DOCUSEEK_MAX_BATCH_DOCUMENTS); split the batch"
+            )
+    return docs

@@ -1,0 +1,208 @@
+"""Every SQL statement of the core, by name, in one place (search backends keep their own)."""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+
+def _q(sql: str) -> TextClause:
+    return text(sql)
+
+
+# -- keys ------------------------------------------------------------------------------------
+INSERT_KEY = _q(
+    "INSERT INTO api_keys (name, prefix, key_hash, scopes, collections)"
+    " VALUES (:name, :prefix, :key_hash, :scopes, :collections)"
+    " RETURNING id, name, prefix, scopes, collections, created_at"
+)
+SELECT_KEY_BY_HASH = _q("SELECT id, name, scopes, collections FROM api_keys WHERE key_hash = :h")
+LIST_KEYS = _q("SELECT id, name, prefix, scopes, collections, created_at FROM api_keys ORDER BY id")
+DELETE_KEY = _q("DELETE FROM api_keys WHERE id = :id RETURNING id")
+COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)")
+
+# -- collections -----------------------------------------------------------------------------
+SELECT_COLLECTION = _q(
+    "SELECT id, name, fields, generation, building_generation, created_at, updated_at"
+    " FROM collections WHERE name = :name"
+)
+SELECT_COLLECTION_FOR_UPDATE = _q(
+    "SELECT id, name, fields, generation, building_generation FROM collections"
+    " WHERE name = :name FOR UPDATE"
+)
+SELECT_COLLECTION_BY_ID = _q(
+    "SELECT id, name, fields, generation, building_generation FROM collections WHERE id = :id"
+)
+LIST_COLLECTIONS = _q(
+    "SELECT c.id, c.name, c.fields, c.generation, c.building_generation, c.created_at,"
+    " c.updated_at FROM collections c ORDER BY c.name"
+)
+INSERT_COLLECTION = _q(
+    "INSERT INTO collections (name, fields) VALUES (:name, CAST(:fields AS jsonb))"
+    " ON CONFLICT (name) DO NOTHING RETURNING id"
+)
+UPDATE_COLLECTION_FIELDS = _q(
+    "UPDATE collections SET fields = CAST(:fields AS jsonb), updated_at = now() WHERE id = :id"
+)
+DELETE_COLLECTION = _q("DELETE FROM collections WHERE id = :id")
+COUNT_DOCUMENTS = _q("SELECT count(*) FROM documents WHERE collection_id = :cid")
+COUNT_PENDING_TASKS = _q(
+    "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
+)
+SET_BUILDING_GENERATION = _q(
+    "UPDATE collections SET building_generation = :gen WHERE id = :id"
+)
+ACTIVATE_GENERATION = _q(
+    "UPDATE collections SET generation = :gen, building_generation = NULL WHERE id = :id"
+)
+DOCUMENTS_WITH_FIELD = _q(
+    "SELECT id, body -> :field AS value FROM documents"
+    " WHERE collection_id = :cid AND body ? :field AND body -> :field <> 'null'::jsonb"
+)
+
+# -- documents -------------------------------------------------------------------------------
+# Upsert a batch and queue the changed ones in one statement. Unchanged documents (same
+# content hash) keep their version and get no outbox row.
+UPSERT_DOCUMENTS = _q(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:bodies AS jsonb[]),
+                             CAST(:hashes AS text[])) AS i(id, body, hash)
+    ), changed AS (
+        INSERT INTO documents AS d (collection_id, id, body, version, content_hash)
+        SELECT :cid, id, body, nextval('document_version_seq'), hash FROM input
+        ON CONFLICT (collection_id, id) DO UPDATE
+            SET body = excluded.body, version = excluded.version,
+                content_hash = excluded.content_hash, updated_at = now()
+            WHERE d.content_hash <> excluded.content_hash
+        RETURNING d.id, d.version
+    )
+    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
+    SELECT :cid, id, version, 'upsert', :task_id FROM changed
+    RETURNING doc_id
+    """
+)
+# Unchanged documents whose earlier change is still queued: the task must still wait for
+# them, or it could say `succeeded` before they are searchable.
+REQUEUE_UNCHANGED_PENDING = _q(
+    """
+    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
+    SELECT d.collection_id, d.id, d.version, 'upsert', :task_id
+    FROM documents d
+    WHERE d.collection_id = :cid AND d.id = ANY(CAST(:ids AS text[]))
+      AND EXISTS (SELECT 1 FROM outbox o WHERE o.collection_id = d.collection_id
+                  AND o.doc_id = d.id AND o.task_id IS DISTINCT FROM :task_id)
+    RETURNING doc_id
+    """
+)
+DELETE_DOCUMENTS = _q(
+    """
+    WITH gone AS (
+        DELETE FROM documents WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))
+        RETURNING id
+    )
+    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
+    SELECT :cid, id, nextval('document_version_seq'), 'delete', :task_id FROM gone
+    RETURNING doc_id
+    """
+)
+SELECT_DOCUMENT = _q(
+    "SELECT body, version, updated_at FROM documents WHERE collection_id = :cid AND id = :id"
+)
+REQUEUE_ALL_DOCUMENTS = _q(
+    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
+    " SELECT collection_id, id, version, 'upsert', :task_id FROM documents"
+    " WHERE collection_id = :cid"
+)
+STREAM_DOCUMENTS = _q(
+    "SELECT id, version, body FROM documents WHERE collection_id = :cid ORDER BY id"
+)
+STREAM_DOCUMENTS_SINCE = _q(
+    "SELECT id, version, body FROM documents WHERE collection_id = :cid AND version > :since"
+)
+STREAM_DOCUMENT_VERSIONS = _q(
+    "SELECT id, version FROM documents WHERE collection_id = :cid ORDER BY id"
+)
+CURRENT_VERSION = _q(
+    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM document_version_seq"
+)
+
+# -- tasks -----------------------------------------------------------------------------------
+INSERT_TASK = _q(
+    "INSERT INTO tasks (type, collection, received) VALUES (:type, :collection, :received)"
+    " RETURNING id"
+)
+FINISH_TASK_ENQUEUE = _q(
+    """
+    UPDATE tasks SET pending = :pending, indexed = received - :pending,
+        status = CASE WHEN :pending = 0 THEN 'succeeded' ELSE status END,
+        started_at = CASE WHEN :pending = 0 THEN now() ELSE started_at END,
+        finished_at = CASE WHEN :pending = 0 THEN now() ELSE finished_at END
+    WHERE id = :id
+    """
+)
+TASK_COLUMNS = (
+    "id, type, collection, status, error, received, indexed, failed, pending,"
+    " enqueued_at, started_at, finished_at"
+)
+SELECT_TASK = _q(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = :id")
+LIST_TASKS = _q(
+    f"SELECT {TASK_COLUMNS} FROM tasks"
+    " WHERE (CAST(:status AS text) IS NULL OR status = :status)"
+    " AND (CAST(:collection AS text) IS NULL OR collection = :collection)"
+    " AND (CAST(:collections AS text[]) IS NULL OR collection = ANY(CAST(:collections AS text[])))"
+    " AND (CAST(:before AS bigint) IS NULL OR id < :before)"
+    " ORDER BY id DESC LIMIT :limit"
+)
+FAIL_PENDING_TASKS_OF_COLLECTION = _q(
+    "UPDATE tasks SET status = 'failed', error = 'collection deleted', finished_at = now()"
+    " WHERE collection = :name AND status IN ('enqueued', 'processing')"
+)
+
+# -- outbox (the queue) ----------------------------------------------------------------------
+CLAIM_BATCH = _q(
+    """
+    SELECT o.id, o.collection_id, o.doc_id, o.version, o.op, o.task_id, o.attempts
+    FROM outbox o
+    WHERE o.available_at <= now()
+    ORDER BY o.available_at, o.id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+MARK_TASKS_PROCESSING = _q(
+    "UPDATE tasks SET status = 'processing', started_at = coalesce(started_at, clock_timestamp())"
+    " WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'enqueued'"
+)
+SELECT_CURRENT_DOCUMENTS = _q(
+    "SELECT collection_id, id, version, body FROM documents"
+    " WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
+    " CAST(:ids AS text[])))"
+)
+DELETE_OUTBOX_ROWS = _q("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
+RETRY_OUTBOX_ROWS = _q(
+    "UPDATE outbox SET attempts = attempts + :increment, last_error = :error,"
+    " available_at = now() + make_interval(secs => :delay)"
+    " WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
+# Settle tasks after a batch: per task, how many rows landed and how many failed.
+SETTLE_TASKS = _q(
+    """
+    UPDATE tasks t SET
+        pending = t.pending - s.done - s.failed,
+        indexed = t.indexed + s.done,
+        failed = t.failed + s.failed,
+        error = coalesce(t.error, s.error),
+        status = CASE
+            WHEN t.pending - s.done - s.failed > 0 THEN t.status
+            WHEN t.failed + s.failed > 0 THEN 'failed'
+            ELSE 'succeeded' END,
+        finished_at = CASE WHEN t.pending - s.done - s.failed > 0 THEN NULL
+            ELSE clock_timestamp() END
+    FROM unnest(CAST(:task_ids AS bigint[]), CAST(:done AS int[]), CAST(:failed AS int[]),
+                CAST(:errors AS text[])) AS s(task_id, done, failed, error)
+    WHERE t.id = s.task_id
+    """
+)
+QUEUE_STATS = _q(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) FROM outbox"
+)

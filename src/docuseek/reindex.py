@@ -1,0 +1,113 @@
+"""Rebuild a collection's index from PostgreSQL into a new generation, then switch to it.
+
+While the new generation fills, the worker writes every change to both generations
+(`Collection.write_generations`), so writes made during the rebuild land in it too;
+searches keep reading the old generation until the switch.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Engine, text
+
+from docuseek import collections
+from docuseek import queries as Q
+from docuseek.errors import Conflict
+from docuseek.search.base import IndexOp, SearchBackend
+
+Progress = Callable[[int, int], None]
+BATCH = 1000
+DROP_GRACE_SECONDS = 1.0  # let searches that loaded the old generation finish
+
+
+@dataclass(frozen=True)
+class ReindexSummary:
+    collection: str
+    generation: int
+    documents: int
+    caught_up: int
+    seconds: float
+
+
+def _lock_key(collection_id: int) -> int:
+    return zlib.crc32(f"docuseek-reindex-{collection_id}".encode())
+
+
+def reindex(
+    engine: Engine,
+    backend: SearchBackend,
+    name: str,
+    progress: Progress | None = None,
+    batch_size: int = BATCH,
+) -> ReindexSummary:
+    started = time.perf_counter()
+    with engine.connect() as lock_conn:
+        with engine.connect() as conn:
+            collection = collections.load(conn, name)
+        got = lock_conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(collection.id)}
+        ).scalar_one()
+        if not got:
+            raise Conflict(f"a reindex of collection {name!r} is already running")
+        try:
+            return _rebuild(engine, backend, name, progress, batch_size, started)
+        finally:
+            lock_conn.execute(
+                text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(collection.id)}
+            )
+            lock_conn.commit()
+
+
+def _rebuild(
+    engine: Engine,
+    backend: SearchBackend,
+    name: str,
+    progress: Progress | None,
+    batch_size: int,
+    started: float,
+) -> ReindexSummary:
+    with engine.begin() as conn:
+        row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).one()
+        old = collections.load(conn, name)
+        if old.building_generation is not None:
+            # We hold the lock, so that build was abandoned (a killed reindex): start over.
+            backend.drop_generation(old, old.building_generation)
+        new_gen = max(row.generation, row.building_generation or 0) + 1
+        conn.execute(Q.SET_BUILDING_GENERATION, {"id": old.id, "gen": new_gen})
+        since = int(conn.execute(Q.CURRENT_VERSION).scalar_one())
+        total = int(conn.execute(Q.COUNT_DOCUMENTS, {"cid": old.id}).scalar_one())
+    collection = replace(old, building_generation=new_gen)
+    backend.ensure_collection(collection, new_gen)
+
+    copied = 0
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+            Q.STREAM_DOCUMENTS, {"cid": collection.id}
+        )
+        for chunk in result.partitions(batch_size):
+            ops = [IndexOp(doc_id, int(version), body) for doc_id, version, body in chunk]
+            backend.index_batch(collection, new_gen, ops)
+            copied += len(ops)
+            if progress:
+                progress(copied, total)
+    # Writes committed since the copy began are also dual-written by the worker; applying
+    # them here as well closes the window for rows a worker claimed before the switch.
+    caught_up = 0
+    with engine.connect() as conn:
+        rows = conn.execute(Q.STREAM_DOCUMENTS_SINCE, {"cid": collection.id, "since": since}).all()
+    for start in range(0, len(rows), batch_size):
+        ops = [IndexOp(d, int(v), b) for d, v, b in rows[start : start + batch_size]]
+        backend.index_batch(collection, new_gen, ops)
+        caught_up += len(ops)
+
+    with engine.begin() as conn:
+        conn.execute(Q.ACTIVATE_GENERATION, {"id": collection.id, "gen": new_gen})
+    live = replace(collection, generation=new_gen, building_generation=None)
+    backend.activate_generation(live, new_gen)
+    time.sleep(DROP_GRACE_SECONDS)
+    backend.drop_generation(live, old.generation)
+    return ReindexSummary(name, new_gen, copied, caught_up, time.perf_counter() - started)

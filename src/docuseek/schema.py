@@ -1,0 +1,188 @@
+"""Collection schemas and document validation.
+
+Validation is hand-written rather than a pydantic model per collection: schemas are
+user data that changes at run time, and a batch of 100k documents must validate in
+one pass with errors that name the document's position and the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FieldType = Literal["text", "keyword", "integer", "float", "boolean", "date"]
+Weight = Literal["A", "B", "C", "D"]
+
+COLLECTION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAX_ID_LENGTH = 512
+SORTABLE_TYPES = frozenset({"keyword", "integer", "float", "boolean", "date"})
+NUMERIC_TYPES = frozenset({"integer", "float", "date"})
+INT64 = 2**63
+
+
+class FieldDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: FieldType
+    weight: Weight | None = Field(
+        None, description="Text fields only: relevance weight, A (highest) to D. Default C."
+    )
+    facet: bool = Field(False, description="Compute facet counts on this field.")
+
+
+class CollectionSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, FieldDefinition] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _check_fields(cls, fields: dict[str, FieldDefinition]) -> dict[str, FieldDefinition]:
+        for name, definition in fields.items():
+            if not FIELD_NAME_RE.match(name) or name == "id":
+                raise ValueError(
+                    f"field name {name!r} must match {FIELD_NAME_RE.pattern} and not be 'id'"
+                )
+            if definition.weight is not None and definition.type != "text":
+                raise ValueError(f"field {name!r}: weight applies to text fields only")
+            if definition.facet and definition.type == "text":
+                raise ValueError(f"field {name!r}: text fields cannot be facets; use keyword")
+        return fields
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: FieldType
+    weight: Weight
+    facet: bool
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection as the backends see it: schema plus index generation."""
+
+    id: int
+    name: str
+    fields: dict[str, FieldSpec]
+    generation: int
+    building_generation: int | None = None
+
+    @property
+    def text_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields.values() if f.type == "text"]
+
+    @property
+    def write_generations(self) -> list[int]:
+        """Generations the worker writes to: the live one, plus one being rebuilt."""
+        gens = [self.generation]
+        if self.building_generation is not None:
+            gens.append(self.building_generation)
+        return gens
+
+    @staticmethod
+    def from_row(
+        id: int, name: str, fields: dict[str, Any], generation: int, building: int | None
+    ) -> Collection:
+        specs = {
+            fname: FieldSpec(
+                name=fname,
+                type=fdef["type"],
+                weight=fdef.get("weight") or "C",
+                facet=bool(fdef.get("facet", False)),
+            )
+            for fname, fdef in fields.items()
+        }
+        return Collection(id, name, specs, generation, building)
+
+
+class DocumentError(ValueError):
+    """A document that does not fit the collection's schema."""
+
+    def __init__(self, position: int, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.field = field
+        self.message = message
+
+    def as_detail(self) -> dict[str, Any]:
+        return {"position": self.position, "field": self.field, "message": self.message}
+
+
+def normalize_date(value: Any) -> str:
+    """ISO 8601 date or datetime → canonical UTC 'YYYY-MM-DDTHH:MM:SS[.ffffff]Z'.
+
+    One canonical spelling makes text order equal time order, so backends can compare
+    dates without casts.
+    """
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date string")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date") from None
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def coerce_value(spec: FieldSpec, value: Any) -> Any:
+    """Check (and canonicalize) one field value; raises ValueError with a user message."""
+    kind = spec.type
+    if kind == "text":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {type(value).__name__}")
+        return value
+    if kind == "keyword":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ValueError("expected a string or a list of strings")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {type(value).__name__}")
+        if not -INT64 <= value < INT64:
+            raise ValueError("integer out of 64-bit range")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {type(value).__name__}")
+        return value
+    return normalize_date(value)
+
+
+def validate_document(collection: Collection, position: int, doc: Any) -> dict[str, Any]:
+    """Return the canonical document or raise DocumentError naming position and field."""
+    if not isinstance(doc, dict):
+        raise DocumentError(position, None, "a document must be a JSON object")
+    doc_id = doc.get("id")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise DocumentError(position, "id", "each document needs a non-empty string 'id'")
+    if len(doc_id) > MAX_ID_LENGTH:
+        raise DocumentError(position, "id", f"'id' is longer than {MAX_ID_LENGTH} characters")
+    out = dict(doc)
+    for name, spec in collection.fields.items():
+        value = doc.get(name)
+        if value is None:
+            continue
+        try:
+            out[name] = coerce_value(spec, value)
+        except ValueError as exc:
+            raise DocumentError(position, name, f"field {name!r} ({spec.type}): {exc}") from None
+    return out

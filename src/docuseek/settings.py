@@ -1,0 +1,109 @@
+"""Settings from the environment (pydantic-settings). Every field documents its default.
+
+`docuseek settings` prints this table; the README's settings section is generated from it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL. Unset: `docuseek serve` starts an embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(
+        Path("./var/docuseek"),
+        validation_alias="DOCUSEEK_DATA_DIR",
+        description="Embedded mode: where the embedded PostgreSQL and the admin key live.",
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        validation_alias="DOCUSEEK_ADMIN_KEY",
+        description="Admin bearer key. Embedded mode generates one on first start if unset.",
+    )
+    host: str = Field("127.0.0.1", validation_alias="DOCUSEEK_HOST", description="API bind host.")
+    port: int = Field(8000, validation_alias="DOCUSEEK_PORT", description="API bind port.")
+    log_level: str = Field("info", validation_alias="DOCUSEEK_LOG_LEVEL", description="Log level.")
+    log_json: bool = Field(
+        False, validation_alias="DOCUSEEK_LOG_JSON", description="Log as JSON lines."
+    )
+    max_body_bytes: int = Field(
+        50 * 1024 * 1024,
+        validation_alias="DOCUSEEK_MAX_BODY_BYTES",
+        description="Largest accepted request body; larger ones get 413.",
+    )
+    max_batch_documents: int = Field(
+        100_000,
+        validation_alias="DOCUSEEK_MAX_BATCH_DOCUMENTS",
+        description="Most documents accepted in one write request.",
+    )
+    search_backend: Literal["postgres", "opensearch"] = Field(
+        "postgres",
+        validation_alias="SEARCH_BACKEND",
+        description="Search index: PostgreSQL full-text search or OpenSearch.",
+    )
+    opensearch_url: str = Field(
+        "http://127.0.0.1:9200", validation_alias="OPENSEARCH_URL", description="OpenSearch URL."
+    )
+    opensearch_user: str | None = Field(
+        None, validation_alias="OPENSEARCH_USER", description="OpenSearch basic-auth user."
+    )
+    opensearch_password: SecretStr | None = Field(
+        None, validation_alias="OPENSEARCH_PASSWORD", description="OpenSearch basic-auth password."
+    )
+    opensearch_verify_certs: bool = Field(
+        True,
+        validation_alias="OPENSEARCH_VERIFY_CERTS",
+        description="Verify the cluster's TLS certificate (turn off only for local tests).",
+    )
+    opensearch_ca_file: Path | None = Field(
+        None, validation_alias="OPENSEARCH_CA_FILE", description="CA bundle to verify OpenSearch."
+    )
+    opensearch_index_prefix: str = Field(
+        "docuseek",
+        validation_alias="OPENSEARCH_INDEX_PREFIX",
+        description="Physical indices are named <prefix>-<collection>-<generation>.",
+    )
+    worker_batch_size: int = Field(
+        500, validation_alias="WORKER_BATCH_SIZE", description="Outbox rows claimed per batch."
+    )
+    worker_poll_interval: float = Field(
+        0.2,
+        validation_alias="WORKER_POLL_INTERVAL",
+        description="Seconds the worker sleeps when the queue is empty.",
+    )
+    worker_max_attempts: int = Field(
+        8,
+        validation_alias="WORKER_MAX_ATTEMPTS",
+        description="Attempts before an outbox row fails its task.",
+    )
+    worker_backoff_base: float = Field(
+        0.5,
+        validation_alias="WORKER_BACKOFF_BASE",
+        description="First retry delay in seconds; doubles per attempt (capped at 60 s).",
+    )
+    worker_metrics_port: int = Field(
+        9100,
+        validation_alias="WORKER_METRICS_PORT",
+        description="Port of the worker's /metrics and /healthz (0: off).",
+    )
+    worker_metrics_host: str = Field(
+        "0.0.0.0",
+        validation_alias="WORKER_METRICS_HOST",
+        description="Bind host of the worker's metrics server.",
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,239 @@
+"""The indexing worker: claim outbox rows, apply them to the search backend, settle tasks.
+
+A batch is claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open while
+the backend applies it; rows are deleted and tasks settled in that same transaction. A
+worker killed at any point rolls back: its rows return to the queue for another worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from docuseek import collections
+from docuseek import queries as Q
+from docuseek.metrics import (
+    BATCH_DURATION,
+    BATCH_ERRORS,
+    BATCH_SIZE,
+    DOCUMENTS_FAILED,
+    DOCUMENTS_INDEXED,
+)
+from docuseek.schema import Collection
+from docuseek.search.base import BackendUnavailable, GenerationMissing, IndexOp, SearchBackend
+from docuseek.settings import Settings
+
+log = structlog.get_logger("docuseek.worker")
+BACKOFF_CAP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    collection_id: int
+    doc_id: str
+    version: int
+    op: str
+    task_id: int | None
+    attempts: int
+
+
+@dataclass
+class BatchOutcome:
+    claimed: int = 0
+    applied: int = 0
+    failed_docs: dict[tuple[int, str], str] = field(default_factory=dict)
+    retried: bool = False
+
+
+class Worker:
+    def __init__(self, engine: Engine, backend: SearchBackend, settings: Settings) -> None:
+        self.engine = engine
+        self.backend = backend
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.unavailable_streak = 0  # consecutive batches that found the backend down
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self, *, until_empty: bool = False) -> None:
+        """Process batches until stopped (or, with until_empty, until the queue is empty)."""
+        log.info("worker started", backend=self.backend.name, batch=self.settings.worker_batch_size)
+        idle_sleep = self.settings.worker_poll_interval
+        while not self.stop_event.is_set():
+            try:
+                outcome = self.run_batch()
+            except Exception as exc:  # keep the loop alive: the database may be restarting
+                log.error("batch failed", error=str(exc))
+                BATCH_ERRORS.labels(reason=type(exc).__name__).inc()
+                self.stop_event.wait(min(5.0, idle_sleep * 10))
+                continue
+            if outcome.claimed == 0:
+                if until_empty:
+                    return
+                self.stop_event.wait(idle_sleep)
+            elif outcome.retried:
+                self.stop_event.wait(idle_sleep)
+        log.info("worker stopped")
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def run_batch(self) -> BatchOutcome:
+        with self.engine.begin() as conn:
+            rows = [
+                OutboxRow(*r)
+                for r in conn.execute(Q.CLAIM_BATCH, {"limit": self.settings.worker_batch_size})
+            ]
+            if not rows:
+                return BatchOutcome()
+            started = time.perf_counter()
+            self._mark_processing(rows)
+            outcome = BatchOutcome(claimed=len(rows))
+            try:
+                self._apply(conn, rows, outcome)
+            except BackendUnavailable as exc:
+                # The engine is down: not the documents' fault, so no attempt is counted.
+                log.warning("search backend unavailable; batch will retry", error=str(exc))
+                BATCH_ERRORS.labels(reason="backend_unavailable").inc()
+                self._retry(conn, rows, str(exc), count_attempt=False)
+                outcome.retried = True
+                return outcome
+            except Exception as exc:
+                log.exception("batch failed", rows=len(rows))
+                BATCH_ERRORS.labels(reason=type(exc).__name__).inc()
+                self._retry(conn, rows, f"{type(exc).__name__}: {exc}", count_attempt=True)
+                outcome.retried = True
+                return outcome
+            self._settle(conn, rows, outcome.failed_docs)
+            self.unavailable_streak = 0
+            BATCH_SIZE.observe(len(rows))
+            BATCH_DURATION.observe(time.perf_counter() - started)
+            return outcome
+
+    def _mark_processing(self, rows: Sequence[OutboxRow]) -> None:
+        task_ids = sorted({r.task_id for r in rows if r.task_id is not None})
+        if task_ids:
+            # Its own short transaction so clients see `processing` while the batch runs.
+            with self.engine.begin() as conn:
+                conn.execute(Q.MARK_TASKS_PROCESSING, {"ids": task_ids})
+
+    def _apply(self, conn: Connection, rows: Sequence[OutboxRow], outcome: BatchOutcome) -> None:
+        keys = sorted({(r.collection_id, r.doc_id) for r in rows})
+        current = {
+            (cid, doc_id): (int(version), body)
+            for cid, doc_id, version, body in conn.execute(
+                Q.SELECT_CURRENT_DOCUMENTS,
+                {"cids": [k[0] for k in keys], "ids": [k[1] for k in keys]},
+            )
+        }
+        newest_row_version: dict[tuple[int, str], int] = {}
+        for r in rows:
+            key = (r.collection_id, r.doc_id)
+            newest_row_version[key] = max(newest_row_version.get(key, 0), r.version)
+
+        ops_by_collection: dict[int, list[IndexOp]] = defaultdict(list)
+        for key in keys:
+            if key in current:
+                version, body = current[key]
+                ops_by_collection[key[0]].append(IndexOp(key[1], version, body))
+            else:  # gone from PostgreSQL: make sure it is gone from the index
+                ops_by_collection[key[0]].append(IndexOp(key[1], newest_row_version[key], None))
+
+        for collection_id, ops in ops_by_collection.items():
+            collection = collections.load_by_id(conn, collection_id)
+            if collection is None:
+                continue  # deleted meanwhile; its rows are gone by cascade
+            failed = self._apply_to_generations(conn, collection, ops)
+            for doc_id, reason in failed.items():
+                outcome.failed_docs[(collection_id, doc_id)] = reason
+            for op in ops:
+                if (collection_id, op.doc_id) not in outcome.failed_docs:
+                    DOCUMENTS_INDEXED.labels(op="delete" if op.is_delete else "upsert").inc()
+                    outcome.applied += 1
+
+    def _apply_to_generations(
+        self, conn: Connection, collection: Collection, ops: list[IndexOp]
+    ) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        for attempt in range(2):
+            try:
+                for generation in collection.write_generations:
+                    result = self.backend.index_batch(collection, generation, ops)
+                    failed.update(result.failed)
+                return failed
+            except GenerationMissing:
+                # A reindex switched generations under us: reload and apply again.
+                reloaded = collections.load_by_id(conn, collection.id)
+                if reloaded is None or attempt == 1:
+                    raise
+                collection = reloaded
+        return failed
+
+    def _retry(
+        self, conn: Connection, rows: Sequence[OutboxRow], error: str, *, count_attempt: bool
+    ) -> None:
+        max_attempts = self.settings.worker_max_attempts
+        exhausted = [r for r in rows if count_attempt and r.attempts + 1 >= max_attempts]
+        again = [r for r in rows if r not in exhausted]
+        if again:
+            if count_attempt:
+                exponent = max(r.attempts for r in again)
+            else:  # backend down: back off by how long it has been down, not per row
+                exponent = self.unavailable_streak
+                self.unavailable_streak += 1
+            delay = min(BACKOFF_CAP_SECONDS, self.settings.worker_backoff_base * 2**exponent)
+            conn.execute(
+                Q.RETRY_OUTBOX_ROWS,
+                {
+                    "ids": [r.id for r in again],
+                    "error": error[:2000],
+                    "delay": delay,
+                    "increment": 1 if count_attempt else 0,
+                },
+            )
+        if exhausted:
+            failed = {
+                (r.collection_id, r.doc_id): f"gave up after {max_attempts} attempts: {error}"
+                for r in exhausted
+            }
+            self._settle(conn, exhausted, failed)
+
+    def _settle(
+        self,
+        conn: Connection,
+        rows: Sequence[OutboxRow],
+        failed_docs: dict[tuple[int, str], str],
+    ) -> None:
+        conn.execute(Q.DELETE_OUTBOX_ROWS, {"ids": [r.id for r in rows]})
+        per_task: dict[int, list[Any]] = {}
+        for r in rows:
+            if r.task_id is None:
+                continue
+            entry = per_task.setdefault(r.task_id, [0, 0, None])
+            reason = failed_docs.get((r.collection_id, r.doc_id))
+            if reason is None:
+                entry[0] += 1
+            else:
+                entry[1] += 1
+                entry[2] = entry[2] or f"document {r.doc_id!r}: {reason}"
+        if failed_docs:
+            DOCUMENTS_FAILED.inc(len(failed_docs))
+        if per_task:
+            task_ids = sorted(per_task)
+            conn.execute(
+                Q.SETTLE_TASKS,
+                {
+                    "task_ids": task_ids,
+                    "done": [per_task[t][0] for t in task_ids],
+                    "failed": [per_task[t][1] for t in task_ids],
+                    "errors": [per_task[t][2] for t in task_ids],
+                },
+            )
