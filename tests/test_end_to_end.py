@@ -1,0 +1,170 @@
+"""End to end over HTTP: collection → documents → task → search, update and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import BOOK_FIELDS, Service
+
+BOOKS: list[dict[str, Any]] = [
+    {"id": "b1", "title": "The quick brown fox", "body": "A fox jumps over the lazy dog.",
+     "section": "animals", "tags": ["fox", "dog"], "year": 1999, "price": 9.5, "in_print": True,
+     "published": "1999-03-01"},
+    {"id": "b2", "title": "Lazy afternoons", "body": "Cats sleep all day in the sun.",
+     "section": "animals", "tags": ["cat"], "year": 2005, "price": 12.0, "in_print": False,
+     "published": "2005-06-15T10:00:00Z"},
+    {"id": "b3", "title": "Systems programming in Rust", "body": "Ownership, borrowing and lazy iterators.",
+     "section": "tech", "tags": ["rust"], "year": 2018, "price": 39.99, "in_print": True,
+     "published": "2018-01-01"},
+    {"id": "b4", "title": "PostgreSQL internals", "body": "Full text search with tsvector and GIN.",
+     "section": "tech", "tags": ["postgres", "search"], "year": 2021, "price": 45.0, "in_print": True,
+     "published": "2021-09-30"},
+    {"id": "b5", "title": "Gardening for the lazy", "body": "Plants that survive neglect.",
+     "section": "home", "year": 2010, "price": 15.0, "in_print": True, "published": "2010-05-05"},
+]
+
+
+def ids(result: dict[str, Any]) -> list[str]:
+    return [hit["id"] for hit in result["hits"]]
+
+
+def setup_books(service: Service) -> None:
+    service.create_collection("books", BOOK_FIELDS)
+    task_id = service.add("books", BOOKS)
+    assert service.task(task_id)["status"] == "enqueued"
+    service.drain()
+    task = service.task(task_id)
+    assert task["status"] == "succeeded", task
+    assert task["details"]["indexed"] == len(BOOKS)
+    assert task["started_at"] <= task["finished_at"]
+
+
+def test_documents_become_searchable_with_highlights_and_ranking(service: Service) -> None:
+    setup_books(service)
+    result = service.search("books", q="lazy")
+    assert set(ids(result)) == {"b1", "b2", "b3", "b5"}
+    assert result["total"] == 4
+    # Title matches (weight A) rank above body-only matches.
+    assert set(ids(result)[:2]) == {"b2", "b5"}
+    top = result["hits"][0]
+    assert "<mark>" in top["highlights"]["title"][0]
+    assert top["document"]["id"] == top["id"]
+    assert result["took_ms"] >= 0
+
+
+def test_web_search_syntax(service: Service) -> None:
+    setup_books(service)
+    assert ids(service.search("books", q='"lazy dog"')) == ["b1"]
+    assert set(ids(service.search("books", q="lazy -fox"))) == {"b2", "b3", "b5"}
+    assert set(ids(service.search("books", q="rust OR postgresql"))) == {"b3", "b4"}
+
+
+def test_filters_facets_and_sort(service: Service) -> None:
+    setup_books(service)
+    assert set(ids(service.search("books", filter="section:tech"))) == {"b3", "b4"}
+    assert set(ids(service.search("books", filter="section:tech,home"))) == {"b3", "b4", "b5"}
+    assert set(ids(service.search("books", filter=["year>=2005", "year<2018"]))) == {"b2", "b5"}
+    assert set(ids(service.search("books", filter="year:2005..2018"))) == {"b2", "b3", "b5"}
+    assert set(ids(service.search("books", filter="price>20"))) == {"b3", "b4"}
+    assert set(ids(service.search("books", filter="in_print:false"))) == {"b2"}
+    assert set(ids(service.search("books", filter="published>=2010-01-01"))) == {"b3", "b4", "b5"}
+    assert set(ids(service.search("books", filter="tags:dog"))) == {"b1"}
+    assert ids(service.search("books", sort="year:desc")) == ["b4", "b3", "b5", "b2", "b1"]
+    assert ids(service.search("books", sort="price")) == ["b1", "b2", "b5", "b3", "b4"]
+
+    result = service.search("books", q="lazy", facets="section,tags", limit=1)
+    # Facets count the whole result set, not the page.
+    assert len(result["hits"]) == 1
+    sections = {f["value"]: f["count"] for f in result["facets"]["section"]}
+    assert sections == {"animals": 2, "tech": 1, "home": 1}
+    tags = {f["value"]: f["count"] for f in result["facets"]["tags"]}
+    assert tags == {"fox": 1, "dog": 1, "cat": 1, "rust": 1}
+
+    body = {"q": "lazy", "filter": {"section": ["animals"], "year": {"gte": 2000}}, "facets": ["section"]}
+    response = service.client.post("/collections/books/search", json=body)
+    assert response.status_code == 200, response.text
+    assert ids(response.json()) == ["b2"]
+    assert response.json()["facets"]["section"] == [{"value": "animals", "count": 1}]
+
+
+def test_cursor_paging_is_complete_and_stable_under_writes(service: Service) -> None:
+    service.create_collection("books", BOOK_FIELDS)
+    docs = [{"id": f"d{i:03d}", "title": f"common word {i}", "body": "shared text " * (i % 7 + 1),
+             "year": 1900 + i % 50} for i in range(120)]
+    service.add("books", docs)
+    service.drain()
+    for params in ({"q": "shared"}, {"sort": "year:desc"}, {}):
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = service.search("books", limit=25, **params, **({"cursor": cursor} if cursor else {}))
+            seen += ids(page)
+            pages += 1
+            if pages == 2:
+                # A concurrent write that sorts before the cursor must not shift later pages.
+                service.add("books", [{"id": "a000", "title": "common word shared", "body": "shared",
+                                       "year": 2100}])
+                service.drain()
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        expected = {d["id"] for d in docs}
+        assert expected <= set(seen), params
+        assert len(seen) == len(set(seen)), f"duplicates across pages for {params}"
+        service.client.delete("/collections/books/documents/a000")
+        service.drain()
+
+
+def test_update_and_delete_are_reflected(service: Service) -> None:
+    setup_books(service)
+    task_id = service.add("books", [{**BOOKS[0], "title": "The quick brown wolf"}])
+    service.drain()
+    assert service.task(task_id)["status"] == "succeeded"
+    assert ids(service.search("books", q="wolf")) == ["b1"]
+    assert ids(service.search("books", q="\"brown fox\"")) == []
+
+    response = service.client.delete("/collections/books/documents/b4")
+    assert response.status_code == 202
+    service.drain()
+    assert service.task(response.json()["task_id"])["status"] == "succeeded"
+    assert ids(service.search("books", q="postgresql")) == []
+    assert service.client.get("/collections/books/documents/b4").status_code == 404
+    assert service.client.delete("/collections/books/documents/b4").status_code == 404
+
+    info = service.client.get("/collections/books").json()
+    assert info["documents"] == 4 and info["pending_tasks"] == 0
+
+
+def test_unchanged_documents_are_not_reindexed(service: Service) -> None:
+    setup_books(service)
+    task_id = service.add("books", BOOKS)
+    # Nothing changed: no outbox rows, the task is done at once.
+    assert service.task(task_id)["status"] == "succeeded"
+    assert service.task(task_id)["details"]["indexed"] == len(BOOKS)
+
+
+def test_tasks_listing_and_document_get(service: Service) -> None:
+    setup_books(service)
+    doc = service.client.get("/collections/books/documents/b2").json()
+    assert doc["document"]["title"] == "Lazy afternoons"
+    assert doc["document"]["published"] == "2005-06-15T10:00:00.000000Z"
+    listing = service.client.get("/tasks", params={"status": "succeeded", "collection": "books"})
+    assert listing.status_code == 200
+    assert [t["collection"] for t in listing.json()["results"]] == ["books"]
+    assert service.client.get("/tasks", params={"status": "bogus"}).status_code == 422
+
+
+def test_collection_lifecycle(service: Service) -> None:
+    setup_books(service)
+    names = [c["name"] for c in service.client.get("/collections").json()]
+    assert names == ["books"]
+    # Adding a field keeps documents; changing text weights re-indexes them.
+    fields = {**BOOK_FIELDS, "body": {"type": "text", "weight": "A"}, "isbn": {"type": "keyword"}}
+    response = service.client.put("/collections/books", json={"fields": fields})
+    assert response.status_code == 200
+    service.drain()
+    assert set(ids(service.search("books", q="lazy"))) == {"b1", "b2", "b3", "b5"}
+    assert service.client.delete("/collections/books").status_code == 204
+    assert service.client.get("/collections/books").status_code == 404
+    assert service.client.get("/collections/books/search", params={"q": "x"}).status_code == 404
