@@ -34,11 +34,11 @@ def _require_database(settings: Settings) -> str:
     return settings.database_url
 
 
-def _engine_and_backend(settings: Settings) -> tuple[Any, Any]:
+def _engine_and_backend(settings: Settings, role: str) -> tuple[Any, Any]:
     from docuseek.db import make_engine
     from docuseek.search.factory import make_backend
 
-    engine = make_engine(_require_database(settings))
+    engine = make_engine(_require_database(settings), application_name=f"docuseek-{role}")
     return engine, make_backend(settings, engine)
 
 
@@ -145,7 +145,7 @@ def worker(
 
     settings = get_settings()
     _setup(settings)
-    engine, backend = _engine_and_backend(settings)
+    engine, backend = _engine_and_backend(settings, "worker")
     register_queue_collector(engine)
     runner = Worker(engine, backend, settings)
     if settings.worker_metrics_port:
@@ -242,7 +242,7 @@ def reindex(
     if not collection and not all_:
         console.print("[red]give --collection NAME or --all[/]")
         raise typer.Exit(2)
-    engine, backend = _engine_and_backend(settings)
+    engine, backend = _engine_and_backend(settings, "reindex")
     if all_:
         with engine.connect() as conn:
             names = [c.name for c in collections_mod.list_all(conn)]

@@ -16,9 +16,10 @@ def normalize_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://…")
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, application_name: str = "docuseek") -> Engine:
     return create_engine(
         normalize_url(url),
+        connect_args={"application_name": application_name},
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
