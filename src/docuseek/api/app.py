@@ -63,7 +63,7 @@ def create_app(
     if engine is None:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (use `docuseek serve` for embedded mode)")
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, application_name="docuseek-api")
     backend = backend or make_backend(settings, engine)
     register_queue_collector(engine)
 

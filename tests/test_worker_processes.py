@@ -1,0 +1,169 @@
+"""The worker as real `docuseek worker` processes: concurrency, SIGKILL mid-batch, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from conftest import BOOK_FIELDS, Service
+from docuseek.search.postgres import table_name
+
+N_DOCS = 12_000
+DOCUMENT_BATCH = 2_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docuseek_bin() -> str:
+    return str(Path(sys.executable).with_name("docuseek"))
+
+
+class WorkerProcess:
+    def __init__(self, database_url: str, batch: int) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "WORKER_BATCH_SIZE": str(batch),
+            "WORKER_POLL_INTERVAL": "0.05",
+            "WORKER_METRICS_PORT": str(self.port),
+            "WORKER_METRICS_HOST": "127.0.0.1",
+            "SEARCH_BACKEND": "postgres",
+        }
+        self.proc = subprocess.Popen(
+            [docuseek_bin(), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        wait_for(lambda: self._healthy(), 30, "worker metrics endpoint")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def applied(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+        return sum(float(m) for m in re.findall(r'^docuseek_documents_indexed_total\{op="\w+"\} (\S+)$', body, re.M))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def scalar(engine: Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+def enqueue(service: Service, n: int = N_DOCS) -> list[int]:
+    service.create_collection("books", BOOK_FIELDS)
+    tasks = []
+    for start in range(0, n, DOCUMENT_BATCH):
+        docs = [{"id": f"d{i}", "title": f"title {i}", "body": f"body text number {i}", "year": i}
+                for i in range(start, min(n, start + DOCUMENT_BATCH))]
+        tasks.append(service.add("books", docs))
+    return tasks
+
+
+def index_matches_database(service: Service) -> None:
+    """Every document is in the index exactly once, at its current version."""
+    with service.engine.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM collections WHERE name = 'books'")).scalar_one()
+        from docuseek.collections import load
+
+        table = table_name(load(conn, "books"), 1)
+        assert cid
+        mismatched = conn.execute(text(
+            f"SELECT count(*) FROM documents d FULL JOIN {table} i ON i.id = d.id"
+            " WHERE d.id IS NULL OR i.id IS NULL OR i.version <> d.version OR i.doc IS NULL"
+        )).scalar_one()
+    assert mismatched == 0
+    assert scalar(service.engine, f"SELECT count(*) FROM {table}") == N_DOCS
+
+
+@pytest.fixture
+def workers(settings: object) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.stop(signal.SIGKILL)
+
+
+def test_two_workers_apply_each_row_once(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+    workers += [WorkerProcess(database_url, batch=200), WorkerProcess(database_url, batch=200)]
+    tasks = enqueue(service)
+    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain")
+    applied = [w.applied() for w in workers]
+    # SKIP LOCKED: both took part, and together they applied every row exactly once.
+    assert all(a > 0 for a in applied), applied
+    assert sum(applied) == N_DOCS
+    assert all(service.task(t)["status"] == "succeeded" for t in tasks)
+    index_matches_database(service)
+    assert [w.stop() for w in workers] == [0, 0]
+
+
+def test_worker_killed_mid_batch_loses_nothing(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+    tasks = enqueue(service)
+    first = WorkerProcess(database_url, batch=500)
+    workers.append(first)
+
+    def mid_batch() -> bool:
+        # The worker holds a claim transaction open while it applies a batch.
+        done = N_DOCS - scalar(service.engine, "SELECT count(*) FROM outbox")
+        busy = scalar(service.engine, "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+                      " = 'docuseek-worker' AND state IN ('active', 'idle in transaction')")
+        return 0 < done < N_DOCS - 1000 and busy > 0
+
+    wait_for(mid_batch, 60, "the worker to be mid-batch")
+    first.stop(signal.SIGKILL)
+    left = scalar(service.engine, "SELECT count(*) FROM outbox")
+    assert 0 < left < N_DOCS
+    assert any(service.task(t)["status"] != "succeeded" for t in tasks)
+
+    workers.append(WorkerProcess(database_url, batch=500))
+    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain")
+    wait_for(lambda: all(service.task(t)["status"] == "succeeded" for t in tasks), 10, "tasks")
+    index_matches_database(service)
+    assert sum(service.task(t)["details"]["indexed"] for t in tasks) == N_DOCS
+
+
+def test_sigterm_finishes_the_batch_and_exits(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+    enqueue(service)
+    worker = WorkerProcess(database_url, batch=1000)
+    workers.append(worker)
+    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") < N_DOCS, 60, "first batch")
+    assert worker.stop(signal.SIGTERM) == 0
+    left = scalar(service.engine, "SELECT count(*) FROM outbox")
+    # It stopped early, and settled whole batches only: what is gone from the queue is indexed.
+    assert left > 0 and left % 1000 == 0
+    indexed = scalar(service.engine, "SELECT coalesce(sum(indexed), 0) FROM tasks")
+    assert indexed == N_DOCS - left
