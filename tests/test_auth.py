@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
 from conftest import BOOK_FIELDS, Service
+from fastapi.testclient import TestClient
 
 
 def make_key(service: Service, scopes: list[str], collections: list[str]) -> TestClient:
@@ -76,4 +75,7 @@ def test_keys_are_listed_without_secrets_and_can_be_revoked(service: Service) ->
     assert client.get("/collections/a/search").status_code == 401
     assert service.client.delete(f"/keys/{created['id']}").status_code == 404
     bad = service.client.post("/keys", json={"name": "x", "scopes": ["root"]})
-    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"][:2] == ["body", "scopes"]
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"][:2] == [
+        "body",
+        "scopes",
+    ]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-
 from conftest import BOOK_FIELDS, Service
+from sqlalchemy import text
 
 
 def stored_counts(service: Service) -> tuple[int, int, int]:
@@ -30,24 +29,53 @@ def test_rejected_writes_store_nothing(service: Service) -> None:
     before = stored_counts(service)
     post = service.client.post
     assert_error(
-        post("/collections/books/documents", content=b'[{"id": "1", "title": ', headers={"content-type": "application/json"}),
-        400, "not valid JSON",
+        post(
+            "/collections/books/documents",
+            content=b'[{"id": "1", "title": ',
+            headers={"content-type": "application/json"},
+        ),
+        400,
+        "not valid JSON",
     )
     assert_error(
-        post("/collections/books/documents", content=b'{"id": "1"}\n{oops}\n', headers={"content-type": "application/x-ndjson"}),
-        400, "line 2",
+        post(
+            "/collections/books/documents",
+            content=b'{"id": "1"}\n{oops}\n',
+            headers={"content-type": "application/x-ndjson"},
+        ),
+        400,
+        "line 2",
     )
     error = assert_error(
-        post("/collections/books/documents", json=[{"id": "1", "year": 2000}, {"id": "2", "year": "2001"}]),
-        422, "document 1", "'year'",
+        post(
+            "/collections/books/documents",
+            json=[{"id": "1", "year": 2000}, {"id": "2", "year": "2001"}],
+        ),
+        422,
+        "document 1",
+        "'year'",
     )
-    assert error["details"][0] == {"position": 1, "field": "year", "message": error["details"][0]["message"]}
+    assert error["details"][0] == {
+        "position": 1,
+        "field": "year",
+        "message": error["details"][0]["message"],
+    }
     assert_error(post("/collections/books/documents", json=[{"id": 5}]), 422, "'id'")
     assert_error(post("/collections/books/documents", json=[{"title": "no id"}]), 422, "'id'")
-    assert_error(post("/collections/books/documents", json=[{"id": "1", "price": "cheap"}]), 422, "price")
-    assert_error(post("/collections/books/documents", json=[{"id": "1", "in_print": 1}]), 422, "in_print")
-    assert_error(post("/collections/books/documents", json=[{"id": "1", "published": "yesterday"}]), 422, "published")
-    assert_error(post("/collections/books/documents", json=[{"id": "1", "tags": ["a", 2]}]), 422, "tags")
+    assert_error(
+        post("/collections/books/documents", json=[{"id": "1", "price": "cheap"}]), 422, "price"
+    )
+    assert_error(
+        post("/collections/books/documents", json=[{"id": "1", "in_print": 1}]), 422, "in_print"
+    )
+    assert_error(
+        post("/collections/books/documents", json=[{"id": "1", "published": "yesterday"}]),
+        422,
+        "published",
+    )
+    assert_error(
+        post("/collections/books/documents", json=[{"id": "1", "tags": ["a", 2]}]), 422, "tags"
+    )
     assert_error(post("/collections/books/documents", json=["not an object"]), 422, "JSON object")
     assert_error(post("/collections/books/documents", json=[]), 422, "empty")
     assert_error(post("/collections/books/documents", json=42), 400, "JSON array")
@@ -69,22 +97,40 @@ def test_bad_searches_get_4xx(service: Service) -> None:
     service.add("books", [{"id": "1", "title": "hello"}])
     service.drain()
     get = service.client.get
-    assert_error(get("/collections/books/search", params={"filter": "nope:1"}), 422, "unknown filter field 'nope'")
-    assert_error(get("/collections/books/search", params={"filter": "title:hello"}), 422, "full text")
-    assert_error(get("/collections/books/search", params={"filter": "year>=abc"}), 422, "not a number")
-    assert_error(get("/collections/books/search", params={"filter": "gibberish"}), 422, "cannot parse")
+    assert_error(
+        get("/collections/books/search", params={"filter": "nope:1"}),
+        422,
+        "unknown filter field 'nope'",
+    )
+    assert_error(
+        get("/collections/books/search", params={"filter": "title:hello"}), 422, "full text"
+    )
+    assert_error(
+        get("/collections/books/search", params={"filter": "year>=abc"}), 422, "not a number"
+    )
+    assert_error(
+        get("/collections/books/search", params={"filter": "gibberish"}), 422, "cannot parse"
+    )
     assert_error(get("/collections/books/search", params={"facets": "title"}), 422, "not a facet")
     assert_error(get("/collections/books/search", params={"sort": "body"}), 422, "cannot sort")
-    assert_error(get("/collections/books/search", params={"sort": "year:sideways"}), 422, "asc or desc")
+    assert_error(
+        get("/collections/books/search", params={"sort": "year:sideways"}), 422, "asc or desc"
+    )
     assert_error(get("/collections/books/search", params={"cursor": "!!!"}), 422, "invalid cursor")
     assert_error(get("/collections/books/search", params={"limit": 0}), 422)
     assert_error(get("/collections/nope/search", params={"q": "x"}), 404, "nope")
     # A cursor from one query used with another.
     service.add("books", [{"id": str(i), "title": "hello again"} for i in range(5)])
     service.drain()
-    cursor = get("/collections/books/search", params={"q": "hello", "limit": 1}).json()["next_cursor"]
+    cursor = get("/collections/books/search", params={"q": "hello", "limit": 1}).json()[
+        "next_cursor"
+    ]
     assert cursor
-    assert_error(get("/collections/books/search", params={"q": "again", "cursor": cursor}), 422, "different query")
+    assert_error(
+        get("/collections/books/search", params={"q": "again", "cursor": cursor}),
+        422,
+        "different query",
+    )
     # A cursor whose values were tampered with.
     import base64
     import json
@@ -92,8 +138,12 @@ def test_bad_searches_get_4xx(service: Service) -> None:
     payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     payload["v"] = ["not-a-number", 1]
     forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-    assert_error(get("/collections/books/search", params={"q": "hello", "cursor": forged}), 422, "cursor")
-    body_errors = service.client.post("/collections/books/search", json={"q": "x", "filter": {"year": {"between": 1}}})
+    assert_error(
+        get("/collections/books/search", params={"q": "hello", "cursor": forged}), 422, "cursor"
+    )
+    body_errors = service.client.post(
+        "/collections/books/search", json={"q": "x", "filter": {"year": {"between": 1}}}
+    )
     assert_error(body_errors, 422, "gte")
     assert_error(service.client.post("/collections/books/search", json={"bogus": 1}), 422, "bogus")
 
@@ -102,10 +152,18 @@ def test_bad_collection_schemas(service: Service) -> None:
     put = service.client.put
     assert_error(put("/collections/Bad Name", json={"fields": BOOK_FIELDS}), 422, "collection name")
     assert_error(put("/collections/x", json={"fields": {"a": {"type": "blob"}}}), 422)
-    assert_error(put("/collections/x", json={"fields": {"a": {"type": "keyword", "weight": "A"}}}), 422, "weight")
-    assert_error(put("/collections/x", json={"fields": {"a": {"type": "text", "facet": True}}}), 422, "facet")
+    assert_error(
+        put("/collections/x", json={"fields": {"a": {"type": "keyword", "weight": "A"}}}),
+        422,
+        "weight",
+    )
+    assert_error(
+        put("/collections/x", json={"fields": {"a": {"type": "text", "facet": True}}}), 422, "facet"
+    )
     assert_error(put("/collections/x", json={"fields": {}}), 422)
-    assert_error(put("/collections/x", content=b"{", headers={"content-type": "application/json"}), 400)
+    assert_error(
+        put("/collections/x", content=b"{", headers={"content-type": "application/json"}), 400
+    )
     assert service.client.get("/collections").json() == []
     # Retyping a field that stored documents do not fit is refused, and changes nothing.
     service.create_collection("books", BOOK_FIELDS)

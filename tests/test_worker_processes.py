@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import BOOK_FIELDS, Service
 from sqlalchemy import Engine, text
 
-from conftest import BOOK_FIELDS, Service
 from docuseek.search.postgres import table_name
 
 N_DOCS = 12_000
@@ -62,7 +62,10 @@ class WorkerProcess:
     def applied(self) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             body = r.read().decode()
-        return sum(float(m) for m in re.findall(r'^docuseek_documents_indexed_total\{op="\w+"\} (\S+)$', body, re.M))
+        return sum(
+            float(m)
+            for m in re.findall(r'^docuseek_documents_indexed_total\{op="\w+"\} (\S+)$', body, re.M)
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -88,8 +91,10 @@ def enqueue(service: Service, n: int = N_DOCS) -> list[int]:
     service.create_collection("books", BOOK_FIELDS)
     tasks = []
     for start in range(0, n, DOCUMENT_BATCH):
-        docs = [{"id": f"d{i}", "title": f"title {i}", "body": f"body text number {i}", "year": i}
-                for i in range(start, min(n, start + DOCUMENT_BATCH))]
+        docs = [
+            {"id": f"d{i}", "title": f"title {i}", "body": f"body text number {i}", "year": i}
+            for i in range(start, min(n, start + DOCUMENT_BATCH))
+        ]
         tasks.append(service.add("books", docs))
     return tasks
 
@@ -102,10 +107,12 @@ def index_matches_database(service: Service) -> None:
 
         table = table_name(load(conn, "books"), 1)
         assert cid
-        mismatched = conn.execute(text(
-            f"SELECT count(*) FROM documents d FULL JOIN {table} i ON i.id = d.id"
-            " WHERE d.id IS NULL OR i.id IS NULL OR i.version <> d.version OR i.doc IS NULL"
-        )).scalar_one()
+        mismatched = conn.execute(
+            text(
+                f"SELECT count(*) FROM documents d FULL JOIN {table} i ON i.id = d.id"
+                " WHERE d.id IS NULL OR i.id IS NULL OR i.version <> d.version OR i.doc IS NULL"
+            )
+        ).scalar_one()
     assert mismatched == 0
     assert scalar(service.engine, f"SELECT count(*) FROM {table}") == N_DOCS
 
@@ -118,10 +125,14 @@ def workers(settings: object) -> Iterator[list[WorkerProcess]]:
         w.stop(signal.SIGKILL)
 
 
-def test_two_workers_apply_each_row_once(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+def test_two_workers_apply_each_row_once(
+    service: Service, database_url: str, workers: list[WorkerProcess]
+) -> None:
     workers += [WorkerProcess(database_url, batch=200), WorkerProcess(database_url, batch=200)]
     tasks = enqueue(service)
-    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain")
+    wait_for(
+        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain"
+    )
     applied = [w.applied() for w in workers]
     # SKIP LOCKED: both took part, and together they applied every row exactly once.
     assert all(a > 0 for a in applied), applied
@@ -131,7 +142,9 @@ def test_two_workers_apply_each_row_once(service: Service, database_url: str, wo
     assert [w.stop() for w in workers] == [0, 0]
 
 
-def test_worker_killed_mid_batch_loses_nothing(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+def test_worker_killed_mid_batch_loses_nothing(
+    service: Service, database_url: str, workers: list[WorkerProcess]
+) -> None:
     tasks = enqueue(service)
     first = WorkerProcess(database_url, batch=500)
     workers.append(first)
@@ -139,8 +152,11 @@ def test_worker_killed_mid_batch_loses_nothing(service: Service, database_url: s
     def mid_batch() -> bool:
         # The worker holds a claim transaction open while it applies a batch.
         done = N_DOCS - scalar(service.engine, "SELECT count(*) FROM outbox")
-        busy = scalar(service.engine, "SELECT count(*) FROM pg_stat_activity WHERE application_name"
-                      " = 'docuseek-worker' AND state IN ('active', 'idle in transaction')")
+        busy = scalar(
+            service.engine,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+            " = 'docuseek-worker' AND state IN ('active', 'idle in transaction')",
+        )
         return 0 < done < N_DOCS - 1000 and busy > 0
 
     wait_for(mid_batch, 60, "the worker to be mid-batch")
@@ -150,17 +166,23 @@ def test_worker_killed_mid_batch_loses_nothing(service: Service, database_url: s
     assert any(service.task(t)["status"] != "succeeded" for t in tasks)
 
     workers.append(WorkerProcess(database_url, batch=500))
-    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain")
+    wait_for(
+        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain"
+    )
     wait_for(lambda: all(service.task(t)["status"] == "succeeded" for t in tasks), 10, "tasks")
     index_matches_database(service)
     assert sum(service.task(t)["details"]["indexed"] for t in tasks) == N_DOCS
 
 
-def test_sigterm_finishes_the_batch_and_exits(service: Service, database_url: str, workers: list[WorkerProcess]) -> None:
+def test_sigterm_finishes_the_batch_and_exits(
+    service: Service, database_url: str, workers: list[WorkerProcess]
+) -> None:
     enqueue(service)
     worker = WorkerProcess(database_url, batch=1000)
     workers.append(worker)
-    wait_for(lambda: scalar(service.engine, "SELECT count(*) FROM outbox") < N_DOCS, 60, "first batch")
+    wait_for(
+        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") < N_DOCS, 60, "first batch"
+    )
     assert worker.stop(signal.SIGTERM) == 0
     left = scalar(service.engine, "SELECT count(*) FROM outbox")
     # It stopped early, and settled whole batches only: what is gone from the queue is indexed.

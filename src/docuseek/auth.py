@@ -59,16 +59,20 @@ def create_key(
     conn: Connection, name: str, scopes: list[str], collection_names: list[str]
 ) -> tuple[str, dict[str, Any]]:
     key = new_key()
-    row = conn.execute(
-        Q.INSERT_KEY,
-        {
-            "name": name,
-            "prefix": key[: len(KEY_PREFIX) + 6],
-            "key_hash": hash_key(key),
-            "scopes": sorted(set(scopes)),
-            "collections": sorted(set(collection_names)),
-        },
-    ).mappings().one()
+    row = (
+        conn.execute(
+            Q.INSERT_KEY,
+            {
+                "name": name,
+                "prefix": key[: len(KEY_PREFIX) + 6],
+                "key_hash": hash_key(key),
+                "scopes": sorted(set(scopes)),
+                "collections": sorted(set(collection_names)),
+            },
+        )
+        .mappings()
+        .one()
+    )
     return key, dict(row)
 
 

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,9 @@ def _setup(settings: Settings) -> None:
 
 def _require_database(settings: Settings) -> str:
     if not settings.database_url:
-        console.print("[red]DATABASE_URL is not set.[/] (`docuseek serve` runs an embedded database)")
+        console.print(
+            "[red]DATABASE_URL is not set.[/] (`docuseek serve` runs an embedded database)"
+        )
         raise typer.Exit(2)
     return settings.database_url
 
@@ -64,7 +67,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind host (DOCUSEEK_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Bind port (DOCUSEEK_PORT)")] = None,
 ) -> None:
-    """Embedded mode: api and worker in one process; embedded PostgreSQL when DATABASE_URL is unset."""
+    """Embedded mode: api + worker in one process (embedded PostgreSQL if DATABASE_URL is unset)."""
     import uvicorn
 
     from docuseek.api.app import create_app
@@ -200,7 +203,7 @@ def import_(
     rate = summary.documents / elapsed if elapsed else 0.0
     console.print(
         f"imported {summary.documents} documents in {summary.batches} batches"
-        f" ({elapsed:.1f} s, {rate:.0f} docs/s); tasks {summary.task_ids[:1]}…{summary.task_ids[-1:]}"
+        f" ({elapsed:.1f} s, {rate:.0f} docs/s)"
     )
 
 
@@ -225,6 +228,10 @@ def _wait_for_tasks(engine: Any, task_ids: list[int]) -> None:
             time.sleep(0.5)
     if failed:
         console.print(f"[yellow]{failed} task(s) failed; see GET /tasks?status=failed[/]")
+
+
+def _bar_updater(progress: Progress, bar: Any) -> Callable[[int, int], None]:
+    return lambda done, total: progress.update(bar, completed=done, total=total)
 
 
 @app.command()
@@ -252,10 +259,7 @@ def reindex(
         with _progress() as progress:
             bar = progress.add_task(f"reindexing {name}", total=None)
             try:
-                summary = run_reindex(
-                    engine, backend, name,
-                    progress=lambda done, total: progress.update(bar, completed=done, total=total),
-                )
+                summary = run_reindex(engine, backend, name, progress=_bar_updater(progress, bar))
             except DocuseekError as exc:
                 console.print(f"[red]reindex of {name} failed:[/] {exc.message}")
                 raise typer.Exit(1) from None

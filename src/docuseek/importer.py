@@ -56,10 +56,8 @@ def iter_json_array(stream: IO[str]) -> Iterator[Any]:
             if eof or not fill():
                 raise InvalidInput(f"invalid JSON near character {pos} of a chunk") from None
             continue
-        if end == len(buffer) and not eof:
-            # A number may continue in the next chunk: decode again with more text.
-            if fill():
-                continue
+        if end == len(buffer) and not eof and fill():
+            continue  # a number may continue in the next chunk: decode again with more text
         yield value
         pos = end
 

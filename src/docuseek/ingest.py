@@ -72,11 +72,20 @@ def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> E
             Q.INSERT_TASK,
             {"type": TASK_UPSERT, "collection": collection.name, "received": len(docs)},
         ).scalar_one()
-        changed = conn.execute(
-            Q.UPSERT_DOCUMENTS,
-            {"cid": collection.id, "ids": ids, "bodies": bodies, "hashes": hashes,
-             "task_id": task_id},
-        ).scalars().all()
+        changed = (
+            conn.execute(
+                Q.UPSERT_DOCUMENTS,
+                {
+                    "cid": collection.id,
+                    "ids": ids,
+                    "bodies": bodies,
+                    "hashes": hashes,
+                    "task_id": task_id,
+                },
+            )
+            .scalars()
+            .all()
+        )
         queued = len(changed)
         if queued < len(ids):
             changed_set = set(changed)

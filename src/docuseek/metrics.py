@@ -30,9 +30,7 @@ BATCH_DURATION = Histogram(
     "Time to apply one batch to the search backend and settle it",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-DOCUMENTS_INDEXED = Counter(
-    "docuseek_documents_indexed_total", "Index operations applied", ["op"]
-)
+DOCUMENTS_INDEXED = Counter("docuseek_documents_indexed_total", "Index operations applied", ["op"])
 DOCUMENTS_FAILED = Counter(
     "docuseek_documents_failed_total", "Documents that failed indexing for good"
 )

@@ -48,9 +48,7 @@ COUNT_DOCUMENTS = _q("SELECT count(*) FROM documents WHERE collection_id = :cid"
 COUNT_PENDING_TASKS = _q(
     "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
 )
-SET_BUILDING_GENERATION = _q(
-    "UPDATE collections SET building_generation = :gen WHERE id = :id"
-)
+SET_BUILDING_GENERATION = _q("UPDATE collections SET building_generation = :gen WHERE id = :id")
 ACTIVATE_GENERATION = _q(
     "UPDATE collections SET generation = :gen, building_generation = NULL WHERE id = :id"
 )

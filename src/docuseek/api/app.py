@@ -48,7 +48,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
-        response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        response = _error(
+            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response

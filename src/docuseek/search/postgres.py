@@ -10,8 +10,8 @@ queries use websearch_to_tsquery, highlights ts_headline on the page's rows only
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -24,8 +24,8 @@ from docuseek.search.base import (
     FieldFilter,
     GenerationMissing,
     Hit,
-    InvalidCursor,
     IndexOp,
+    InvalidCursor,
     SearchQuery,
     SearchResult,
     effective_sort,
@@ -185,7 +185,9 @@ class PostgresBackend:
         table = table_name(collection, collection.generation)
         with self.engine.connect() as conn:
             return int(
-                conn.execute(text(f"SELECT count(*) FROM {table} WHERE doc IS NOT NULL")).scalar_one()
+                conn.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE doc IS NOT NULL")
+                ).scalar_one()
             )
 
     def iter_versions(self, collection: Collection) -> Iterator[tuple[str, int]]:

@@ -31,7 +31,7 @@ FILTER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|:)\s*(.*?)\s*
 class SearchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field("", max_length=2000, description="Web-search syntax: words, \"phrases\", -not, OR")
+    q: str = Field("", max_length=2000, description='Web-search syntax: words, "phrases", -not, OR')
     filter: dict[str, Any] = Field(default_factory=dict)
     facets: list[str] = Field(default_factory=list)
     sort: list[str] = Field(default_factory=list, description="field[:asc|:desc], _score, _id")
@@ -50,7 +50,10 @@ def _filter_field(collection: Collection, name: str) -> FieldSpec:
         known = ", ".join(sorted(f for f, s in collection.fields.items() if s.type != "text"))
         raise _bad("filter", f"unknown filter field {name!r}; filterable fields: {known or 'none'}")
     if spec.type == "text":
-        raise _bad("filter", f"field {name!r} is full text; filter on keyword, number, date or boolean fields")
+        raise _bad(
+            "filter",
+            f"field {name!r} is full text; filter on keyword, number, date or boolean fields",
+        )
     return spec
 
 
@@ -85,7 +88,10 @@ def parse_filter_strings(collection: Collection, raw_filters: list[str]) -> tupl
     for raw in raw_filters:
         match = FILTER_RE.match(raw)
         if not match or not match.group(3):
-            raise _bad("filter", f"cannot parse filter {raw!r}; use field:value, field>=value or field:lo..hi")
+            raise _bad(
+                "filter",
+                f"cannot parse filter {raw!r}; use field:value, field>=value or field:lo..hi",
+            )
         name, op, value = match.groups()
         spec = _filter_field(collection, name)
         if op in RANGE_OPS:
@@ -112,7 +118,9 @@ def parse_filter_object(collection: Collection, raw: dict[str, Any]) -> tuple[Fi
         if isinstance(cond, dict):
             unknown = set(cond) - set(RANGE_OPS.values())
             if unknown or not cond:
-                raise _bad("filter", f"filter on {name!r}: use gte, gt, lte, lt (got {sorted(unknown)})")
+                raise _bad(
+                    "filter", f"filter on {name!r}: use gte, gt, lte, lt (got {sorted(unknown)})"
+                )
             out.append(FieldFilter(name, **{k: _typed(spec, v, False) for k, v in cond.items()}))
         elif isinstance(cond, list):
             if not cond:
@@ -133,7 +141,11 @@ def parse_sort(collection: Collection, raw: list[str]) -> tuple[SortKey, ...]:
         if name not in ("_score", "_id"):
             spec = collection.fields.get(name)
             if spec is None or spec.type not in SORTABLE_TYPES:
-                raise _bad("sort", f"cannot sort on {name!r}: sort on _score, _id or a keyword, number, date or boolean field")
+                raise _bad(
+                    "sort",
+                    f"cannot sort on {name!r}: sort on _score, _id or a keyword, number,"
+                    " date or boolean field",
+                )
         keys.append(SortKey(name, direction == "desc"))
     return tuple(keys)
 
@@ -144,19 +156,29 @@ def parse_facets(collection: Collection, raw: list[str]) -> tuple[str, ...]:
         spec = collection.fields.get(name)
         if spec is None or not spec.facet:
             facetable = sorted(f for f, s in collection.fields.items() if s.facet)
-            raise _bad("facets", f"{name!r} is not a facet field; facet fields: {', '.join(facetable) or 'none'}")
+            raise _bad(
+                "facets",
+                f"{name!r} is not a facet field; facet fields: {', '.join(facetable) or 'none'}",
+            )
         if name not in names:
             names.append(name)
     return tuple(names)
 
 
 def _fingerprint(collection: Collection, query: SearchQuery) -> str:
-    shape = [collection.name, query.q, [repr(f) for f in query.filters], [repr(s) for s in effective_sort(query)]]
+    shape = [
+        collection.name,
+        query.q,
+        [repr(f) for f in query.filters],
+        [repr(s) for s in effective_sort(query)],
+    ]
     return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
 def encode_cursor(collection: Collection, query: SearchQuery, sort_values: list[Any]) -> str:
-    payload = json.dumps({"f": _fingerprint(collection, query), "v": sort_values}, separators=(",", ":"))
+    payload = json.dumps(
+        {"f": _fingerprint(collection, query), "v": sort_values}, separators=(",", ":")
+    )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
@@ -167,9 +189,13 @@ def decode_cursor(collection: Collection, query: SearchQuery, cursor: str) -> tu
         values = payload["v"]
         fingerprint = payload["f"]
     except (ValueError, KeyError, TypeError):
-        raise _bad("cursor", "invalid cursor: pass next_cursor from a previous response unchanged") from None
+        raise _bad(
+            "cursor", "invalid cursor: pass next_cursor from a previous response unchanged"
+        ) from None
     if fingerprint != _fingerprint(collection, query) or not isinstance(values, list):
-        raise _bad("cursor", "cursor belongs to a different query (q, filter and sort must stay the same)")
+        raise _bad(
+            "cursor", "cursor belongs to a different query (q, filter and sort must stay the same)"
+        )
     return tuple(values)
 
 

@@ -66,7 +66,12 @@ def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey
         row = conn.execute(Q.SELECT_DOCUMENT, {"cid": collection.id, "id": doc_id}).first()
     if row is None:
         raise NotFound(f"document {doc_id!r} does not exist in collection {name!r}")
-    return {"id": doc_id, "version": row.version, "updated_at": row.updated_at, "document": row.body}
+    return {
+        "id": doc_id,
+        "version": row.version,
+        "updated_at": row.updated_at,
+        "document": row.body,
+    }
 
 
 @router.delete("/{doc_id}", status_code=status.HTTP_202_ACCEPTED)

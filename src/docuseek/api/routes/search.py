@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -137,6 +136,3 @@ def search_post(
         highlight=body.highlight,
     )
     return _run(engine, backend, collection, query)
-
-
-
