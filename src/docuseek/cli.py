@@ -269,15 +269,28 @@ def reindex(
         )
 
 
+def settings_markdown() -> str:
+    """The settings table for the README (a test keeps the README equal to this)."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()
+        default = "" if info.default is None else f"`{info.default}`"
+        lines.append(f"| `{alias}` | {default} | {info.description or ''} |")
+    return "\n".join(lines) + "\n"
+
+
 @app.command("settings")
-def show_settings() -> None:
+def show_settings(
+    markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table")] = False,
+) -> None:
     """List every setting with its environment variable and default."""
+    if markdown:
+        print(settings_markdown(), end="")
+        return
     table = Table("variable", "default", "description")
     for name, info in Settings.model_fields.items():
         alias = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()
-        default = info.default
-        shown = "" if default is None else str(default)
-        table.add_row(alias, shown, info.description or "")
+        table.add_row(alias, "" if info.default is None else str(info.default), info.description or "")
     Console().print(table)
 
 
