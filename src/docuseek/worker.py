@@ -77,12 +77,16 @@ class Worker:
                 self.stop_event.wait(min(5.0, idle_sleep * 10))
                 continue
             if outcome.claimed == 0:
-                if until_empty:
-                    return
+                if until_empty and self.queue_depth() == 0:
+                    return  # rows waiting out a backoff still count: keep going until done
                 self.stop_event.wait(idle_sleep)
             elif outcome.retried:
                 self.stop_event.wait(idle_sleep)
         log.info("worker stopped")
+
+    def queue_depth(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(Q.QUEUE_STATS).one()[0])
 
     # -- one batch ---------------------------------------------------------------------------
 

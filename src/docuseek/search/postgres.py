@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
+import structlog
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
 from docuseek.schema import Collection, FieldSpec
 from docuseek.search.base import (
@@ -31,10 +32,22 @@ from docuseek.search.base import (
     effective_sort,
 )
 
+log = structlog.get_logger("docuseek.search.postgres")
+
 SCHEMA = "docuseek_index"
 TS_CONFIG = "english"
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
+
+
+def classify(exc: DBAPIError) -> str:
+    """'unavailable' (connection, shutdown, resources), 'missing' (table gone) or 'document'."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if exc.connection_invalidated or sqlstate is None or sqlstate[:2] in ("08", "53", "57"):
+        return "unavailable"
+    if sqlstate == "42P01":  # undefined_table
+        return "missing"
+    return "document"
 
 
 def table_name(collection: Collection, generation: int) -> str:
@@ -135,49 +148,71 @@ class PostgresBackend:
         self, collection: Collection, generation: int, ops: Sequence[IndexOp]
     ) -> BatchResult:
         table = table_name(collection, generation)
-        upserts = [op for op in ops if not op.is_delete]
-        deletes = [op for op in ops if op.is_delete]
         try:
             with self.engine.begin() as conn:
-                if upserts:
-                    conn.execute(
-                        text(
-                            f"INSERT INTO {table} AS t (id, version, doc, tsv)"
-                            f" SELECT u.id, u.version, u.doc, {tsvector_sql(collection, 'u.doc')}"
-                            " FROM unnest(CAST(:ids AS text[]), CAST(:versions AS bigint[]),"
-                            " CAST(:docs AS jsonb[])) AS u(id, version, doc)"
-                            " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
-                            " doc = excluded.doc, tsv = excluded.tsv"
-                            " WHERE t.version <= excluded.version"
-                        ),
-                        {
-                            "ids": [op.doc_id for op in upserts],
-                            "versions": [op.version for op in upserts],
-                            "docs": [json.dumps(op.document) for op in upserts],
-                        },
-                    )
-                if deletes:
-                    conn.execute(
-                        text(
-                            f"INSERT INTO {table} AS t (id, version, doc, tsv)"
-                            " SELECT d.id, d.version, NULL, NULL"
-                            " FROM unnest(CAST(:ids AS text[]), CAST(:versions AS bigint[]))"
-                            " AS d(id, version)"
-                            " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
-                            " doc = NULL, tsv = NULL WHERE t.version < excluded.version"
-                        ),
-                        {
-                            "ids": [op.doc_id for op in deletes],
-                            "versions": [op.version for op in deletes],
-                        },
-                    )
-        except ProgrammingError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "42P01":  # undefined_table
+                self._write(conn, collection, table, ops)
+            return BatchResult()
+        except DBAPIError as exc:
+            kind = classify(exc)
+            if kind == "unavailable":
+                raise BackendUnavailable(str(exc.orig)) from exc
+            if kind == "missing":
                 raise GenerationMissing(table) from exc
-            raise
-        except OperationalError as exc:
-            raise BackendUnavailable(str(exc.orig)) from exc
-        return BatchResult()
+            # One document the index cannot take (e.g. a tsvector over 1 MB) fails the whole
+            # statement: apply the batch one document at a time to find it; the rest land.
+            log.warning("batch rejected; isolating documents", error=str(exc.orig))
+            return self._write_one_by_one(collection, table, ops)
+
+    def _write_one_by_one(
+        self, collection: Collection, table: str, ops: Sequence[IndexOp]
+    ) -> BatchResult:
+        result = BatchResult()
+        with self.engine.begin() as conn:
+            for op in ops:
+                try:
+                    with conn.begin_nested():
+                        self._write(conn, collection, table, [op])
+                except DBAPIError as exc:
+                    if classify(exc) != "document":
+                        raise
+                    result.failed[op.doc_id] = str(exc.orig).splitlines()[0]
+        return result
+
+    def _write(
+        self, conn: Connection, collection: Collection, table: str, ops: Sequence[IndexOp]
+    ) -> None:
+        upserts = [op for op in ops if not op.is_delete]
+        deletes = [op for op in ops if op.is_delete]
+        if upserts:
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} AS t (id, version, doc, tsv)"
+                    f" SELECT u.id, u.version, u.doc, {tsvector_sql(collection, 'u.doc')}"
+                    " FROM unnest(CAST(:ids AS text[]), CAST(:versions AS bigint[]),"
+                    " CAST(:docs AS jsonb[])) AS u(id, version, doc)"
+                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
+                    " doc = excluded.doc, tsv = excluded.tsv"
+                    " WHERE t.version <= excluded.version"
+                ),
+                {
+                    "ids": [op.doc_id for op in upserts],
+                    "versions": [op.version for op in upserts],
+                    "docs": [json.dumps(op.document) for op in upserts],
+                },
+            )
+        if deletes:
+            # A tombstone keeps the delete's version, so an older upsert cannot revive it.
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} AS t (id, version, doc, tsv)"
+                    " SELECT d.id, d.version, NULL, NULL"
+                    " FROM unnest(CAST(:ids AS text[]), CAST(:versions AS bigint[]))"
+                    " AS d(id, version)"
+                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
+                    " doc = NULL, tsv = NULL WHERE t.version < excluded.version"
+                ),
+                {"ids": [op.doc_id for op in deletes], "versions": [op.version for op in deletes]},
+            )
 
     # -- reads -----------------------------------------------------------------------------
 

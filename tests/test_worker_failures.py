@@ -1,0 +1,61 @@
+"""Worker failure handling with real faults: a document the index rejects, a lost index."""
+
+from __future__ import annotations
+
+
+from sqlalchemy import text
+
+from conftest import BOOK_FIELDS, Service
+from docuseek.worker import Worker
+
+
+def test_a_bad_document_fails_its_task_and_the_rest_land(service: Service) -> None:
+    service.create_collection("books", BOOK_FIELDS)
+    # PostgreSQL refuses a tsvector over 1 MB: a real per-document indexing failure.
+    huge = " ".join(f"w{i}x" for i in range(190_000))
+    task_id = service.add(
+        "books",
+        [
+            {"id": "good1", "title": "alpha"},
+            {"id": "bad", "body": huge},
+            {"id": "good2", "title": "alpha"},
+        ],
+    )
+    service.drain()
+    task = service.task(task_id)
+    assert task["status"] == "failed"
+    assert "document 'bad'" in task["error"] and "tsvector" in task["error"]
+    assert task["details"] == {"received": 3, "indexed": 2, "failed": 1, "pending": 0}
+    assert {h["id"] for h in service.search("books", q="alpha")["hits"]} == {"good1", "good2"}
+    # The document itself is stored: PostgreSQL is the record, the index is derived.
+    assert service.client.get("/collections/books/documents/bad").status_code == 200
+
+
+def test_batch_failures_back_off_then_fail_the_task(service: Service) -> None:
+    service.create_collection("books", BOOK_FIELDS)
+    task_id = service.add("books", [{"id": "1", "title": "alpha"}])
+    # A real fault: the index table disappears under the worker.
+    with service.engine.begin() as conn:
+        conn.execute(text("DROP TABLE docuseek_index.c1_g1"))
+    slow = service.settings.model_copy(update={"worker_max_attempts": 3, "worker_backoff_base": 60})
+    outcome = Worker(service.engine, service.backend, slow).run_batch()
+    assert outcome.retried
+    with service.engine.connect() as conn:
+        attempts, delay, error = conn.execute(
+            text(
+                "SELECT attempts, extract(epoch FROM available_at - now()), last_error FROM outbox"
+            )
+        ).one()
+    assert attempts == 1 and 50 < delay <= 60 and "c1_g1" in error
+    assert service.task(task_id)["status"] == "processing"
+    assert Worker(service.engine, service.backend, slow).run_batch().claimed == 0  # backing off
+
+    with service.engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET available_at = now()"))
+    fast = slow.model_copy(update={"worker_backoff_base": 0.01})
+    Worker(service.engine, service.backend, fast).run(until_empty=True)
+    task = service.task(task_id)
+    assert task["status"] == "failed"
+    assert "gave up after 3 attempts" in task["error"]
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 0
