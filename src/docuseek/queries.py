@@ -204,3 +204,22 @@ SETTLE_TASKS = _q(
 QUEUE_STATS = _q(
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) FROM outbox"
 )
+
+# -- reconcile (ISSUE 3) ---------------------------------------------------------------------
+PENDING_DOC_IDS = _q("SELECT DISTINCT doc_id FROM outbox WHERE collection_id = :cid")
+SELECT_DOCUMENTS_BY_IDS = _q(
+    "SELECT id, version, body FROM documents"
+    " WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
+)
+QUEUE_REPAIR_UPSERTS = _q(
+    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
+    " SELECT collection_id, id, version, 'upsert', NULL FROM documents"
+    " WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
+)
+# A fresh version outranks whatever the index holds; ids re-created meanwhile are skipped.
+QUEUE_REPAIR_DELETES = _q(
+    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
+    " SELECT :cid, x.id, nextval('document_version_seq'), 'delete', NULL"
+    " FROM unnest(CAST(:ids AS text[])) AS x(id)"
+    " WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = :cid AND d.id = x.id)"
+)

@@ -3,6 +3,11 @@
 While the new generation fills, the worker writes every change to both generations
 (`Collection.write_generations`), so writes made during the rebuild land in it too;
 searches keep reading the old generation until the switch.
+
+Before the switch a verification pass compares the new generation with PostgreSQL and
+fixes what differs. The copy streams a snapshot, so it can write a document that was
+deleted meanwhile; an engine that forgets delete tombstones after a while (OpenSearch's
+`index.gc_deletes`) would then let that stale copy bring the document back.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from sqlalchemy import Engine, text
 from docuseek import collections
 from docuseek import queries as Q
 from docuseek.errors import Conflict
+from docuseek.reconcile import diff_versions, postgres_versions
+from docuseek.schema import Collection
 from docuseek.search.base import IndexOp, SearchBackend
 
 Progress = Callable[[int, int], None]
@@ -75,6 +82,8 @@ def _rebuild(
         old = collections.load(conn, name)
         if old.building_generation is not None:
             # We hold the lock, so that build was abandoned (a killed reindex): start over.
+            # It may have been switched to already in the engine: point searches back first.
+            backend.activate_generation(old, old.generation)
             backend.drop_generation(old, old.building_generation)
         new_gen = max(row.generation, row.building_generation or 0) + 1
         conn.execute(Q.SET_BUILDING_GENERATION, {"id": old.id, "gen": new_gen})
@@ -103,11 +112,40 @@ def _rebuild(
         ops = [IndexOp(d, int(v), b) for d, v, b in rows[start : start + batch_size]]
         backend.index_batch(collection, new_gen, ops)
         caught_up += len(ops)
+    caught_up += _verify(engine, backend, collection, new_gen, batch_size)
 
+    live = replace(collection, generation=new_gen, building_generation=None)
+    # Engine first, then PostgreSQL: both generations are complete and dual-written until
+    # the commit below, so a search on either side of the switch sees a whole index.
+    backend.activate_generation(live, new_gen)
     with engine.begin() as conn:
         conn.execute(Q.ACTIVATE_GENERATION, {"id": collection.id, "gen": new_gen})
-    live = replace(collection, generation=new_gen, building_generation=None)
-    backend.activate_generation(live, new_gen)
     time.sleep(DROP_GRACE_SECONDS)
     backend.drop_generation(live, old.generation)
     return ReindexSummary(name, new_gen, copied, caught_up, time.perf_counter() - started)
+
+
+def _verify(
+    engine: Engine, backend: SearchBackend, collection: Collection, gen: int, batch_size: int
+) -> int:
+    """Make generation `gen` agree with PostgreSQL; returns how many documents it fixed."""
+    with engine.connect() as conn:
+        # Read first: any version assigned later is higher, so these deletes cannot win
+        # over a document re-created meanwhile.
+        delete_version = int(conn.execute(Q.CURRENT_VERSION).scalar_one())
+        expected = postgres_versions(conn, collection)
+    drift, _ = diff_versions(
+        expected, backend.iter_versions(replace(collection, generation=gen))
+    )
+    fixes = [IndexOp(doc_id, delete_version, None) for doc_id in drift.extra]
+    ids = drift.missing + drift.stale
+    for start in range(0, len(ids), batch_size):
+        with engine.connect() as conn:
+            rows = conn.execute(
+                Q.SELECT_DOCUMENTS_BY_IDS,
+                {"cid": collection.id, "ids": ids[start : start + batch_size]},
+            ).all()
+        fixes += [IndexOp(d, int(v), b) for d, v, b in rows]
+    for start in range(0, len(fixes), batch_size):
+        backend.index_batch(collection, gen, fixes[start : start + batch_size])
+    return len(fixes)

@@ -178,6 +178,12 @@ class Worker:
                 reloaded = collections.load_by_id(conn, collection.id)
                 if reloaded is None or attempt == 1:
                     raise
+                if reloaded.write_generations == collection.write_generations:
+                    # No switch happened: the engine lost the index (a wiped cluster).
+                    # Recreate it so writes land; `docuseek reconcile --repair` refills it.
+                    log.error("index missing; recreating it", collection=collection.name)
+                    for generation in reloaded.write_generations:
+                        self.backend.ensure_collection(reloaded, generation)
                 collection = reloaded
         return failed
 
