@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,12 +149,6 @@ def service(engine: Engine, backend: SearchBackend, settings: Settings) -> Itera
         yield Service(client, engine, backend, settings)
 
 
-@pytest.fixture
-def anonymous(service: Service) -> Callable[..., Any]:
-    """A client without the admin header, for auth tests."""
-    return lambda: TestClient(service.client.app)
-
-
 BOOK_FIELDS: dict[str, Any] = {
     "title": {"type": "text", "weight": "A"},
     "body": {"type": "text"},
@@ -158,3 +159,72 @@ BOOK_FIELDS: dict[str, Any] = {
     "in_print": {"type": "boolean"},
     "published": {"type": "date"},
 }
+
+
+# -- real `docuseek worker` processes ---------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DOCUSEEK_BIN = str(Path(sys.executable).with_name("docuseek"))
+
+
+class WorkerProcess:
+    def __init__(self, database_url: str, batch: int) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "WORKER_BATCH_SIZE": str(batch),
+            "WORKER_POLL_INTERVAL": "0.05",
+            "WORKER_METRICS_PORT": str(self.port),
+            "WORKER_METRICS_HOST": "127.0.0.1",
+            "SEARCH_BACKEND": "postgres",
+        }
+        self.proc = subprocess.Popen(
+            [DOCUSEEK_BIN, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        wait_for(lambda: self._healthy(), 30, "worker metrics endpoint")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def applied(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+        return sum(
+            float(m)
+            for m in re.findall(r'^docuseek_documents_indexed_total\{op="\w+"\} (\S+)$', body, re.M)
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def workers(database_url: str) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.stop(signal.SIGKILL)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
+from conftest import BOOK_FIELDS, Service
 from sqlalchemy import text
 
-from conftest import BOOK_FIELDS, Service
 from docuseek.worker import Worker
 
 
@@ -34,9 +33,17 @@ def test_a_bad_document_fails_its_task_and_the_rest_land(service: Service) -> No
 def test_batch_failures_back_off_then_fail_the_task(service: Service) -> None:
     service.create_collection("books", BOOK_FIELDS)
     task_id = service.add("books", [{"id": "1", "title": "alpha"}])
-    # A real fault: the index table disappears under the worker.
+    # A real fault from the server: the index table refuses writes (as a revoked grant would).
     with service.engine.begin() as conn:
-        conn.execute(text("DROP TABLE docuseek_index.c1_g1"))
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " RAISE EXCEPTION 'permission denied for c1_g1' USING ERRCODE = '42501';"
+                " END $$;"
+                " CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON docuseek_index.c1_g1"
+                " FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        )
     slow = service.settings.model_copy(update={"worker_max_attempts": 3, "worker_backoff_base": 60})
     outcome = Worker(service.engine, service.backend, slow).run_batch()
     assert outcome.retried

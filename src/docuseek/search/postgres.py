@@ -41,13 +41,16 @@ HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=2
 
 
 def classify(exc: DBAPIError) -> str:
-    """'unavailable' (connection, shutdown, resources), 'missing' (table gone) or 'document'."""
+    """Why a write failed: 'unavailable' (connection, shutdown, resources), 'missing' (the
+    table is gone), 'document' (data the index cannot take) or 'error' (anything else)."""
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if exc.connection_invalidated or sqlstate is None or sqlstate[:2] in ("08", "53", "57"):
         return "unavailable"
     if sqlstate == "42P01":  # undefined_table
         return "missing"
-    return "document"
+    if sqlstate[:2] in ("22", "54"):  # data exception, program limit exceeded
+        return "document"
+    return "error"
 
 
 def table_name(collection: Collection, generation: int) -> str:
@@ -158,6 +161,8 @@ class PostgresBackend:
                 raise BackendUnavailable(str(exc.orig)) from exc
             if kind == "missing":
                 raise GenerationMissing(table) from exc
+            if kind == "error":
+                raise
             # One document the index cannot take (e.g. a tsvector over 1 MB) fails the whole
             # statement: apply the batch one document at a time to find it; the rest land.
             log.warning("batch rejected; isolating documents", error=str(exc.orig))
