@@ -279,6 +279,40 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+@app.command()
+def reconcile(
+    collection: Annotated[str, typer.Option(help="Collection to check")],
+    repair: Annotated[bool, typer.Option(help="Queue the fixes through the outbox")] = False,
+    sample: Annotated[int, typer.Option(min=0, help="Ids shown per kind of drift")] = 10,
+) -> None:
+    """Compare ids and versions in PostgreSQL with the search index; exit 1 on unrepaired drift."""
+    from docuseek.errors import DocuseekError
+    from docuseek.reconcile import reconcile as run_reconcile
+
+    settings = get_settings()
+    _setup(settings)
+    engine, backend = _engine_and_backend(settings)
+    try:
+        report = run_reconcile(engine, backend, collection, repair=repair)
+    except DocuseekError as exc:
+        console.print(f"[red]reconcile of {collection} failed:[/] {exc.message}")
+        raise typer.Exit(1) from None
+    drift = report.drift
+    console.print(
+        f"{collection} (generation {report.generation}): {report.documents} documents in"
+        f" PostgreSQL, {report.indexed} indexed, {report.in_flight} in flight;"
+        f" drift {drift.total}: {len(drift.missing)} missing, {len(drift.stale)} stale,"
+        f" {len(drift.extra)} extra"
+    )
+    for kind, ids in (("missing", drift.missing), ("stale", drift.stale), ("extra", drift.extra)):
+        if ids and sample:
+            console.print(f"  {kind}: {', '.join(ids[:sample])}{' …' if len(ids) > sample else ''}")
+    if repair and drift.total:
+        console.print(f"queued {report.queued} fixes; the worker applies them")
+    elif drift.total:
+        raise typer.Exit(1)
+
+
 @app.command("settings")
 def show_settings(
     markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table")] = False,
