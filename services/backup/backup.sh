@@ -9,6 +9,11 @@
 #   backup.sh check      healthcheck: the last run succeeded and the newest dump
 #                        is younger than the interval plus a margin
 #   backup.sh list       the dumps, newest first
+#   backup.sh restore F  restore dump F (a name in BACKUP_DIR) as PGDATABASE:
+#                        into a fresh database first, then swapped in; the
+#                        database it replaces is kept as PGDATABASE_pre_restore
+#                        (scripts/stack/restore.sh stops the app around it,
+#                        migrates and rebuilds the search index after it)
 #
 # Dumps are pg_dump custom format (-Fc): BACKUP_DIR/docuseek-<UTC time>.dump,
 # written to a .partial file, checked with pg_restore --list, then renamed, so
@@ -90,7 +95,33 @@ case "${1:-schedule}" in
     list)
         dumps_newest_first
         ;;
+    restore)
+        name="$(basename "${2:?usage: $0 restore DUMP-FILE-NAME}")"
+        file="$BACKUP_DIR/$name"
+        [ -r "$file" ] || { log "ERROR: $file not found or not readable"; exit 1; }
+        pg_restore --list "$file" >/dev/null || { log "ERROR: $name is not a pg_dump custom-format archive"; exit 1; }
+        db="${PGDATABASE:?PGDATABASE must be set}"
+        fresh="${db}_restore"; old="${db}_pre_restore"
+        psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+        log "restoring $name into a fresh database $fresh"
+        psql_admin -c "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" \
+                   -c "CREATE DATABASE \"$fresh\" OWNER \"${PGUSER:-postgres}\""
+        if ! pg_restore --exit-on-error --no-owner --no-privileges --dbname="$fresh" "$file"; then
+            psql_admin -c "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" || true
+            log "ERROR: restore failed; $db is unchanged"; exit 1
+        fi
+        log "swapping $fresh in as $db (the replaced database is kept as $old)"
+        psql_admin -c "DROP DATABASE IF EXISTS \"$old\" WITH (FORCE)"
+        if psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+            psql_admin -c "ALTER DATABASE \"$db\" WITH ALLOW_CONNECTIONS false" \
+                       -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" \
+                       -c "ALTER DATABASE \"$db\" RENAME TO \"$old\"" \
+                       -c "ALTER DATABASE \"$old\" WITH ALLOW_CONNECTIONS true" >/dev/null
+        fi
+        psql_admin -c "ALTER DATABASE \"$fresh\" RENAME TO \"$db\""
+        log "restored $name as $db"
+        ;;
     *)
-        echo "usage: $0 schedule|once|check|list" >&2; exit 2
+        echo "usage: $0 schedule|once|check|list|restore DUMP" >&2; exit 2
         ;;
 esac
