@@ -1,0 +1,219 @@
+"""Both backends, side by side, on one generated corpus: same membership, facets and paging.
+
+Ranking may differ between backends; which documents match may not. The corpus mixes
+word forms that only stemming relates (run/running/runs), stop words, keyword arrays,
+missing values and HTML metacharacters.
+
+Its words stem alike under Porter and Porter2 (Snowball English): osmem-server indexes
+with Porter whatever the analyzer says, while PostgreSQL and OpenSearch use Porter2, so a
+word like "quickly" (quickli / quick) would test osmem-server rather than Docuseek.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from conformance.opensearch_target import OpenSearchTarget
+from docuseek.schema import Collection, validate_document
+from docuseek.search.base import FieldFilter, IndexOp, SearchBackend, SearchQuery, SortKey
+from docuseek.search.opensearch import OpenSearchBackend
+from docuseek.search.postgres import PostgresBackend
+
+FIELDS: dict[str, Any] = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text", "weight": "C"},
+    "section": {"type": "keyword", "facet": True},
+    "tags": {"type": "keyword", "facet": True},
+    "year": {"type": "integer", "facet": True},
+    "price": {"type": "float"},
+    "in_print": {"type": "boolean", "facet": True},
+    "published": {"type": "date"},
+}
+WORDS = (  # noqa: SIM905
+    "run running runs runner connect connected connection connections index indexes"
+    " indexing search searching searched quick fox foxes dog dogs lazy database databases"
+    " engine engines happy happiness library libraries the and of we is our over with"
+).split()
+SECTIONS = ["animals", "tech", "home", "science", "misc"]
+TAGS = ["red", "green", "blue", "amber", "teal", "violet"]
+QUERIES = [
+    "fox", "foxes", "running", "runs", "connection", "indexing", "libraries", "happiness",
+    "quick fox", "lazy dogs", "database engine", '"quick fox"', '"running dogs"',
+    '"lazy dog"', "search -engine", "-fox", "fox OR database", "fox or database",
+    "fox database OR engine -lazy", "the fox", "we run", "the", '"fox and dog"',
+    "fox -dog OR library", "connected & searching", "dog, fox!",
+]  # fmt: skip
+
+
+def make_corpus(n: int = 240, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    docs: list[dict[str, Any]] = []
+    for i in range(n):
+        doc: dict[str, Any] = {
+            "id": f"d{i:04d}",
+            "title": " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))),
+            # "note" first: PostgreSQL joins fields into one tsvector, so a phrase could
+            # otherwise span the end of the title and the start of the body.
+            "body": "note " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 20))),
+            "section": rng.choice(SECTIONS),
+            "in_print": rng.random() < 0.6,
+            "published": f"{rng.randint(1990, 2024)}-{rng.randint(1, 12):02d}-"
+            f"{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+        }
+        if rng.random() < 0.85:
+            doc["year"] = rng.randint(1990, 2024)
+        if rng.random() < 0.9:
+            doc["price"] = round(rng.uniform(1, 100), 2)
+        if rng.random() < 0.8:
+            doc["tags"] = rng.sample(TAGS, rng.randint(1, 3))
+        if i % 37 == 0:
+            doc["body"] += " <b>fox</b> & co"
+        docs.append(doc)
+    return docs
+
+
+@pytest.fixture
+def both(engine: Engine, opensearch: OpenSearchTarget) -> Iterator[list[SearchBackend]]:
+    with opensearch.backend() as os_backend:
+        yield [PostgresBackend(engine), os_backend]
+
+
+@pytest.fixture
+def indexed(both: list[SearchBackend]) -> tuple[Collection, list[SearchBackend], list[Any]]:
+    collection = Collection.from_row(4242, "equiv", FIELDS, 1, None)
+    docs = [validate_document(collection, i, d) for i, d in enumerate(make_corpus())]
+    ops = [IndexOp(d["id"], i + 1, d) for i, d in enumerate(docs)]
+    for backend in both:
+        backend.ensure_collection(collection, 1)
+        assert backend.index_batch(collection, 1, ops).failed == {}
+    return collection, both, docs
+
+
+def members(backend: SearchBackend, collection: Collection, query: SearchQuery) -> list[str]:
+    """Every id of the result set, paging through it with the cursor."""
+    seen: list[str] = []
+    after = None
+    while True:
+        result = backend.search(collection, SearchQuery(**{**query.__dict__, "after": after}))
+        seen += [h.id for h in result.hits]
+        if not result.has_more:
+            return seen
+        after = tuple(result.hits[-1].sort_values)
+
+
+def test_text_queries_match_the_same_documents(indexed: Any) -> None:
+    collection, (pg, os_), _ = indexed
+    for q in QUERIES:
+        query = SearchQuery(q=q, limit=1000, highlight=False)
+        pg_result, os_result = pg.search(collection, query), os_.search(collection, query)
+        assert {h.id for h in pg_result.hits} == {h.id for h in os_result.hits}, q
+        assert pg_result.total == os_result.total == len(pg_result.hits), q
+    assert pg.search(collection, SearchQuery(q="fox")).total > 0  # the corpus is not empty
+
+
+FILTERS: list[tuple[FieldFilter, ...]] = [
+    (FieldFilter("section", values=("tech",)),),
+    (FieldFilter("section", values=("tech", "home")),),
+    (FieldFilter("tags", values=("red",)),),
+    (FieldFilter("tags", values=("red", "teal")), FieldFilter("section", values=("misc",))),
+    (FieldFilter("year", gte=2000, lt=2010),),
+    (FieldFilter("year", values=(1999, 2001)),),
+    (FieldFilter("price", gt=20.5, lte=60.25),),
+    (FieldFilter("in_print", values=(False,)),),
+    (FieldFilter("published", gte="2005-01-01T00:00:00.000000Z"),),
+    (FieldFilter("published", lt="2000-06-01T00:00:00.000000Z", gt="1995-01-01T00:00:00.000000Z"),),
+]
+
+
+def test_filters_and_facets_agree(indexed: Any) -> None:
+    collection, (pg, os_), _ = indexed
+    facets = ("section", "tags", "year", "in_print")
+    for q in ("", "fox", "running -lazy"):
+        for filters in [(), *FILTERS]:
+            query = SearchQuery(q=q, filters=filters, facets=facets, limit=1000, facet_size=50)
+            a, b = pg.search(collection, query), os_.search(collection, query)
+            assert {h.id for h in a.hits} == {h.id for h in b.hits}, (q, filters)
+            assert a.total == b.total, (q, filters)
+            for name in facets:
+                assert dict(a.facets[name]) == dict(b.facets[name]), (q, filters, name)
+
+
+def test_facets_keep_the_top_values_by_count(indexed: Any) -> None:
+    collection, (pg, os_), _ = indexed
+    query = SearchQuery(facets=("tags",), facet_size=3, limit=1)
+    a, b = pg.search(collection, query), os_.search(collection, query)
+    assert len(b.facets["tags"]) == 3
+    assert [n for _, n in a.facets["tags"]] == [n for _, n in b.facets["tags"]]
+
+
+@pytest.mark.parametrize(
+    "q, sort",
+    [
+        ("", ()),
+        ("fox OR dog", ()),
+        ("", (SortKey("year", True),)),
+        ("lazy", (SortKey("price"),)),
+        ("", (SortKey("published", True), SortKey("section"))),
+        ("", (SortKey("in_print"), SortKey("year"))),
+    ],
+)
+def test_cursor_paging_is_complete_without_duplicates(
+    indexed: Any, q: str, sort: tuple[SortKey, ...]
+) -> None:
+    collection, backends, _ = indexed
+    pages: list[list[str]] = []
+    for backend in backends:
+        seen = members(backend, collection, SearchQuery(q=q, sort=sort, limit=7))
+        assert len(seen) == len(set(seen)), backend.name
+        pages.append(seen)
+    assert set(pages[0]) == set(pages[1])
+    if sort:  # field sorts (ties broken by id) give one order on both backends
+        assert pages[0] == pages[1]
+
+
+def test_highlights_mark_matches_and_escape_html(indexed: Any) -> None:
+    collection, backends, _ = indexed
+    for backend in backends:
+        result = backend.search(collection, SearchQuery(q="fox", limit=1000))
+        assert result.hits
+        for hit in result.hits:
+            snippets = [s for values in hit.highlights.values() for s in values]
+            assert snippets and all("<mark>" in s for s in snippets), (backend.name, hit.id)
+            assert "<b>" not in "".join(snippets), backend.name
+        escaped = [h for h in result.hits if "<b>" in h.document["body"]]
+        assert escaped and any("&lt;b&gt;" in s for h in escaped for s in h.highlights["body"])
+
+
+def test_versions_make_writes_idempotent_and_ordered(indexed: Any) -> None:
+    collection, backends, docs = indexed
+    first, second = docs[0], docs[1]
+    newer = {**first, "title": "zebra"}
+    for backend in backends:
+        # An older version arriving late changes nothing; a delete keeps its version.
+        backend.index_batch(collection, 1, [IndexOp(first["id"], 5000, newer)])
+        backend.index_batch(collection, 1, [IndexOp(first["id"], 1, first)])
+        backend.index_batch(collection, 1, [IndexOp(second["id"], 5001, None)])
+        backend.index_batch(collection, 1, [IndexOp(second["id"], 2, second)])
+        assert [h.id for h in backend.search(collection, SearchQuery(q="zebra")).hits] == [
+            first["id"]
+        ]
+        assert backend.count(collection) == len(docs) - 1, backend.name
+        versions = dict(backend.iter_versions(collection))
+        assert versions[first["id"]] == 5000 and second["id"] not in versions
+
+
+def test_bad_documents_fail_alone(indexed: Any) -> None:
+    collection, backends, _ = indexed
+    os_backend = next(b for b in backends if isinstance(b, OpenSearchBackend))
+    bad = {"id": "bad", "year": "not a number"}  # skipped validation: the engine rejects it
+    good = {"id": "good", "title": "fine"}
+    result = os_backend.index_batch(
+        collection, 1, [IndexOp("bad", 9000, bad), IndexOp("good", 9001, good)]
+    )
+    assert list(result.failed) == ["bad"] and "year" in result.failed["bad"]
+    assert [h.id for h in os_backend.search(collection, SearchQuery(q="fine")).hits] == ["good"]
