@@ -1,0 +1,217 @@
+"""Faults of a real osmem-server process under the API and a worker: outage, reindex.
+
+These always use an osmem-server of their own (they kill and freeze it), even when
+OPENSEARCH_URL points the conformance suite at a real cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conformance.opensearch_target import start_osmem
+from conftest import ADMIN_KEY, BOOK_FIELDS, Service, free_port, wait_for
+from fastapi.testclient import TestClient
+from opensearchpy import OpenSearch
+from sqlalchemy import Engine, text
+
+from docuseek import reconcile as reconcile_mod
+from docuseek.reindex import reindex
+from docuseek.search.base import SearchBackend
+from docuseek.search.opensearch import OpenSearchBackend
+from docuseek.worker import Worker
+
+REQUEST_TIMEOUT = 2.0  # seconds: a frozen engine answers 503 this fast
+
+
+class OsmemProcess:
+    """One osmem-server on a fixed loopback port that the test can kill, freeze and restart."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server = start_osmem(self.port)
+
+    def kill(self) -> None:
+        self.server.process.kill()
+        self.server.process.wait()
+
+    def restart(self) -> None:
+        self.server = start_osmem(self.port)
+
+    def freeze(self) -> None:
+        os.kill(self.server.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.server.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        self.thaw()
+        self.server.close()
+
+
+@pytest.fixture
+def osmem() -> Iterator[OsmemProcess]:
+    process = OsmemProcess()
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def backend(osmem: OsmemProcess) -> SearchBackend:
+    client = OpenSearch(
+        hosts=[f"http://127.0.0.1:{osmem.port}"], timeout=REQUEST_TIMEOUT, max_retries=0
+    )
+    return OpenSearchBackend(client, "faults")
+
+
+@pytest.fixture
+def worker(service: Service) -> Iterator[Worker]:
+    running = Worker(service.engine, service.backend, service.settings)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    yield running
+    running.stop()
+    thread.join(timeout=30)
+
+
+def docs(start: int, n: int, title: str = "fault tolerant document") -> list[dict[str, Any]]:
+    return [
+        {"id": f"d{i:05d}", "title": f"{title} {i}", "body": "steady body", "year": 1900 + i % 100}
+        for i in range(start, start + n)
+    ]
+
+
+def queue_length(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
+
+
+def wait_drained(engine: Engine, timeout: float = 90) -> None:
+    wait_for(lambda: queue_length(engine) == 0, timeout, "the outbox to drain")
+
+
+def assert_in_sync(service: Service, name: str) -> None:
+    report = reconcile_mod.reconcile(service.engine, service.backend, name)
+    assert report.drift.total == 0, report.drift
+    assert report.indexed == report.documents
+    assert service.search(name, q="steady", limit=1)["total"] == report.documents
+
+
+def test_frozen_engine_during_ingest_loses_nothing(
+    service: Service, osmem: OsmemProcess, worker: Worker
+) -> None:
+    """A hung engine (SIGSTOP) keeps its data: after it resumes the queue drains to no drift."""
+    service.create_collection("docs", BOOK_FIELDS)
+    tasks = [service.add("docs", docs(i * 500, 500)) for i in range(2)]
+    wait_for(lambda: service.task(tasks[0])["status"] == "succeeded", 30, "the first batch")
+    osmem.freeze()
+    try:
+        response = service.client.get("/collections/docs/search", params={"q": "steady"})
+        assert response.status_code == 503
+        assert "unavailable" in response.json()["error"]["message"]
+        tasks += [service.add("docs", docs(i * 500, 500)) for i in range(2, 4)]
+        # Updates queued behind older versions of the same documents: order must hold.
+        tasks.append(service.add("docs", docs(0, 100, title="revised")))
+        assert service.client.delete("/collections/docs/documents/d00150").status_code == 202
+    finally:
+        osmem.thaw()
+    wait_drained(service.engine)
+    assert all(service.task(t)["status"] == "succeeded" for t in tasks)
+    assert_in_sync(service, "docs")
+    assert service.search("docs", q="revised", limit=1)["total"] == 100
+
+
+def test_killed_engine_during_ingest_recovers(
+    service: Service, osmem: OsmemProcess, worker: Worker
+) -> None:
+    """Kill the engine mid-ingest of 3000 documents; writes are still accepted meanwhile.
+
+    osmem-server keeps its indices in memory, so the restarted process is empty: the harsher
+    case of a cluster that lost its data. The worker recreates the index and drains the
+    queue; reconcile then finds exactly the lost documents missing (nothing stale, nothing
+    extra), and `--repair` brings the index back to zero drift.
+    """
+    service.create_collection("docs", BOOK_FIELDS)
+    tasks = [service.add("docs", docs(i * 500, 500)) for i in range(2)]
+    wait_for(lambda: service.task(tasks[0])["status"] == "succeeded", 30, "the first batch")
+    osmem.kill()
+    response = service.client.get("/collections/docs/search", params={"q": "steady"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"]
+    tasks += [service.add("docs", docs(i * 500, 500)) for i in range(2, 6)]
+    tasks.append(service.add("docs", docs(1000, 50, title="revised")))
+    osmem.restart()
+    wait_drained(service.engine)
+    assert all(service.task(t)["status"] == "succeeded" for t in tasks)
+
+    report = reconcile_mod.reconcile(service.engine, service.backend, "docs", repair=True)
+    assert len(report.drift.missing) >= 500  # at least the first batch died with the process
+    assert report.drift.stale == [] and report.drift.extra == []
+    assert report.queued == len(report.drift.missing)
+    wait_drained(service.engine)
+    assert_in_sync(service, "docs")
+    assert service.search("docs", q="revised", limit=1)["total"] == 50
+
+
+def test_reindex_under_concurrent_writes_loses_nothing(
+    service: Service, worker: Worker, osmem: OsmemProcess
+) -> None:
+    service.create_collection("docs", BOOK_FIELDS)
+    initial = 2000
+    for i in range(0, initial, 500):
+        service.add("docs", docs(i, 500))
+    wait_drained(service.engine)
+
+    stop = threading.Event()
+    write_statuses: list[int] = []
+    search_failures: list[str] = []
+    totals: list[int] = []
+    app = service.client.app
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def write() -> None:
+        client = TestClient(app, headers=headers)
+        n = 0
+        while not stop.is_set() and n < 400:
+            batch = docs(100_000 + n * 10, 10) + docs(n % initial, 1, title="rewritten")
+            write_statuses.append(
+                client.post("/collections/docs/documents", json=batch).status_code
+            )
+            if n % 5 == 4:  # delete one of our own earlier documents
+                doc_id = f"d{100_000 + (n - 4) * 10:05d}"
+                write_statuses.append(
+                    client.delete(f"/collections/docs/documents/{doc_id}").status_code
+                )
+            n += 1
+
+    def search() -> None:
+        client = TestClient(app, headers=headers)
+        while not stop.is_set():
+            response = client.get("/collections/docs/search", params={"q": "steady"})
+            if response.status_code != 200:
+                search_failures.append(response.text)
+            else:
+                totals.append(response.json()["total"])
+
+    threads = [threading.Thread(target=write), threading.Thread(target=search)]
+    for t in threads:
+        t.start()
+    try:
+        summary = reindex(service.engine, service.backend, "docs", batch_size=250)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert summary.generation == 2 and summary.documents >= initial
+    assert write_statuses and set(write_statuses) == {202}
+    assert search_failures == []
+    # Never a half-built index: the original documents are always all there.
+    assert totals and min(totals) >= initial
+    wait_drained(service.engine)
+    assert_in_sync(service, "docs")
+    indices = service.backend.client.indices.get(index="faults-docs-*")  # type: ignore[attr-defined]
+    assert list(indices) == ["faults-docs-2"]
