@@ -291,7 +291,7 @@ def reconcile(
 
     settings = get_settings()
     _setup(settings)
-    engine, backend = _engine_and_backend(settings)
+    engine, backend = _engine_and_backend(settings, "reconcile")
     try:
         report = run_reconcile(engine, backend, collection, repair=repair)
     except DocuseekError as exc:
@@ -324,7 +324,9 @@ def show_settings(
     table = Table("variable", "default", "description")
     for name, info in Settings.model_fields.items():
         alias = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()
-        table.add_row(alias, "" if info.default is None else str(info.default), info.description or "")
+        table.add_row(
+            alias, "" if info.default is None else str(info.default), info.description or ""
+        )
     Console().print(table)
 
 

@@ -64,13 +64,14 @@ class QueueCollector(Collector):
         yield up
 
 
-_registered: dict[int, QueueCollector] = {}
+_collector: list[QueueCollector] = []
 
 
 def register_queue_collector(engine: Engine) -> None:
-    """Register once per process (the embedded server runs api and worker together)."""
-    if _registered:
+    """One collector per process (the embedded server runs api and worker together); a later
+    call points it at the newer engine."""
+    if _collector:
+        _collector[0].engine = engine
         return
-    collector = QueueCollector(engine)
-    REGISTRY.register(collector)
-    _registered[id(engine)] = collector
+    _collector.append(QueueCollector(engine))
+    REGISTRY.register(_collector[0])

@@ -63,8 +63,7 @@ DOCUMENTS_WITH_FIELD = _q(
 UPSERT_DOCUMENTS = _q(
     """
     WITH input AS (
-        SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:bodies AS jsonb[]),
-                             CAST(:hashes AS text[])) AS i(id, body, hash)
+        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS i(id text, body jsonb, hash text)
     ), changed AS (
         INSERT INTO documents AS d (collection_id, id, body, version, content_hash)
         SELECT :cid, id, body, nextval('document_version_seq'), hash FROM input
@@ -167,6 +166,7 @@ CLAIM_BATCH = _q(
     FOR UPDATE SKIP LOCKED
     """
 )
+ASYNC_COMMIT = _q("SET LOCAL synchronous_commit = off")
 MARK_TASKS_PROCESSING = _q(
     "UPDATE tasks SET status = 'processing', started_at = coalesce(started_at, clock_timestamp())"
     " WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'enqueued'"

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         description="Physical indices are named <prefix>-<collection>-<generation>.",
     )
     worker_batch_size: int = Field(
-        500, validation_alias="WORKER_BATCH_SIZE", description="Outbox rows claimed per batch."
+        1000, validation_alias="WORKER_BATCH_SIZE", description="Outbox rows claimed per batch."
     )
     worker_poll_interval: float = Field(
         0.2,
