@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conformance.opensearch_target import start_osmem
-from conftest import ADMIN_KEY, BOOK_FIELDS, Service, free_port, wait_for
+from conftest import ADMIN_KEY, BOOK_FIELDS, DOCUSEEK_BIN, Service, free_port, wait_for
 from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 from sqlalchemy import Engine, text
@@ -215,3 +216,34 @@ def test_reindex_under_concurrent_writes_loses_nothing(
     assert_in_sync(service, "docs")
     indices = service.backend.client.indices.get(index="faults-docs-*")  # type: ignore[attr-defined]
     assert list(indices) == ["faults-docs-2"]
+
+
+def test_reconcile_command_reports_and_repairs_drift(service: Service, osmem: OsmemProcess) -> None:
+    service.create_collection("docs", BOOK_FIELDS)
+    service.add("docs", docs(0, 30))
+    service.drain()
+    backend: Any = service.backend
+    # Drift, for real: a document the index has and PostgreSQL does not.
+    ghost = {"id": "ghost", "title": "ghost"}
+    backend.client.index(index="faults-docs-1", id="ghost", body=ghost, refresh=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": service.settings.database_url or "",
+        "SEARCH_BACKEND": "opensearch",
+        "OPENSEARCH_URL": f"http://127.0.0.1:{osmem.port}",
+        "OPENSEARCH_INDEX_PREFIX": "faults",
+        "COLUMNS": "200",  # one report line, unwrapped
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [DOCUSEEK_BIN, "reconcile", "--collection", "docs", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    found = run()
+    assert found.returncode == 1, found.stderr
+    assert "1 extra" in found.stderr and "extra: ghost" in found.stderr
+    repaired = run("--repair")
+    assert repaired.returncode == 0 and "queued 1" in repaired.stderr, repaired.stderr
+    service.drain()
+    clean = run()
+    assert clean.returncode == 0 and "drift 0" in clean.stderr, clean.stderr

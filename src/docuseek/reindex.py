@@ -134,9 +134,7 @@ def _verify(
         # over a document re-created meanwhile.
         delete_version = int(conn.execute(Q.CURRENT_VERSION).scalar_one())
         expected = postgres_versions(conn, collection)
-    drift, _ = diff_versions(
-        expected, backend.iter_versions(replace(collection, generation=gen))
-    )
+    drift, _ = diff_versions(expected, backend.iter_versions(replace(collection, generation=gen)))
     fixes = [IndexOp(doc_id, delete_version, None) for doc_id in drift.extra]
     ids = drift.missing + drift.stale
     for start in range(0, len(ids), batch_size):

@@ -28,10 +28,12 @@ from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import (
     AuthenticationException,
     AuthorizationException,
-    ConnectionError as OSConnectionError,
     NotFoundError,
     RequestError,
     TransportError,
+)
+from opensearchpy.exceptions import (
+    ConnectionError as OSConnectionError,
 )
 
 from docuseek.schema import Collection, FieldSpec
@@ -53,7 +55,7 @@ log = logging.getLogger("docuseek.search.opensearch")
 
 # PostgreSQL's `english` stop words (snowball english.stop), so both backends ignore the
 # same query words.
-STOP_WORDS = (
+STOP_WORDS = (  # noqa: SIM905 - one word list, as PostgreSQL ships it
     "i me my myself we our ours ourselves you your yours yourself yourselves he him his"
     " himself she her hers herself it its itself they them their theirs themselves what"
     " which who whom this that these those am is are was were be been being have has had"
@@ -324,7 +326,9 @@ class OpenSearchBackend:
                 # A field changed type: an index mapping cannot change in place.
                 log.error(
                     "mapping of %s cannot be updated (%s); run `docuseek reindex --collection %s`",
-                    index, exc.info, collection.name,
+                    index,
+                    exc.info,
+                    collection.name,
                 )
 
     def drop_generation(self, collection: Collection, generation: int) -> None:
@@ -374,20 +378,37 @@ class OpenSearchBackend:
         for op in ops:
             if op.document is None:
                 actions.append(
-                    {"_op_type": "delete", "_index": target, "_id": op.doc_id,
-                     "version": op.version, "version_type": "external"}
+                    {
+                        "_op_type": "delete",
+                        "_index": target,
+                        "_id": op.doc_id,
+                        "version": op.version,
+                        "version_type": "external",
+                    }
                 )
             else:
                 source = {**op.document, ID_FIELD: op.doc_id}
                 actions.append(
-                    {"_op_type": "index", "_index": target, "_id": op.doc_id,
-                     "version": op.version, "version_type": "external_gte", "_source": source}
+                    {
+                        "_op_type": "index",
+                        "_index": target,
+                        "_id": op.doc_id,
+                        "version": op.version,
+                        "version_type": "external_gte",
+                        "_source": source,
+                    }
                 )
         with _translate_errors():
             # refresh: a task is `succeeded` only once its documents are searchable.
             _, errors = helpers.bulk(
-                self.client, actions, chunk_size=len(actions), max_retries=0,
-                raise_on_error=False, raise_on_exception=True, refresh=True, require_alias=True,
+                self.client,
+                actions,
+                chunk_size=len(actions),
+                max_retries=0,
+                raise_on_error=False,
+                raise_on_exception=True,
+                refresh=True,
+                require_alias=True,
             )
         return self._batch_result(target, errors)
 
