@@ -277,45 +277,51 @@ class PostgresBackend:
         where += [self._filter_sql(collection, f, params) for f in query.filters]
         match_sql = " AND ".join(where)
 
-        rank_sql = (
-            f"ts_rank(tsv, websearch_to_tsquery('{TS_CONFIG}', :q), {RANK_NORMALIZATION})"
-            if has_q
-            else "NULL::real"
-        )
-        order_parts: list[str] = []
-        sort_cols: list[str] = []
-        keyset: list[tuple[str, bool, str]] = []  # (expr, descending, sql type)
-        for key in effective_sort(query):
+        rank_sql = f"ts_rank(tsv, websearch_to_tsquery('{TS_CONFIG}', :q), {RANK_NORMALIZATION})"
+        sort_keys = effective_sort(query)
+        # Rank only what we must: every match when results are ordered by relevance, else
+        # just the rows of the page.
+        rank_all = has_q and any(k.field == "_score" for k in sort_keys)
+        keyset: list[tuple[str, bool, str]] = []  # (expr over m, descending, sql type)
+        for key in sort_keys:
             if key.field == "_score":
-                expr, sql_type = (rank_sql if has_q else "0::real"), "real"
+                expr, sql_type = ("score" if rank_all else "0::real"), "real"
             elif key.field == "_id":
                 expr, sql_type = "id", "text"
             else:
                 expr, sql_type = value_sql(collection.fields[key.field])
                 keyset.append((f"({expr} IS NULL)", False, "boolean"))
             keyset.append((expr, key.descending, sql_type))
-        for expr, descending, _ in keyset:
-            order_parts.append(f"{expr} {'DESC' if descending else 'ASC'}")
-            sort_cols.append(expr)
 
-        page_where = match_sql
+        page_where = "TRUE"
         if query.after is not None:
-            page_where += " AND " + _keyset_condition(keyset, query.after, params)
-
-        select_sort = ", ".join(f"{expr} AS s{i}" for i, expr in enumerate(sort_cols))
+            page_where = _keyset_condition(keyset, query.after, params)
+        order_by = ", ".join(f"s{i} {'DESC' if d else 'ASC'}" for i, (_, d, _) in enumerate(keyset))
+        select_sort = ", ".join(f"{expr} AS s{i}" for i, (expr, _, _) in enumerate(keyset))
+        extra = [] if rank_all or not has_q else [f"{rank_sql} AS page_score"]
+        extra_needs_tsv = bool(extra)
+        # When ranking, OFFSET 0 keeps the subquery from being flattened so ts_rank runs once
+        # per row; otherwise flattening lets ORDER BY id … LIMIT walk the primary key.
+        matches = (
+            f"SELECT id, doc, tsv, {rank_sql if rank_all else 'NULL::real'} AS score"
+            f" FROM {table} WHERE {match_sql}{' OFFSET 0' if rank_all else ''}"
+        )
         hits_sql = (
-            f"SELECT id, doc, {rank_sql} AS score, {select_sort} FROM {table}"
-            f" WHERE {page_where} ORDER BY {', '.join(order_parts)} LIMIT {int(query.limit) + 1}"
+            f"SELECT id, doc, score, {select_sort}{', tsv' if extra_needs_tsv else ''}"
+            f" FROM ({matches}) AS m"
+            f" WHERE {page_where} ORDER BY {order_by} LIMIT {int(query.limit) + 1}"
         )
         if has_q and query.highlight and collection.text_fields:
-            headlines = ", ".join(
+            extra += [
                 f"ts_headline('{TS_CONFIG}', {_escaped(f.name)},"
                 f" websearch_to_tsquery('{TS_CONFIG}', :q), '{HEADLINE_OPTIONS}') AS h_{i}"
                 for i, f in enumerate(collection.text_fields)
-            )
-            hits_sql = f"SELECT page.*, {headlines} FROM ({hits_sql}) AS page"
-            hits_sql += " ORDER BY " + ", ".join(
-                f"s{i} {'DESC' if d else 'ASC'}" for i, (_, d, _) in enumerate(keyset)
+            ]
+        if extra:  # per-page work, on the page's rows only
+            columns = ", ".join(["id", "doc", "score"] + [f"s{i}" for i in range(len(keyset))])
+            hits_sql = (
+                f"SELECT {columns}, {', '.join(extra)} FROM ({hits_sql}) AS page"
+                f" ORDER BY {order_by}"
             )
 
         try:
@@ -343,10 +349,10 @@ class PostgresBackend:
             hits.append(
                 Hit(
                     id=row["id"],
-                    score=float(row["score"]) if row["score"] is not None else None,
+                    score=_score(row),
                     document=row["doc"],
                     highlights=highlights,
-                    sort_values=[_jsonable(row[f"s{i}"]) for i in range(len(sort_cols))],
+                    sort_values=[_jsonable(row[f"s{i}"]) for i in range(len(keyset))],
                 )
             )
         return SearchResult(hits=hits, total=total, facets=facets, has_more=len(rows) > query.limit)
@@ -381,6 +387,11 @@ class PostgresBackend:
             else:
                 facets[facet].append((value, int(n)))
         return total, facets
+
+
+def _score(row: Any) -> float | None:
+    score = row["score"] if row["score"] is not None else row.get("page_score")
+    return None if score is None else float(score)
 
 
 def _escaped(field: str) -> str:
