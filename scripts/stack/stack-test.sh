@@ -25,6 +25,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$STACK_ROOT"
 
+# debootstrap, the engine's install and the ownership of infra/backups need root.
+[ "$(id -u)" = 0 ] || die "the stack test needs root (CI runs it as root); see docs/deploy.md"
+
 PROJECT="${STACK_PROJECT:-docuseek-stacktest}"
 API_PORT="${STACK_API_PORT:-18000}"
 PROM_PORT="${STACK_PROMETHEUS_PORT:-19090}"
@@ -96,10 +99,12 @@ compose=(docker compose -f infra/compose.yaml --env-file "$ENV_FILE" -p "$PROJEC
 API="http://127.0.0.1:$API_PORT"
 PROM="http://127.0.0.1:$PROM_PORT"
 
-# infra/backups stays mode 755; the backup service's uid (1000) must own it.
+# infra/backups stays mode 755; the backup service's (non-root) uid must own it,
+# as on a real host (docs/deploy.md): here uid 1000, given the directory for the run.
 BACKUPS_OWNER="$(stat -c %u:%g "$BACKUPS")"
 BACKUPS_BEFORE="$(ls -1 "$BACKUPS")"
 chown 1000:1000 "$BACKUPS"
+chmod 755 "$BACKUPS"
 
 teardown() {
     if [ "${STACK_KEEP:-0}" = 1 ]; then

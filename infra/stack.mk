@@ -1,0 +1,43 @@
+# Docker Compose stack targets; included from the root Makefile.
+#
+#   make stack-up        build and start the whole stack from infra/.env, wait until healthy
+#   make stack-down      stop it (volumes kept; STACK_DOWN_FLAGS=-v removes them)
+#   make verify          the production-fixes.md checklist against the running stack
+#   make stack-backup    take a backup now (infra/backups)
+#   make restore BACKUP=infra/backups/docuseek-....dump [CONFIRM=yes]
+#                        restore it, migrate, rebuild the search index
+#   make stack-test      the whole stack on a local Docker engine, offline (root; CI)
+#
+# STACK_ENV (default infra/.env), STACK_PROJECT (compose project name) and
+# STACK_SKIP (services not deployed, e.g. STACK_SKIP=grafana) adjust them.
+
+STACK_ENV ?= infra/.env
+STACK_PROJECT ?=
+STACK_SKIP ?=
+STACK_DOWN_FLAGS ?=
+STACK_COMPOSE = docker compose -f infra/compose.yaml --env-file $(STACK_ENV) $(if $(STACK_PROJECT),-p $(STACK_PROJECT))
+
+.PHONY: stack-test stack-up stack-down verify restore stack-backup stack-engine
+
+stack-engine:
+	bash scripts/stack/install-engine.sh
+
+stack-test:
+	bash scripts/stack/stack-test.sh
+
+stack-up:
+	@test -f $(STACK_ENV) || { echo "$(STACK_ENV) missing: cp infra/.env.example $(STACK_ENV) and fill in the secrets"; exit 1; }
+	$(STACK_COMPOSE) up -d --build --wait --wait-timeout 600
+
+stack-down:
+	$(STACK_COMPOSE) down $(STACK_DOWN_FLAGS)
+
+verify:
+	python3 scripts/stack/verify.py --env-file $(STACK_ENV) $(if $(STACK_PROJECT),-p $(STACK_PROJECT)) $(foreach s,$(STACK_SKIP),--skip-service $(s))
+
+stack-backup:
+	$(STACK_COMPOSE) exec -T backup bash /opt/docuseek/backup.sh once
+
+restore:
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=infra/backups/docuseek-<time>.dump [CONFIRM=yes]"; exit 2; }
+	bash scripts/stack/restore.sh --env-file $(STACK_ENV) $(if $(STACK_PROJECT),-p $(STACK_PROJECT)) $(if $(filter yes,$(CONFIRM)),--yes) $(BACKUP)
