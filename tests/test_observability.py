@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from conftest import BOOK_FIELDS, Service, free_port
 from fastapi.testclient import TestClient
 
-from conftest import BOOK_FIELDS, Service, free_port
 from docuseek.api.app import create_app
 from docuseek.db import make_engine
 from docuseek.search.postgres import PostgresBackend
