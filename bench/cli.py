@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--lag-rate", type=float, default=200.0, help="docs/s of the steady load")
     r.add_argument("--lag-batch", type=int, default=10)
     r.add_argument("--no-peers", action="store_true")
+    r.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of the api")
+    r.add_argument("--workers", type=int, default=1, help="docuseek worker processes")
     r.add_argument("--no-wrk", action="store_true", help="use the Python HTTP driver")
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--label", default="", help="tag the result (before/after comparisons)")
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 use_wrk=False if args.no_wrk else None, seed=args.seed,
                 work_dir=args.work_dir / f"{backend}-{scale}", out_dir=args.out_dir,
                 label=args.label, classes=args.classes.split(","),
+                api_workers=args.api_workers, workers=args.workers,
             )
             res = runmod.Run(opts).execute()
             path = runmod.save(res, args.out_dir)

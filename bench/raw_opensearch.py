@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import httpx
 
+from bench.corpus import FIELDS
+
 INDEX = "raw_docs"
 
 MAPPING = {
@@ -32,7 +34,60 @@ MAPPING = {
 }
 
 
+def _docuseek_collection():  # type: ignore[no-untyped-def]
+    """The bench collection as Docuseek's OpenSearch backend sees it, or None if the backend
+    is not importable (then the plain mapping and query below are used)."""
+    try:
+        from docuseek.schema import Collection, FieldSpec
+        from docuseek.search import opensearch as dos
+    except ImportError:
+        return None, None
+    fields = {name: FieldSpec(name=name, type=f["type"], weight=f.get("weight", "C"),
+                              facet=bool(f.get("facet", False)))
+              for name, f in FIELDS.items()}
+    return Collection(id=0, name="bench", fields=fields, generation=1), dos
+
+
+def mapping() -> dict:
+    coll, dos = _docuseek_collection()
+    if coll is None:
+        return MAPPING
+    body = dos.index_body(coll)
+    body.setdefault("settings", {}).update({"number_of_shards": 1, "number_of_replicas": 0})
+    return body
+
+
 def search_body(query: dict, limit: int = 10) -> dict:
+    """The request Docuseek's OpenSearch backend sends for this query (same analysis, same
+    query clauses, highlight, aggregations), built with its own functions."""
+    coll, dos = _docuseek_collection()
+    if coll is None:
+        return plain_search_body(query, limit)
+    flt: list[dict] = []
+    for field, value in sorted((query.get("filter") or {}).items()):
+        flt.append({"range": {field: value}} if isinstance(value, dict)
+                   else {"terms": {field: [value]}})
+    body: dict = {
+        "query": {"bool": {"must": [dos.text_query(coll, query["q"])], "filter": flt}},
+        "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
+        "size": limit + 1,
+        "track_total_hits": True,
+        "track_scores": True,
+        "highlight": {
+            "encoder": "html", "pre_tags": ["<mark>"], "post_tags": ["</mark>"],
+            "number_of_fragments": 2, "fragment_size": 160,
+            "fields": {f.name: {} for f in coll.text_fields},
+            "highlight_query": dos.highlight_query(coll, query["q"]),
+        },
+    }
+    if query.get("facets"):
+        body["aggs"] = {name: {"terms": {"field": name, "size": 20, "shard_size": 100,
+                                         "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+                        for name in query["facets"]}
+    return body
+
+
+def plain_search_body(query: dict, limit: int = 10) -> dict:
     must: list[dict] = [{"simple_query_string": {
         "query": query["q"], "fields": ["description^2", "long_description"],
         "default_operator": "and"}}]
@@ -69,14 +124,14 @@ class RawOpenSearch:
     def reset(self) -> None:
         c = self.client()
         c.delete(f"/{INDEX}")
-        r = c.put(f"/{INDEX}", json=MAPPING)
+        r = c.put(f"/{INDEX}", json=mapping())
         r.raise_for_status()
 
     def _bulk(self, c: httpx.Client, docs: Sequence[dict]) -> None:
         lines = []
         for d in docs:
             lines.append(json.dumps({"index": {"_index": INDEX, "_id": d["id"]}}))
-            lines.append(json.dumps({k: v for k, v in d.items() if k != "id"}))
+            lines.append(json.dumps(d))
         r = c.post("/_bulk", content="\n".join(lines) + "\n",
                    headers={"Content-Type": "application/x-ndjson"})
         r.raise_for_status()
@@ -124,7 +179,7 @@ class RawOpenSearch:
                          for b in agg["buckets"]]
                   for name, agg in (out.get("aggregations") or {}).items()}
         total = out["hits"]["total"]
-        return {"ids": [h["_id"] for h in out["hits"]["hits"]],
+        return {"ids": [h["_id"] for h in out["hits"]["hits"]][:limit],
                 "total": int(total["value"] if isinstance(total, dict) else total),
                 "facets": facets}
 

@@ -66,9 +66,29 @@ def _filter_sql(flt: dict | None) -> tuple[str, dict]:
     return " AND " + " AND ".join(clauses), params
 
 
+CAPPED_HITS_SQL = """
+SELECT page.id, page.score,
+       ts_headline('english', page.description, q, %(hl)s),
+       ts_headline('english', page.long_description, q, %(hl)s)
+FROM (SELECT id, description, long_description, ts_rank(tsv, q, 32) AS score
+      FROM (SELECT id, description, long_description, tsv FROM raw_docs,
+                   websearch_to_tsquery('english', %(q)s) AS q
+            WHERE tsv @@ q {filter} LIMIT %(cap)s) AS cand,
+           websearch_to_tsquery('english', %(q)s) AS q
+      ORDER BY score DESC, id LIMIT %(limit)s) AS page,
+     websearch_to_tsquery('english', %(q)s) AS q
+ORDER BY page.score DESC, page.id
+"""
+
+
 class RawPostgres:
-    def __init__(self, uri: str) -> None:
+    """cap=None: exact semantics (rank every match, exact total and facets). cap=N: the
+    bounded variant proposed for Docuseek — rank only the first N matches, count up to N
+    (a total of N then means "at least N"), facets over those N."""
+
+    def __init__(self, uri: str, cap: int | None = None) -> None:
         self.uri = uri
+        self.cap = cap
         self._local = threading.local()
 
     def conn(self) -> psycopg.Connection:
@@ -134,10 +154,15 @@ class RawPostgres:
     def search(self, query: dict, limit: int = 10) -> dict:
         conn = self.conn()
         fsql, fparams = _filter_sql(query.get("filter"))
-        params = {"q": query["q"], "hl": HEADLINE_OPTIONS, "limit": limit, **fparams}
-        rows = conn.execute(HITS_SQL.format(filter=fsql), params).fetchall()
+        params = {"q": query["q"], "hl": HEADLINE_OPTIONS, "limit": limit, "cap": self.cap,
+                  **fparams}
+        sql = HITS_SQL if self.cap is None else CAPPED_HITS_SQL
+        rows = conn.execute(sql.format(filter=fsql), params).fetchall()
         facets: dict[str, list] = {}
         match = f"FROM raw_docs WHERE tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
+        if self.cap is not None:
+            match = (f"FROM (SELECT * FROM raw_docs WHERE tsv @@ websearch_to_tsquery("
+                     f"'english', %(q)s) {fsql} LIMIT %(cap)s) AS capped")
         if query.get("facets"):
             parts = ["(SELECT '' AS facet, NULL AS value, count(*) AS n FROM m)"]
             for name in query["facets"]:

