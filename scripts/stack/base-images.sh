@@ -19,9 +19,6 @@ MIRROR="$(debian_mirror)"; SEC_MIRROR="$(debian_security_mirror)"
 [ -n "$MIRROR" ] || die "cannot find this host's Debian mirror in /etc/apt"
 
 # --- 1. Debian bookworm minbase, imported from a debootstrap tree ----------
-DEBIAN_RECIPE="bookworm minbase v1 $(sha256sum "$0" | cut -c1-16)"
-DEBIAN_TAG="docuseek-standin/debian:bookworm-$(printf '%s' "$DEBIAN_RECIPE" | sha256sum | cut -c1-12)"
-
 build_debian() {
     command -v debootstrap >/dev/null || die "debootstrap missing (run scripts/stack/install-engine.sh)"
     local root="$STACK_CACHE/rootfs.$$"
@@ -51,6 +48,8 @@ APT
     rm -rf "$root"
 }
 
+# The tag is a hash of the recipe: the function above (mirror excluded).
+DEBIAN_TAG="docuseek-standin/debian:bookworm-$(declare -f build_debian | sha256sum | cut -c1-12)"
 if docker_cli image inspect "$DEBIAN_TAG" >/dev/null 2>&1; then
     log "reuse $DEBIAN_TAG"
 else
@@ -86,7 +85,7 @@ fi
 build_standin() {
     local name="$1" extra="${2:-}" dir="$STANDINS/$1" hash tag ctx
     hash="$( { echo "$DEBIAN_TAG"; (cd "$dir" && find . -type f | LC_ALL=C sort | xargs sha256sum);
-               [ -n "$extra" ] && sha256sum "$extra" | cut -c1-64; } | sha256sum | cut -c1-12)"
+               if [ -n "$extra" ]; then sha256sum "$extra" | cut -c1-64; fi; } | sha256sum | cut -c1-12)"
     tag="docuseek-standin/$name:$hash"
     if docker_cli image inspect "$tag" >/dev/null 2>&1; then
         log "reuse $tag"
@@ -94,7 +93,7 @@ build_standin() {
         log "build $tag"
         ctx="$STACK_CACHE/ctx-$name"
         rm -rf "$ctx"; cp -a "$dir" "$ctx"
-        [ -n "$extra" ] && cp -a "$extra" "$ctx/"
+        if [ -n "$extra" ]; then cp -a "$extra" "$ctx/"; fi
         docker_cli build -q --build-arg "BASE_IMAGE=$DEBIAN_TAG" -t "$tag" "$ctx" >"$STACK_CACHE/build-$name.log" 2>&1 \
             || { tail -n 40 "$STACK_CACHE/build-$name.log" >&2; die "stand-in $name failed to build"; }
         rm -rf "$ctx"
@@ -102,11 +101,19 @@ build_standin() {
     printf '%s\n' "$tag"
 }
 
-PYTHON_TAG="$(build_standin python)"
-POSTGRES_TAG="$(build_standin postgres)"
-PROMETHEUS_TAG="$(build_standin prometheus)"
-EXPORTER_TAG="$(build_standin postgres-exporter)"
-SEARCH_TAG="$(build_standin search "$OSMEM_DIR/osmem-server")"
+# The five builds are independent (mostly apt downloads): run them side by side.
+declare -A PIDS=()
+for name in python postgres prometheus postgres-exporter search; do
+    extra=""; [ "$name" = search ] && extra="$OSMEM_DIR/osmem-server"
+    ( build_standin "$name" "$extra" >"$STACK_CACHE/tag-$name" ) &
+    PIDS[$name]=$!
+done
+failed=0
+for name in "${!PIDS[@]}"; do wait "${PIDS[$name]}" || { log "stand-in $name failed"; failed=1; }; done
+[ "$failed" = 0 ] || die "stand-in images failed to build (logs: $STACK_CACHE/build-*.log)"
+tag_of() { cat "$STACK_CACHE/tag-$1"; }
+PYTHON_TAG="$(tag_of python)"; POSTGRES_TAG="$(tag_of postgres)"; PROMETHEUS_TAG="$(tag_of prometheus)"
+EXPORTER_TAG="$(tag_of postgres-exporter)"; SEARCH_TAG="$(tag_of search)"
 
 cat >"$OUT_ENV.tmp" <<ENV
 # Written by scripts/stack/base-images.sh: compose variables selecting the stand-ins.
