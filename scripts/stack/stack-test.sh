@@ -70,7 +70,7 @@ umask 077
 {
     echo "# stack test settings (generated, git-ignored)"
     echo "POSTGRES_PASSWORD=$(secret)"
-    echo "OPENSEARCH_PASSWORD=$(secret)"
+    echo "OPENSEARCH_PASSWORD=$(secret)Aa1_"   # OpenSearch's password policy
     echo "GRAFANA_ADMIN_PASSWORD=$(secret)"
     echo "DOCUSEEK_ADMIN_KEY=$ADMIN_KEY"
     echo "SEARCH_BACKEND=$STACK_SEARCH_BACKEND"
