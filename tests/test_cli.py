@@ -46,7 +46,8 @@ def test_import_streams_json_arrays_and_ndjson(
     )
     assert done.returncode == 0, done.stderr
     assert "imported 2500 documents in 3 batches" in done.stderr
-    assert service.search("books", q="imported")["total"] == 2500
+    assert service.client.get("/collections/books").json()["documents"] == 2500
+    assert len(service.search("books", q="title", limit=1000, filter="year>=3000")["hits"]) == 500
 
     ndjson = tmp_path / "more.ndjson"
     ndjson.write_text("\n".join(json.dumps({**d, "title": "changed"}) for d in docs[:10]) + "\n")
@@ -88,7 +89,7 @@ def test_reindex_keeps_searches_working_and_loses_no_write(service: Service) -> 
     def searcher() -> None:
         while not stop.is_set():
             response = service.client.get(
-                "/collections/books/search", params={"q": "stable", "limit": 1}
+                "/collections/books/search", params={"q": "stable", "limit": 1, "facets": "section"}
             )
             if response.status_code != 200:
                 errors.append(response.text)
@@ -120,7 +121,8 @@ def test_reindex_keeps_searches_working_and_loses_no_write(service: Service) -> 
     service.drain()
 
     assert errors == []
-    # Never a half-built index: every search saw at least the 3000 documents there before.
+    # Never a half-built index: every search saw at least the 3000 documents there before
+    # (asking for facets makes the total exact).
     assert totals and min(totals) >= 3000
     assert (
         summary.generation == 2 and summary.documents >= 3000 and seen[-1][0] == summary.documents

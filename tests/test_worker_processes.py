@@ -41,7 +41,7 @@ def index_matches_database(service: Service) -> None:
         mismatched = conn.execute(
             text(
                 f"SELECT count(*) FROM documents d FULL JOIN {table} i ON i.id = d.id"
-                " WHERE d.id IS NULL OR i.id IS NULL OR i.version <> d.version OR i.doc IS NULL"
+                " WHERE d.id IS NULL OR i.id IS NULL OR i.version <> d.version OR NOT i.live"
             )
         ).scalar_one()
     assert mismatched == 0

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         validation_alias="SEARCH_BACKEND",
         description="Search index: PostgreSQL full-text search or OpenSearch.",
     )
+    pg_exact_limit: int = Field(
+        2000,
+        ge=1,
+        validation_alias="PG_EXACT_LIMIT",
+        description="PostgreSQL backend: up to this many matches are ranked exactly and counted;"
+        " beyond, top-weight field matches come first and the total is a lower bound.",
+    )
     opensearch_url: str = Field(
         "http://127.0.0.1:9200", validation_alias="OPENSEARCH_URL", description="OpenSearch URL."
     )

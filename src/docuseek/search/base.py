@@ -91,6 +91,7 @@ class SearchResult:
     total: int
     facets: dict[str, list[tuple[Any, int]]]
     has_more: bool
+    total_exact: bool = True  # False: at least `total` documents match
 
 
 def effective_sort(query: SearchQuery) -> tuple[SortKey, ...]:

@@ -15,4 +15,4 @@ def make_backend(settings: Settings, engine: Engine) -> SearchBackend:
         return OpenSearchBackend.from_settings(settings)
     from docuseek.search.postgres import PostgresBackend
 
-    return PostgresBackend(engine)
+    return PostgresBackend(engine, exact_limit=settings.pg_exact_limit)

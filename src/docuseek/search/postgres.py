@@ -1,24 +1,33 @@
-"""PostgreSQL full-text search backend.
+"""PostgreSQL full-text search backend (the embedded default).
 
-One table per collection generation in the `docuseek_index` schema:
-(id, version, doc jsonb, tsv tsvector) with a GIN index on tsv. A deleted document
-stays as a tombstone (doc and tsv NULL) holding its delete version, so a late upsert of
-an older version cannot bring it back. Weights come from the schema (setweight A–D),
-queries use websearch_to_tsquery, highlights ts_headline on the page's rows only.
+Table layout: `pg_layout.py`. A deleted document stays as a tombstone row (live = false)
+holding its delete version, so a late upsert of an older version cannot bring it back.
+Queries use websearch_to_tsquery; the stored document and highlights (ts_headline) are
+read for the rows of the page only.
+
+Ranking only what we must (issue: search on a million documents). Ordering every match
+by ts_rank costs a read of every matching row: fine for a few thousand, seconds for a
+common word in a million. So a query first counts its matches up to `exact_limit`:
+- up to that many, they are ranked exactly (ts_rank with the schema's weights) and the
+  total is exact;
+- beyond it, matches in the highest-weighted fields come first, then the others, each
+  tier in id order (both walk an index and stop at the page), scores are computed for
+  the page only, and the total says `gte` exact_limit.
+A cursor keeps the mode it was made in, so paging stays complete and stable either way.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
-from docuseek.schema import Collection, FieldSpec
+from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.base import (
     BackendUnavailable,
     BatchResult,
@@ -29,19 +38,30 @@ from docuseek.search.base import (
     InvalidCursor,
     SearchQuery,
     SearchResult,
+    SortKey,
     effective_sort,
+)
+from docuseek.search.pg_layout import (
+    PARAM_TYPES,
+    SCHEMA,
+    TS_CONFIG,
+    Layout,
+    column,
+    query_sql,
+    quote_literal,
+    table_name,
 )
 
 log = structlog.get_logger("docuseek.search.postgres")
 
-SCHEMA = "docuseek_index"
 # Index writes need not wait for their own WAL flush: the worker acknowledges the outbox
 # rows afterwards in a synchronous commit, whose flush covers every earlier WAL record. If
 # the server crashes before that, the rows are still queued and are applied again.
 ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
-TS_CONFIG = "english"
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
+DEFAULT_EXACT_LIMIT = 2000
+RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
 
 
 def classify(exc: DBAPIError) -> str:
@@ -57,38 +77,6 @@ def classify(exc: DBAPIError) -> str:
     return "error"
 
 
-def table_name(collection: Collection, generation: int) -> str:
-    # Ids and generations are integers: safe to splice into identifiers.
-    return f"{SCHEMA}.c{int(collection.id)}_g{int(generation)}"
-
-
-def _json_text(field: str) -> str:
-    return "doc->>" + _quote_literal(field)
-
-
-def _quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def tsvector_sql(collection: Collection, doc_expr: str = "doc") -> str:
-    parts = [
-        f"setweight(to_tsvector('{TS_CONFIG}', coalesce({doc_expr}->>{_quote_literal(f.name)}, "
-        f"'')), '{f.weight}')"
-        for f in collection.text_fields
-    ]
-    return " || ".join(parts) if parts else "''::tsvector"
-
-
-def value_sql(spec: FieldSpec) -> tuple[str, str]:
-    """(SQL expression of a field's value, SQL type its parameters are cast to)."""
-    raw = _json_text(spec.name)
-    if spec.type in ("integer", "float"):
-        return f"({raw})::numeric", "numeric"
-    if spec.type == "boolean":
-        return f"({raw})::boolean", "boolean"
-    return raw, "text"  # keyword, date (canonical ISO text sorts as time)
-
-
 class _Params:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
@@ -99,11 +87,16 @@ class _Params:
         return f"CAST(:{name} AS {sql_type})" if sql_type else f":{name}"
 
 
+def _rank(column_name: str = "tsv") -> str:
+    return f"ts_rank({column_name}, {query_sql()}, {RANK_NORMALIZATION})"
+
+
 class PostgresBackend:
     name = "postgres"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
         self.engine = engine
+        self.exact_limit = exact_limit
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -116,15 +109,18 @@ class PostgresBackend:
 
     def ensure_collection(self, collection: Collection, generation: int) -> None:
         table = table_name(collection, generation)
-        short = table.split(".", 1)[1]
         with self.engine.begin() as conn:
-            conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {table} ("
-                    " id text PRIMARY KEY, version bigint NOT NULL, doc jsonb, tsv tsvector)"
-                )
+            existing: dict[str, str] = dict(
+                conn.execute(
+                    text(
+                        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                        " WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped"
+                    ),
+                    {"t": table},
+                ).all()
             )
-            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {short}_tsv ON {table} USING gin (tsv)"))
+            for statement in Layout(collection).ddl(generation, existing):
+                conn.execute(text(statement))
 
     def drop_generation(self, collection: Collection, generation: int) -> None:
         with self.engine.begin() as conn:
@@ -191,18 +187,21 @@ class PostgresBackend:
     def _write(
         self, conn: Connection, collection: Collection, table: str, ops: Sequence[IndexOp]
     ) -> None:
+        layout = Layout(collection)
         upserts = [op for op in ops if not op.is_delete]
         deletes = [op for op in ops if op.is_delete]
+        columns = layout.insert_columns("u.doc")
+        names = ", ".join(name for name, _ in columns)
         if upserts:
             conn.execute(
                 text(
-                    f"INSERT INTO {table} AS t (id, version, doc, tsv)"
-                    f" SELECT u.id, u.version, u.doc, {tsvector_sql(collection, 'u.doc')}"
-                    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(id text, version bigint,"
-                    " doc jsonb)"
-                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
-                    " doc = excluded.doc, tsv = excluded.tsv"
-                    " WHERE t.version <= excluded.version"
+                    f"INSERT INTO {table} AS t (id, version, live, {names})"
+                    f" SELECT u.id, u.version, true, {', '.join(expr for _, expr in columns)}"
+                    " FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+                    " AS u(id text, version bigint, doc jsonb)"
+                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version, live = true, "
+                    + ", ".join(f"{name} = excluded.{name}" for name, _ in columns)
+                    + " WHERE t.version <= excluded.version"
                 ),
                 # One JSON parameter: psycopg's text-array quoting costs more than the insert.
                 {
@@ -218,12 +217,13 @@ class PostgresBackend:
             # A tombstone keeps the delete's version, so an older upsert cannot revive it.
             conn.execute(
                 text(
-                    f"INSERT INTO {table} AS t (id, version, doc, tsv)"
-                    " SELECT d.id, d.version, NULL, NULL"
+                    f"INSERT INTO {table} AS t (id, version, live)"
+                    " SELECT d.id, d.version, false"
                     " FROM unnest(CAST(:ids AS text[]), CAST(:versions AS bigint[]))"
                     " AS d(id, version)"
-                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
-                    " doc = NULL, tsv = NULL WHERE t.version < excluded.version"
+                    " ON CONFLICT (id) DO UPDATE SET version = excluded.version, live = false, "
+                    + ", ".join(f"{name} = NULL" for name, _ in columns)
+                    + " WHERE t.version < excluded.version"
                 ),
                 {"ids": [op.doc_id for op in deletes], "versions": [op.version for op in deletes]},
             )
@@ -233,101 +233,22 @@ class PostgresBackend:
     def count(self, collection: Collection) -> int:
         table = table_name(collection, collection.generation)
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    text(f"SELECT count(*) FROM {table} WHERE doc IS NOT NULL")
-                ).scalar_one()
-            )
+            return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE live")).scalar_one())
 
     def iter_versions(self, collection: Collection) -> Iterator[tuple[str, int]]:
         table = table_name(collection, collection.generation)
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                text(f"SELECT id, version FROM {table} WHERE doc IS NOT NULL ORDER BY id")
+                text(f"SELECT id, version FROM {table} WHERE live ORDER BY id")
             )
             for row in result:
                 yield row[0], int(row[1])
 
-    def _filter_sql(self, collection: Collection, flt: FieldFilter, params: _Params) -> str:
-        spec = collection.fields[flt.field]
-        expr, sql_type = value_sql(spec)
-        clauses: list[str] = []
-        if flt.values:
-            if spec.type == "keyword":
-                # `?|` matches a string value and any element of an array value.
-                key = _quote_literal(spec.name)
-                clauses.append(
-                    f"(doc->{key}) ?| {params.add([str(v) for v in flt.values], 'text[]')}"
-                )
-            else:
-                clauses.append(f"{expr} = ANY({params.add(list(flt.values), sql_type + '[]')})")
-        for op, bound in ((">=", flt.gte), (">", flt.gt), ("<=", flt.lte), ("<", flt.lt)):
-            if bound is not None:
-                clauses.append(f"{expr} {op} {params.add(bound, sql_type)}")
-        return " AND ".join(clauses) if clauses else "TRUE"
-
     def search(self, collection: Collection, query: SearchQuery) -> SearchResult:
         table = table_name(collection, collection.generation)
-        params = _Params()
-        has_q = bool(query.q.strip())
-        where = ["doc IS NOT NULL"]
-        if has_q:
-            where.append(f"tsv @@ websearch_to_tsquery('{TS_CONFIG}', :q)")
-            params.values["q"] = query.q
-        where += [self._filter_sql(collection, f, params) for f in query.filters]
-        match_sql = " AND ".join(where)
-
-        rank_sql = f"ts_rank(tsv, websearch_to_tsquery('{TS_CONFIG}', :q), {RANK_NORMALIZATION})"
-        sort_keys = effective_sort(query)
-        # Rank only what we must: every match when results are ordered by relevance, else
-        # just the rows of the page.
-        rank_all = has_q and any(k.field == "_score" for k in sort_keys)
-        keyset: list[tuple[str, bool, str]] = []  # (expr over m, descending, sql type)
-        for key in sort_keys:
-            if key.field == "_score":
-                expr, sql_type = ("score" if rank_all else "0::real"), "real"
-            elif key.field == "_id":
-                expr, sql_type = "id", "text"
-            else:
-                expr, sql_type = value_sql(collection.fields[key.field])
-                keyset.append((f"({expr} IS NULL)", False, "boolean"))
-            keyset.append((expr, key.descending, sql_type))
-
-        page_where = "TRUE"
-        if query.after is not None:
-            page_where = _keyset_condition(keyset, query.after, params)
-        order_by = ", ".join(f"s{i} {'DESC' if d else 'ASC'}" for i, (_, d, _) in enumerate(keyset))
-        select_sort = ", ".join(f"{expr} AS s{i}" for i, (expr, _, _) in enumerate(keyset))
-        extra = [] if rank_all or not has_q else [f"{rank_sql} AS page_score"]
-        extra_needs_tsv = bool(extra)
-        # When ranking, OFFSET 0 keeps the subquery from being flattened so ts_rank runs once
-        # per row; otherwise flattening lets ORDER BY id … LIMIT walk the primary key.
-        matches = (
-            f"SELECT id, doc, tsv, {rank_sql if rank_all else 'NULL::real'} AS score"
-            f" FROM {table} WHERE {match_sql}{' OFFSET 0' if rank_all else ''}"
-        )
-        hits_sql = (
-            f"SELECT id, doc, score, {select_sort}{', tsv' if extra_needs_tsv else ''}"
-            f" FROM ({matches}) AS m"
-            f" WHERE {page_where} ORDER BY {order_by} LIMIT {int(query.limit) + 1}"
-        )
-        if has_q and query.highlight and collection.text_fields:
-            extra += [
-                f"ts_headline('{TS_CONFIG}', {_escaped(f.name)},"
-                f" websearch_to_tsquery('{TS_CONFIG}', :q), '{HEADLINE_OPTIONS}') AS h_{i}"
-                for i, f in enumerate(collection.text_fields)
-            ]
-        if extra:  # per-page work, on the page's rows only
-            columns = ", ".join(["id", "doc", "score"] + [f"s{i}" for i in range(len(keyset))])
-            hits_sql = (
-                f"SELECT {columns}, {', '.join(extra)} FROM ({hits_sql}) AS page"
-                f" ORDER BY {order_by}"
-            )
-
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(text(hits_sql), params.values).mappings().all()
-                total, facets = self._total_and_facets(conn, table, match_sql, query, params)
+                return _Search(self, conn, collection, table, query).run()
         except DataError as exc:
             if query.after is not None:
                 raise InvalidCursor("cursor values do not fit this query") from exc
@@ -339,64 +260,269 @@ class PostgresBackend:
         except OperationalError as exc:
             raise BackendUnavailable(str(exc.orig)) from exc
 
-        hits: list[Hit] = []
-        for row in rows[: query.limit]:
-            highlights: dict[str, list[str]] = {}
-            for i, f in enumerate(collection.text_fields):
-                snippet = row.get(f"h_{i}")
-                if snippet and "<mark>" in snippet:
-                    highlights[f.name] = [snippet]
-            hits.append(
-                Hit(
-                    id=row["id"],
-                    score=_score(row),
-                    document=row["doc"],
-                    highlights=highlights,
-                    sort_values=[_jsonable(row[f"s{i}"]) for i in range(len(keyset))],
-                )
-            )
-        return SearchResult(hits=hits, total=total, facets=facets, has_more=len(rows) > query.limit)
 
-    def _total_and_facets(
-        self, conn: Any, table: str, match_sql: str, query: SearchQuery, params: _Params
-    ) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
-        if not query.facets:
-            total = conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE {match_sql}"), params.values
-            ).scalar_one()
-            return int(total), {}
-        parts = ["(SELECT '' AS facet, NULL::jsonb AS value, count(*) AS n FROM m)"]
-        for i, name in enumerate(query.facets):
-            key = _quote_literal(name)
+class _Search:
+    """One search: builds its SQL from the query, runs it on one connection."""
+
+    def __init__(
+        self,
+        backend: PostgresBackend,
+        conn: Connection,
+        collection: Collection,
+        table: str,
+        query: SearchQuery,
+    ) -> None:
+        self.backend = backend
+        self.conn = conn
+        self.collection = collection
+        self.table = table
+        self.query = query
+        self.params = _Params()
+        self.has_q = bool(query.q.strip())
+        where = ["live"]
+        if self.has_q:
+            where.append(f"tsv @@ {query_sql()}")
+            self.params.values["q"] = query.q
+        where += [self._filter(f) for f in query.filters]
+        self.match = " AND ".join(where)
+        self.capped_count: int | None = None  # matches counted up to exact_limit + 1
+
+    def run(self) -> SearchResult:
+        query = self.query
+        sort = effective_sort(query)
+        relevance_first = self.has_q and sort[0] == SortKey("_score", True)
+        total, exact = None, True
+        if query.facets:
+            total, facets = self._facets()
+        else:
+            facets = {}
+        if relevance_first:
+            ranked = self._relevance_mode() == RANKED
+            rows = self._ranked_page() if ranked else self._tiered_page()
+        else:
+            rows = self._sorted_page(sort)
+        if total is None:
+            total, exact = self._capped_total()
+        hits = self._hits(rows)
+        return SearchResult(
+            hits=hits,
+            total=total,
+            facets=facets,
+            has_more=len(rows) > query.limit,
+            total_exact=exact,
+        )
+
+    # -- modes -----------------------------------------------------------------------------
+
+    def _relevance_mode(self) -> str:
+        after = self.query.after
+        if after is not None:
+            if not after or after[0] not in (RANKED, TIERED) or len(after) != 3:
+                raise InvalidCursor("cursor does not match this query's sort")
+            return str(after[0])
+        limit = self.backend.exact_limit
+        n = self.conn.execute(
+            text(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.match}"
+                f" LIMIT {limit + 1}) AS m"
+            ),
+            self.params.values,
+        ).scalar_one()
+        self.capped_count = int(n)
+        return RANKED if n <= limit else TIERED
+
+    def _ranked_page(self) -> list[dict[str, Any]]:
+        where = "TRUE"
+        if self.query.after is not None:
+            _, score, last_id = self.query.after
+            s, i = self.params.add(score, "real"), self.params.add(last_id, "text")
+            where = f"(score < {s} OR (score = {s} AND id > {i}))"
+        # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
+        sql = (
+            f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
+            f" (SELECT id, {_rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
+            f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
+        )
+        return self._page(sql, "s1 DESC, s2", page_score=False)
+
+    def _tiered_page(self) -> list[dict[str, Any]]:
+        """Top-tier matches first, then the rest; each tier in id order via an index."""
+        limit = self.query.limit + 1
+        top_match = f"tsv_top @@ {query_sql()}"
+        tiers: list[tuple[bool, str]] = []
+        if Layout(self.collection).top_fields:
+            tiers.append((True, top_match))
+            tiers.append((False, f"NOT coalesce({top_match}, false)"))
+        else:
+            tiers.append((False, "TRUE"))
+        after = self.query.after
+        parts = []
+        for tier, condition in tiers:
+            where = f"{self.match} AND {condition}"
+            if after is not None:
+                _, last_tier, last_id = after
+                if bool(last_tier) != tier and tier:  # a tier already paged through
+                    continue
+                if bool(last_tier) == tier:
+                    where += f" AND id > {self.params.add(last_id, 'text')}"
             parts.append(
-                f"(SELECT {_quote_literal(name)}, v, count(*) FROM m,"
-                f" jsonb_array_elements(CASE jsonb_typeof(doc->{key}) WHEN 'array'"
-                f" THEN doc->{key} ELSE jsonb_build_array(doc->{key}) END) AS e{i}(v)"
-                f" WHERE v IS NOT NULL AND v <> 'null'::jsonb"
-                f" GROUP BY v ORDER BY count(*) DESC, v LIMIT {int(query.facet_size)})"
+                f"(SELECT id, {str(tier).lower()} AS tier FROM {self.table} WHERE {where}"
+                f" ORDER BY id LIMIT {limit})"
             )
         sql = (
-            f"WITH m AS MATERIALIZED (SELECT doc FROM {table} WHERE {match_sql}) "
+            f"SELECT id, NULL::real AS score, '{TIERED}' AS s0, tier AS s1, id AS s2 FROM"
+            f" ({' UNION ALL '.join(parts)}) m ORDER BY tier DESC, id LIMIT {limit}"
+        )
+        return self._page(sql, "s1 DESC, s2", page_score=True)
+
+    def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
+        keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
+        for key in sort:
+            if key.field == "_score":  # after other keys: rank every match, or 0 without q
+                keyset.append((_rank() if self.has_q else "0::real", key.descending, "real"))
+            elif key.field == "_id":
+                keyset.append(("id", key.descending, "text"))
+            else:
+                expr, sql_type = _sort_value(self.collection.fields[key.field])
+                keyset.append((f"({expr} IS NULL)", False, "boolean"))
+                keyset.append((expr, key.descending, sql_type))
+        where = self.match
+        if self.query.after is not None:
+            where += " AND " + _keyset_condition(keyset, self.query.after, self.params)
+        order = ", ".join(f"{e} {'DESC' if d else 'ASC'}" for e, d, _ in keyset)
+        columns = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(keyset))
+        sql = (
+            f"SELECT id, NULL::real AS score, {columns} FROM {self.table} WHERE {where}"
+            f" ORDER BY {order} LIMIT {self.query.limit + 1}"
+        )
+        outer = ", ".join(f"s{i} {'DESC' if d else 'ASC'}" for i, (_, d, _) in enumerate(keyset))
+        return self._page(sql, outer, page_score=self.has_q)
+
+    def _page(self, page_sql: str, order: str, *, page_score: bool) -> list[dict[str, Any]]:
+        """The page's rows with their documents, highlights and (when asked) scores."""
+        extra = []
+        if page_score:
+            extra.append(f"{_rank('d.tsv')} AS page_score")
+        if self.has_q and self.query.highlight:
+            extra += [
+                f"ts_headline('{TS_CONFIG}', {_escaped('d.doc', f.name)}, {query_sql()},"
+                f" '{HEADLINE_OPTIONS}') AS h_{i}"
+                for i, f in enumerate(self.collection.text_fields)
+            ]
+        sql = (
+            f"SELECT p.*, d.doc AS body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
+            f" JOIN {self.table} d ON d.id = p.id ORDER BY {order}"
+        )
+        return [dict(row) for row in self.conn.execute(text(sql), self.params.values).mappings()]
+
+    # -- totals and facets -----------------------------------------------------------------
+
+    def _capped_total(self) -> tuple[int, bool]:
+        limit = self.backend.exact_limit
+        n = self.capped_count
+        if n is None:
+            n = self.conn.execute(
+                text(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.match}"
+                    f" LIMIT {limit + 1}) AS m"
+                ),
+                self.params.values,
+            ).scalar_one()
+        return (int(n), True) if n <= limit else (limit, False)
+
+    def _facets(self) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
+        """Facet counts over the whole result set, with its exact size, in one statement."""
+        parts = ["(SELECT '' AS facet, NULL::text AS value, count(*) AS n FROM m)"]
+        names = list(self.query.facets)
+        for i, name in enumerate(names):
+            spec = self.collection.fields[name]
+            col = column(name)
+            source = f"m, unnest(m.{col}) AS e{i}(v)" if spec.type == "keyword" else "m"
+            value = f"e{i}.v" if spec.type == "keyword" else f"m.{col}"
+            parts.append(
+                f"(SELECT {quote_literal(name)}, {value}::text, count(*) FROM {source}"
+                f" WHERE {value} IS NOT NULL GROUP BY {value}"
+                f" ORDER BY count(*) DESC, {value} LIMIT {int(self.query.facet_size)})"
+            )
+        wanted = ", ".join(column(n) for n in names)
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT {wanted} FROM {self.table} WHERE {self.match}) "
             + " UNION ALL ".join(parts)
         )
         total = 0
-        facets: dict[str, list[tuple[Any, int]]] = {name: [] for name in query.facets}
-        for facet, value, n in conn.execute(text(sql), params.values):
+        facets: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+        for facet, value, n in self.conn.execute(text(sql), self.params.values):
             if facet == "":
                 total = int(n)
             else:
-                facets[facet].append((value, int(n)))
+                spec = self.collection.fields[facet]
+                facets[facet].append((_facet_value(spec, value), int(n)))
         return total, facets
 
+    # -- pieces ----------------------------------------------------------------------------
 
-def _score(row: Any) -> float | None:
-    score = row["score"] if row["score"] is not None else row.get("page_score")
-    return None if score is None else float(score)
+    def _filter(self, flt: FieldFilter) -> str:
+        spec = self.collection.fields[flt.field]
+        col, sql_type = column(spec.name), PARAM_TYPES[spec.type]
+        clauses: list[str] = []
+        if flt.values:
+            if spec.type == "keyword":
+                clauses.append(
+                    f"{col} && {self.params.add([str(v) for v in flt.values], 'text[]')}"
+                )
+            else:
+                clauses.append(f"{col} = ANY({self.params.add(list(flt.values), sql_type + '[]')})")
+        for op, bound in ((">=", flt.gte), (">", flt.gt), ("<=", flt.lte), ("<", flt.lt)):
+            if bound is not None:
+                target = f"{col}[1]" if spec.type == "keyword" else col
+                clauses.append(f"{target} {op} {self.params.add(bound, sql_type)}")
+        return " AND ".join(clauses) if clauses else "TRUE"
+
+    def _hits(self, rows: list[dict[str, Any]]) -> list[Hit]:
+        hits: list[Hit] = []
+        n_sort = (
+            sum(1 for key in rows[0] if key.startswith("s") and key[1:].isdigit()) if rows else 0
+        )
+        for row in rows[: self.query.limit]:
+            highlights: dict[str, list[str]] = {}
+            for i, f in enumerate(self.collection.text_fields):
+                snippet = row.get(f"h_{i}")
+                if snippet and "<mark>" in snippet:
+                    highlights[f.name] = [snippet]
+            score = row["score"] if row["score"] is not None else row.get("page_score")
+            hits.append(
+                Hit(
+                    id=row["id"],
+                    score=None if score is None else float(score),
+                    document=row["body"],
+                    highlights=highlights,
+                    sort_values=[_jsonable(row[f"s{i}"]) for i in range(n_sort)],
+                )
+            )
+        return hits
 
 
-def _escaped(field: str) -> str:
+def _sort_value(spec: FieldSpec) -> tuple[str, str]:
+    col = column(spec.name)
+    # A keyword list sorts by its first value.
+    return (f"{col}[1]" if spec.type == "keyword" else col), PARAM_TYPES[spec.type]
+
+
+def _facet_value(spec: FieldSpec, value: str) -> Any:
+    if spec.type == "integer":
+        return int(value)
+    if spec.type == "float":
+        return float(value)
+    if spec.type == "boolean":
+        return value == "true"
+    if spec.type == "date":
+        return normalize_date(value.replace(" ", "T"))
+    return value
+
+
+def _escaped(doc: str, field: str) -> str:
     """The field's text with HTML metacharacters escaped, so snippets are safe to render."""
-    raw = _json_text(field)
+    raw = f"{doc}->>{quote_literal(field)}"
     return f"replace(replace(replace({raw}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
 
 
@@ -418,5 +544,5 @@ def _keyset_condition(
 
 
 def _jsonable(value: Any) -> Any:
-    # numeric travels as its exact text; CAST(:p AS numeric) reads it back unchanged.
-    return str(value) if isinstance(value, Decimal) else value
+    # A cursor is JSON: timestamps travel as ISO text, cast back by CAST(:p AS timestamptz).
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -76,6 +76,7 @@ def _response(
             for h in result.hits
         ],
         "total": result.total,
+        "total_relation": "eq" if result.total_exact else "gte",
         "facets": {
             name: [{"value": v, "count": n} for v, n in values]
             for name, values in result.facets.items()

@@ -1,0 +1,138 @@
+"""How a collection generation is laid out in PostgreSQL, as SQL fragments.
+
+One table per generation in the `docuseek_index` schema:
+
+    id text PRIMARY KEY, version bigint, live boolean, doc jsonb (read for the page only),
+    tsv tsvector       every text field, weighted A–D (GIN)
+    tsv_top tsvector   only the text fields of the highest weight, when that is a strict
+                       subset (GIN): big result sets list these matches first
+    "f_<field>"        one typed column per non-text field: keyword text[] (GIN), integer
+                       bigint, float float8, date timestamptz (btree), boolean
+
+Filters, facets and sorts read typed columns (indexed), never the JSON document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from docuseek.schema import Collection, FieldSpec
+
+SCHEMA = "docuseek_index"
+TS_CONFIG = "english"
+WEIGHT_ORDER = "ABCD"
+
+COLUMN_TYPES = {
+    "keyword": "text[]",
+    "integer": "bigint",
+    "float": "double precision",
+    "boolean": "boolean",
+    "date": "timestamp with time zone",  # spelled as format_type() reports it
+}
+# What a parameter compared with the column is cast to.
+PARAM_TYPES = {
+    "keyword": "text",
+    "integer": "bigint",
+    "float": "double precision",
+    "boolean": "boolean",
+    "date": "timestamptz",
+}
+
+
+def table_name(collection: Collection, generation: int) -> str:
+    # Ids and generations are integers: safe to splice into identifiers.
+    return f"{SCHEMA}.c{int(collection.id)}_g{int(generation)}"
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def column(field: str) -> str:
+    # Field names match [A-Za-z_][A-Za-z0-9_]*; quoting keeps their case.
+    return f'"f_{field}"'
+
+
+def query_sql() -> str:
+    return f"websearch_to_tsquery('{TS_CONFIG}', :q)"
+
+
+@dataclass(frozen=True)
+class Layout:
+    collection: Collection
+
+    @property
+    def typed_fields(self) -> list[FieldSpec]:
+        return [f for f in self.collection.fields.values() if f.type != "text"]
+
+    @property
+    def top_fields(self) -> list[FieldSpec]:
+        """Text fields of the highest weight, if they are not all of them (else: no tiers)."""
+        text_fields = self.collection.text_fields
+        if not text_fields:
+            return []
+        best = min(WEIGHT_ORDER.index(f.weight) for f in text_fields)
+        top = [f for f in text_fields if WEIGHT_ORDER.index(f.weight) == best]
+        return top if len(top) < len(text_fields) else []
+
+    # -- computing the columns from a JSON document --------------------------------------
+
+    @staticmethod
+    def tsvector(fields: list[FieldSpec], doc: str) -> str:
+        parts = [
+            f"setweight(to_tsvector('{TS_CONFIG}', coalesce({doc}->>{quote_literal(f.name)},"
+            f" '')), '{f.weight}')"
+            for f in fields
+        ]
+        return " || ".join(parts) if parts else "NULL::tsvector"
+
+    @staticmethod
+    def typed_value(spec: FieldSpec, doc: str) -> str:
+        key = quote_literal(spec.name)
+        if spec.type == "keyword":
+            value = f"{doc}->{key}"
+            return (
+                f"NULLIF(ARRAY(SELECT jsonb_array_elements_text(CASE jsonb_typeof({value})"
+                f" WHEN 'array' THEN {value} WHEN 'string' THEN jsonb_build_array({value})"
+                " ELSE '[]'::jsonb END)), '{}')"
+            )
+        return f"({doc}->>{key})::{COLUMN_TYPES[spec.type]}"
+
+    def insert_columns(self, doc: str) -> list[tuple[str, str]]:
+        """(column, expression) for every derived column of an upsert."""
+        columns = [
+            ("doc", doc),
+            ("tsv", self.tsvector(self.collection.text_fields, doc)),
+            ("tsv_top", self.tsvector(self.top_fields, doc)),
+        ]
+        columns += [(column(f.name), self.typed_value(f, doc)) for f in self.typed_fields]
+        return columns
+
+    # -- DDL -------------------------------------------------------------------------------
+
+    def ddl(self, generation: int, existing: dict[str, str]) -> list[str]:
+        """Statements that bring the table to this schema. `existing`: column → SQL type."""
+        table = table_name(self.collection, generation)
+        short = table.split(".", 1)[1]
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
+            " live boolean NOT NULL, doc jsonb, tsv tsvector, tsv_top tsvector)",
+            f"CREATE INDEX IF NOT EXISTS {short}_tsv ON {table} USING gin (tsv)",
+            f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
+        ]
+        for spec in self.typed_fields:
+            name = column(spec.name)
+            wanted = COLUMN_TYPES[spec.type]
+            have = existing.get(f"f_{spec.name}")
+            if have is not None and have != wanted:
+                # A retyped field: its values are refilled by the re-index the change queues.
+                statements.append(f"ALTER TABLE {table} DROP COLUMN {name}")
+            statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {wanted}")
+            index = f'"{short}_f_{spec.name}"'
+            if spec.type == "keyword":
+                statements.append(
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin ({name})"
+                )
+            elif spec.type != "boolean":
+                statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({name})")
+        return statements

@@ -1,0 +1,102 @@
+"""PostgreSQL backend: exact ranking up to PG_EXACT_LIMIT matches, tiered beyond it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Service
+from sqlalchemy import Engine
+
+from docuseek.search.base import SearchBackend
+from docuseek.search.postgres import PostgresBackend
+
+FIELDS = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+    "kind": {"type": "keyword", "facet": True},
+}
+
+
+@pytest.fixture
+def backend(engine: Engine) -> SearchBackend:
+    return PostgresBackend(engine, exact_limit=10)
+
+
+@pytest.fixture
+def corpus(service: Service) -> Iterator[list[dict[str, Any]]]:
+    docs = [
+        {
+            "id": f"d{i:03d}",
+            "title": "common ground" if i % 4 == 0 else f"title {i}",
+            "body": "common words everywhere" if i % 3 else "rare words",
+            "kind": "even" if i % 2 == 0 else "odd",
+        }
+        for i in range(60)
+    ]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    yield docs
+
+
+def page_all(
+    service: Service, cursor: str | None = None, **params: Any
+) -> tuple[list[str], list[dict[str, Any]]]:
+    ids: list[str] = []
+    pages = []
+    for _ in range(100):
+        page = service.search("docs", limit=7, **params, **({"cursor": cursor} if cursor else {}))
+        pages.append(page)
+        ids += [h["id"] for h in page["hits"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return ids, pages
+
+
+def test_few_matches_are_ranked_exactly(service: Service, corpus: list[dict[str, Any]]) -> None:
+    result = service.search("docs", q="ground rare")  # title and body must both match
+    expected = {d["id"] for d in corpus if "ground" in d["title"] and "rare" in d["body"]}
+    assert {h["id"] for h in result["hits"]} == expected and len(expected) <= 10
+    assert result["total"] == len(expected) and result["total_relation"] == "eq"
+    scores = [h["score"] for h in result["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_many_matches_page_completely_with_top_weight_matches_first(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    matching = [d for d in corpus if "common" in d["title"] or "common" in d["body"]]
+    assert len(matching) > 10
+    ids, pages = page_all(service, q="common")
+    assert sorted(ids) == sorted(d["id"] for d in matching)  # complete, no duplicates
+    assert pages[0]["total"] == 10 and pages[0]["total_relation"] == "gte"
+    in_title = [d["id"] for d in matching if "common" in d["title"]]
+    assert ids[: len(in_title)] == sorted(in_title)  # the title tier first, in id order
+    assert all(h["score"] is not None and h["highlights"] for p in pages for h in p["hits"])
+
+
+def test_facets_count_the_whole_result_set_exactly(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    result = service.search("docs", q="common", facets="kind")
+    matching = [d for d in corpus if "common" in d["title"] or "common" in d["body"]]
+    assert result["total"] == len(matching) and result["total_relation"] == "eq"
+    counts = {f["value"]: f["count"] for f in result["facets"]["kind"]}
+    assert counts == {k: sum(1 for d in matching if d["kind"] == k) for k in ("even", "odd")}
+
+
+def test_a_cursor_keeps_its_mode_when_the_result_set_grows(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    first = service.search("docs", q="rare", limit=3)  # 20 matches > 10: tiered
+    assert first["total_relation"] == "gte"
+    service.client.delete("/collections/docs/documents/d000")
+    service.drain()
+    rest, _ = page_all(service, q="rare", cursor=first["next_cursor"])
+    seen = [h["id"] for h in first["hits"]] + rest
+    expected = {d["id"] for d in corpus if "rare" in d["body"]}
+    assert len(seen) == len(set(seen))
+    assert set(seen) | {"d000"} == expected
