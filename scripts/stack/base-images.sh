@@ -59,7 +59,7 @@ fi
 
 # --- 2. osmem-server binary (the OpenSearch stand-in), from its PyPI wheel --
 OSMEM_VERSION="${OSMEM_VERSION:-0.1.6}"
-OSMEM_DIR="$STACK_CACHE/osmem-$OSMEM_VERSION"
+OSMEM_DIR="$STACK_DOWNLOADS/osmem-$OSMEM_VERSION"
 if [ ! -x "$OSMEM_DIR/osmem-server" ]; then
     log "download osmem-server $OSMEM_VERSION wheel"
     rm -rf "$OSMEM_DIR.tmp"; mkdir -p "$OSMEM_DIR.tmp"

@@ -2,7 +2,11 @@
 # shellcheck shell=bash
 
 STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Per checkout (generated env file, logs): git-ignored .cache/stack.
 STACK_CACHE="${STACK_CACHE:-$STACK_ROOT/.cache/stack}"
+# Per machine (downloaded wheels, the osmem-server binary): outlives the checkout,
+# so a fresh clone on the same machine (CI) reuses them, like the cached images.
+STACK_DOWNLOADS="${DOCUSEEK_STACK_DOWNLOADS:-${XDG_CACHE_HOME:-$HOME/.cache}/docuseek-stack}"
 COMPOSE_FILE_PATH="$STACK_ROOT/infra/compose.yaml"
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Downloads, on the host, every wheel the api/worker image build needs (the
 # package's dependencies from pyproject.toml plus its build backend) for
-# CPython 3.11 on manylinux x86_64, into a cached git-ignored folder:
-#   .cache/wheels/<hash of the requirements>/
+# CPython 3.11 on manylinux x86_64, into a cache outside the repository that
+# later checkouts on the same machine reuse:
+#   ~/.cache/docuseek-stack/wheels/<hash of the requirements>/   (DOCUSEEK_STACK_DOWNLOADS)
 # Prints that folder. The image build reaches PyPI only through the host.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -17,7 +18,7 @@ print("\n".join(reqs))
 PY
 )"
 HASH="$(printf '%s\n' "$REQS" "cp311-manylinux-x86_64-v1" | sha256sum | cut -c1-12)"
-DEST="$STACK_ROOT/.cache/wheels/$HASH"
+DEST="$STACK_DOWNLOADS/wheels/$HASH"
 if [ -f "$DEST/.complete" ]; then
     log "reuse wheels $DEST"
     printf '%s\n' "$DEST"; exit 0
