@@ -22,8 +22,45 @@ def start_postgres(data_dir: Path) -> tuple[Any, str]:
             " or set DATABASE_URL"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(str((data_dir / "postgres").resolve()), cleanup_mode="stop")
+    pgdata = str((data_dir / "postgres").resolve())
+    server = get_server(pgdata, cleanup_mode="stop")
+    if _tune(server):
+        # shared_buffers takes effect at start: restart once, on first use of the directory.
+        server.cleanup()
+        server = get_server(pgdata, cleanup_mode="stop")
     return server, server.get_uri()
+
+
+def tuning() -> dict[str, str]:
+    """Settings for a search workload instead of PostgreSQL's 128 MB defaults."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mib = 1024 * 1024
+    shared = min(max(memory // 8, 128 * mib), 2048 * mib)
+    return {
+        "shared_buffers": f"{shared // mib}MB",
+        "effective_cache_size": f"{max(memory // 2, shared) // mib}MB",
+        "work_mem": "16MB",
+        "maintenance_work_mem": "256MB",
+    }
+
+
+def _tune(server: Any) -> bool:
+    """ALTER SYSTEM what differs; True when a restart is needed."""
+    wanted = tuning()
+    changed = {
+        name: value
+        for name, value in wanted.items()
+        # Compared in bytes: SHOW prints 2048MB as 2GB.
+        if " t"
+        not in server.psql(
+            f"SELECT pg_size_bytes(current_setting('{name}')) = pg_size_bytes('{value}');"
+        )
+    }
+    for name, value in changed.items():
+        server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+    if changed:
+        server.psql("SELECT pg_reload_conf();")
+    return "shared_buffers" in changed
 
 
 def ensure_admin_key(engine: Engine, data_dir: Path) -> tuple[str | None, Path]:
