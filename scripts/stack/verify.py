@@ -338,6 +338,13 @@ class Verifier:
                  and ".git" not in p.parts and ".cache" not in p.parts and p.parent != mon]
         self.add("one copy of each monitoring file, no infra/services/ (Non-issue #2)", not copies and not dupes,
                  f"infra/services entries: {len(copies)}; other copies: {dupes or 'none'}")
+        if self.skipped("grafana"):
+            self.add("grafana serves the provisioned Docuseek dashboard", None, "not started by this run (--skip-service)")
+        elif "grafana" in self.inspect:
+            rc, out = self.exec("grafana", 'wget -q -O - "http://$GF_SECURITY_ADMIN_USER:$GF_SECURITY_ADMIN_PASSWORD'
+                                           '@127.0.0.1:3000/api/search?query=Docuseek"')
+            self.add("grafana serves the provisioned Docuseek dashboard", rc == 0 and "docuseek-overview" in out,
+                     out[:160] if rc == 0 else f"rc {rc}: {out[-160:]}")
         if self.skipped("postgres_exporter") or "postgres_exporter" not in self.inspect:
             self.add("postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)", None if self.skipped("postgres_exporter") else False, "not running")
         else:
