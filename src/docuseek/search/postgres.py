@@ -320,16 +320,7 @@ class _Search:
             if not after or after[0] not in (RANKED, TIERED) or len(after) != 3:
                 raise InvalidCursor("cursor does not match this query's sort")
             return str(after[0])
-        limit = self.backend.exact_limit
-        n = self.conn.execute(
-            text(
-                f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.match}"
-                f" LIMIT {limit + 1}) AS m"
-            ),
-            self.params.values,
-        ).scalar_one()
-        self.capped_count = int(n)
-        return RANKED if n <= limit else TIERED
+        return RANKED if self._count_capped() <= self.backend.exact_limit else TIERED
 
     def _ranked_page(self) -> list[dict[str, Any]]:
         where = "TRUE"
@@ -417,18 +408,24 @@ class _Search:
 
     # -- totals and facets -----------------------------------------------------------------
 
+    def _count_capped(self) -> int:
+        """Matches, counted up to exact_limit + 1 (once per search)."""
+        if self.capped_count is None:
+            limit = self.backend.exact_limit
+            self.capped_count = int(
+                self.conn.execute(
+                    text(
+                        f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.match}"
+                        f" LIMIT {limit + 1}) AS m"
+                    ),
+                    self.params.values,
+                ).scalar_one()
+            )
+        return self.capped_count
+
     def _capped_total(self) -> tuple[int, bool]:
-        limit = self.backend.exact_limit
-        n = self.capped_count
-        if n is None:
-            n = self.conn.execute(
-                text(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.match}"
-                    f" LIMIT {limit + 1}) AS m"
-                ),
-                self.params.values,
-            ).scalar_one()
-        return (int(n), True) if n <= limit else (limit, False)
+        n, limit = self._count_capped(), self.backend.exact_limit
+        return (n, True) if n <= limit else (limit, False)
 
     def _facets(self) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
         """Facet counts over the whole result set, with its exact size, in one statement."""

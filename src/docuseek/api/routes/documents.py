@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from docuseek import collections, ingest, payload
 from docuseek import queries as Q
@@ -58,14 +59,19 @@ async def add_documents(
     return _accepted(result)
 
 
-@router.get("/{doc_id}")
-def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey) -> dict[str, Any]:
-    check_collection(principal, name)
+def _stored(engine: Engine, name: str, doc_id: str) -> Any:
     with engine.connect() as conn:
         collection = collections.load(conn, name)
         row = conn.execute(Q.SELECT_DOCUMENT, {"cid": collection.id, "id": doc_id}).first()
     if row is None:
         raise NotFound(f"document {doc_id!r} does not exist in collection {name!r}")
+    return row
+
+
+@router.get("/{doc_id}")
+def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey) -> dict[str, Any]:
+    check_collection(principal, name)
+    row = _stored(engine, name, doc_id)
     return {
         "id": doc_id,
         "version": row.version,
@@ -77,9 +83,5 @@ def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey
 @router.delete("/{doc_id}", status_code=status.HTTP_202_ACCEPTED)
 def delete_document(name: str, doc_id: str, engine: EngineDep, principal: WriteKey) -> TaskAccepted:
     check_collection(principal, name)
-    with engine.connect() as conn:
-        collection = collections.load(conn, name)
-        exists = conn.execute(Q.SELECT_DOCUMENT, {"cid": collection.id, "id": doc_id}).first()
-    if exists is None:
-        raise NotFound(f"document {doc_id!r} does not exist in collection {name!r}")
+    _stored(engine, name, doc_id)
     return _accepted(ingest.delete_documents(engine, name, [doc_id]))
