@@ -116,6 +116,9 @@ def wrk(base_url: str, requests: Sequence[tuple[str, str, str]], headers: dict[s
     r = run(max(1, round(duration)))
     Path(reqfile).unlink(missing_ok=True)
     secs = r["duration_us"] / 1e6
+    if not r["requests"]:
+        for k in ("p50_us", "p95_us", "p99_us", "max_us"):
+            r[k] = float("nan")
     errors = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"] + r["err_timeout"]
     return {
         "tool": "wrk",

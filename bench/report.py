@@ -99,8 +99,10 @@ def render(results: list[dict]) -> str:
     w("| run | ingest b1000 / raw (≥ 0.70) | search p99 c=8 / raw, worst class (≤ 2.0) | "
       "PG 1M p99 c=8, worst class (< 100 ms) |")
     w("|---|---|---|---|")
+    from bench.run import targets as evaluate_targets
+
     for (b, s), r in runs.items():
-        t = r.get("targets", {})
+        t = evaluate_targets(r)
 
         def cell(key: str, fmt) -> str:  # type: ignore[no-untyped-def]
             if key not in t:
@@ -169,6 +171,8 @@ def render(results: list[dict]) -> str:
                 sq = g(srch, "sqlite_fts5", cls, c) or {}
                 tv = g(srch, "tantivy", cls, c) or {}
                 errs = f" ({d['errors']} err)" if d.get("errors") else ""
+                if not d.get("requests"):
+                    errs = " (no request completed in the window)"
                 w(f"| {cls} | {c} | {f1(d['p50_ms'])} / {f1(d['p95_ms'])} / {f1(d['p99_ms'])}"
                   f"{errs} | {f0(d['rps'])} | {f1(rr.get('p50_ms'))} / {f1(rr.get('p99_ms'))} | "
                   f"{f0(rr.get('rps'))} | {f2(g(srch, 'overhead_p99', cls, c))} | "
