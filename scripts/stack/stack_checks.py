@@ -33,7 +33,9 @@ FIELDS = {
 TOPICS = ["lighthouse", "harbor", "glacier", "orchard", "observatory", "canyon", "lagoon", "meadow"]
 
 
-def request(method: str, url: str, key: str | None = None, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+def request(
+    method: str, url: str, key: str | None = None, body: Any = None, timeout: float = 30
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if key:
@@ -56,7 +58,7 @@ def documents(count: int) -> list[dict[str, Any]]:
             "id": f"stack-{i:04d}",
             "title": f"Stack check {i} about the {TOPICS[i % len(TOPICS)]}",
             "body": f"stackcheck document number {i}; unique token uniq{i:04d}z; "
-                    f"the {TOPICS[(i * 3) % len(TOPICS)]} by the sea",
+            f"the {TOPICS[(i * 3) % len(TOPICS)]} by the sea",
             "section": TOPICS[i % len(TOPICS)],
             "year": 1990 + i % 30,
         }
@@ -70,7 +72,9 @@ def fail(message: str) -> None:
 
 
 def search(api: str, key: str, collection: str, q: str) -> dict[str, Any]:
-    url = f"{api}/collections/{urllib.parse.quote(collection)}/search?" + urllib.parse.urlencode({"q": q, "limit": 100})
+    url = f"{api}/collections/{urllib.parse.quote(collection)}/search?" + urllib.parse.urlencode(
+        {"q": q, "limit": 100}
+    )
     status, body = request("GET", url, key)
     if status != 200:
         fail(f"search {q!r}: HTTP {status} {body}")
@@ -83,7 +87,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     if status not in (200, 201):
         fail(f"PUT /collections/{coll}: HTTP {status} {body}")
     print(f"collection {coll}: HTTP {status}")
-    status, body = request("POST", f"{api}/collections/{coll}/documents", key, documents(args.count))
+    status, body = request(
+        "POST", f"{api}/collections/{coll}/documents", key, documents(args.count)
+    )
     if status != 202 or body.get("status") != "enqueued":
         fail(f"POST documents: HTTP {status} {body}")
     task = body["task_id"]
@@ -113,7 +119,10 @@ def cmd_find(args: argparse.Namespace) -> None:
         # The document with the unique token ranks first. (Not "only": an engine
         # may add weaker matches, as osmem-server does with some analyzers.)
         if not hits or hits[0]["id"] != f"stack-{i:04d}":
-            fail(f"search 'uniq{i:04d}z': top hits {[h['id'] for h in hits[:5]]}, expected stack-{i:04d} first")
+            fail(
+                f"search 'uniq{i:04d}z': top hits {[h['id'] for h in hits[:5]]}, "
+                f"expected stack-{i:04d} first"
+            )
     print(f"search: {args.count} documents found; each unique token ranks its document first")
 
 
@@ -185,8 +194,10 @@ def cmd_prometheus(args: argparse.Namespace) -> None:
         if not pending:
             break
         if time.monotonic() > deadline:
-            fail("dashboard queries without data after "
-                 f"{args.timeout}s: " + "; ".join(f"{t}: {e}" for t, e in pending.items()))
+            fail(
+                "dashboard queries without data after "
+                f"{args.timeout}s: " + "; ".join(f"{t}: {e}" for t, e in pending.items())
+            )
         time.sleep(3)
     for title, _ in queries:
         print(f"dashboard query ok ({results[title]} series): {title}")
@@ -194,7 +205,9 @@ def cmd_prometheus(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name in ("ingest", "find", "absent"):
         p = sub.add_parser(name)
@@ -209,7 +222,9 @@ def main() -> None:
     p.add_argument("--jobs", default="docuseek-api,docuseek-worker,postgres")
     p.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
-    {"ingest": cmd_ingest, "find": cmd_find, "absent": cmd_absent, "prometheus": cmd_prometheus}[args.cmd](args)
+    {"ingest": cmd_ingest, "find": cmd_find, "absent": cmd_absent, "prometheus": cmd_prometheus}[
+        args.cmd
+    ](args)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = ("POSTGRES_PASSWORD", "OPENSEARCH_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "DOCUSEEK_ADMIN_KEY")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "OPENSEARCH_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "DOCUSEEK_ADMIN_KEY",
+)
 APP_SERVICES = ("api", "worker")
 ONE_SHOT = ("migrate",)
 KNOWN_DEV_PASSWORD = "StrongDevPassword123!@#"
@@ -69,7 +74,9 @@ class Verifier:
                 values.setdefault(key, os.environ[key])
         return values
 
-    def run(self, cmd: list[str], timeout: float = 60, env: dict[str, str] | None = None) -> tuple[int, str]:
+    def run(
+        self, cmd: list[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -126,58 +133,104 @@ class Verifier:
             for path in ("/tmp", "/var/tmp"):
                 rc, ls = self.exec(service, f"ls -ld {path}")
                 rc2, st = self.exec(service, f"stat -c '%a %u %g' {path}")
-                ok = rc == 0 and ls.startswith("drwxrwxrwt") and rc2 == 0 and st.split() == ["1777", "1000", "1000"]
-                self.add(f"tmpfs {path} in {service}: drwxrwxrwt 1000 1000 (Critical #1)", ok,
-                         f"$ ls -ld {path} -> {ls} | stat: {st}")
+                ok = (
+                    rc == 0
+                    and ls.startswith("drwxrwxrwt")
+                    and rc2 == 0
+                    and st.split() == ["1777", "1000", "1000"]
+                )
+                self.add(
+                    f"tmpfs {path} in {service}: drwxrwxrwt 1000 1000 (Critical #1)",
+                    ok,
+                    f"$ ls -ld {path} -> {ls} | stat: {st}",
+                )
 
     def check_write(self) -> None:
         for service in APP_SERVICES:
-            rc, out = self.exec(service, "touch /tmp/test.txt && rm /tmp/test.txt && touch /var/tmp/test.txt "
-                                         "&& rm /var/tmp/test.txt && echo Success")
-            self.add(f"write test /tmp and /var/tmp in {service} (Critical #1)", rc == 0 and "Success" in out,
-                     f"$ touch /tmp/test.txt && rm /tmp/test.txt [/var/tmp too] -> {out}")
-            probe = ("import tempfile, os\n"
-                     "for d in (None, '/var/tmp'):\n"
-                     "    with tempfile.TemporaryFile(dir=d) as f:\n"
-                     "        f.write(os.urandom(1 << 20)); f.flush(); f.seek(0); assert len(f.read()) == 1 << 20\n"
-                     "print('1 MiB temp files ok in', tempfile.gettempdir(), 'and /var/tmp')")
-            rc, out = self.run(self.compose + ["exec", "-T", service, "python", "-c", probe], timeout=30)
-            self.add(f"app temp files (python tempfile) in {service}", rc == 0 and "ok" in out, out[-200:])
+            rc, out = self.exec(
+                service,
+                "touch /tmp/test.txt && rm /tmp/test.txt && touch /var/tmp/test.txt "
+                "&& rm /var/tmp/test.txt && echo Success",
+            )
+            self.add(
+                f"write test /tmp and /var/tmp in {service} (Critical #1)",
+                rc == 0 and "Success" in out,
+                f"$ touch /tmp/test.txt && rm /tmp/test.txt [/var/tmp too] -> {out}",
+            )
+            probe = (
+                "import tempfile, os\n"
+                "for d in (None, '/var/tmp'):\n"
+                "    with tempfile.TemporaryFile(dir=d) as f:\n"
+                "        f.write(os.urandom(1 << 20)); f.flush(); f.seek(0)\n"
+                "        assert len(f.read()) == 1 << 20\n"
+                "print('1 MiB temp files ok in', tempfile.gettempdir(), 'and /var/tmp')"
+            )
+            rc, out = self.run(
+                self.compose + ["exec", "-T", service, "python", "-c", probe], timeout=30
+            )
+            self.add(
+                f"app temp files (python tempfile) in {service}",
+                rc == 0 and "ok" in out,
+                out[-200:],
+            )
             rc, out = self.exec(service, "touch /app/should-fail 2>&1; echo rc=$?")
-            self.add(f"root filesystem read-only in {service}", "rc=1" in out and "Read-only" in out, out)
+            self.add(
+                f"root filesystem read-only in {service}", "rc=1" in out and "Read-only" in out, out
+            )
 
     def check_ownership(self) -> None:
         for service in APP_SERVICES:
             rc, listing = self.exec(service, "ls -la /app/src | head -5")
-            rc2, stray = self.exec(service, "stat -c '%u:%g' /app && find /app \\( ! -uid 1000 -o ! -gid 1000 \\) -print | head -5")
+            rc2, stray = self.exec(
+                service,
+                "stat -c '%u:%g' /app && "
+                "find /app \\( ! -uid 1000 -o ! -gid 1000 \\) -print | head -5",
+            )
             lines = stray.splitlines()
             ok = rc == 0 and rc2 == 0 and lines[:1] == ["1000:1000"] and len(lines) == 1
-            owners = {ln.split()[2] + ":" + ln.split()[3] for ln in listing.splitlines()[1:] if len(ln.split()) > 4}
+            owners = {
+                ln.split()[2] + ":" + ln.split()[3]
+                for ln in listing.splitlines()[1:]
+                if len(ln.split()) > 4
+            }
             ok = ok and owners <= {"appuser:appuser"}
-            self.add(f"/app owned 1000:1000 (appuser) in {service} (Critical #2)", ok,
-                     f"$ ls -la /app/src | head -5 -> owners {sorted(owners)}; /app {lines[:1]}; "
-                     f"not 1000:1000: {lines[1:] or 'none'}")
+            self.add(
+                f"/app owned 1000:1000 (appuser) in {service} (Critical #2)",
+                ok,
+                f"$ ls -la /app/src | head -5 -> owners {sorted(owners)}; /app {lines[:1]}; "
+                f"not 1000:1000: {lines[1:] or 'none'}",
+            )
 
     def check_processes(self) -> None:
         wanted = {"api": "uvicorn", "worker": "docuseek worker"}
         for service in APP_SERVICES:
             rc, ps = self.exec(service, "ps aux")
             rc2, uids = self.exec(service, "ps -eo uid= | sort -u")
-            head = [ln for ln in ps.splitlines() if re.search(r"PID|" + wanted[service], ln) and "ps aux" not in ln]
+            head = [
+                ln
+                for ln in ps.splitlines()
+                if re.search(r"PID|" + wanted[service], ln) and "ps aux" not in ln
+            ]
             main = [ln for ln in head if wanted[service] in ln]
             ok = rc == 0 and bool(main) and all(ln.split()[0] in ("appuser", "1000") for ln in main)
             ok = ok and rc2 == 0 and uids.split() == ["1000"]
             shown = [ln for ln in head if "docker-init" not in ln]
-            self.add(f"{wanted[service]} runs as appuser (uid 1000) in {service} (Critical #2)", ok,
-                     f"$ ps aux | grep -E \"PID|{wanted[service]}\" -> {' / '.join(ln[:110] for ln in shown[1:])}; "
-                     f"uids of all processes: {uids.split()}")
+            self.add(
+                f"{wanted[service]} runs as appuser (uid 1000) in {service} (Critical #2)",
+                ok,
+                f'$ ps aux | grep -E "PID|{wanted[service]}" -> '
+                f"{' / '.join(ln[:110] for ln in shown[1:])}; "
+                f"uids of all processes: {uids.split()}",
+            )
 
     def check_healthy(self) -> None:
         rc, out = self.run(self.compose + ["ps"])
         self.add("docker compose ps answers", rc == 0, out.splitlines()[0] if out else out)
         for service in self.services:
             if self.skipped(service):
-                self.add(f"service {service} healthy", None, "not started by this run (--skip-service)")
+                self.add(
+                    f"service {service} healthy", None, "not started by this run (--skip-service)"
+                )
                 continue
             containers = self.containers.get(service, [])
             if not containers:
@@ -186,7 +239,11 @@ class Verifier:
             if service in ONE_SHOT:
                 c = containers[0]
                 ok = c.get("State") == "exited" and int(c.get("ExitCode", 1)) == 0
-                self.add(f"one-shot {service} completed", ok, f"{c.get('State')} exit {c.get('ExitCode')}")
+                self.add(
+                    f"one-shot {service} completed",
+                    ok,
+                    f"{c.get('State')} exit {c.get('ExitCode')}",
+                )
                 continue
             states = [(c.get("State"), c.get("Health")) for c in containers]
             ok = all(s == "running" and h == "healthy" for s, h in states)
@@ -196,58 +253,100 @@ class Verifier:
         path = self.compose_file.parent / "backups"
         exists = path.is_dir()
         mode = oct(path.stat().st_mode & 0o777) if exists else "missing"
-        self.add("backups directory present, mode 755 (Recommended #1)", exists and mode == "0o755",
-                 f"$ test -d {path.relative_to(ROOT) if exists else path} -> "
-                 f"{'Directory exists' if exists else 'Missing'}, mode {mode}")
+        self.add(
+            "backups directory present, mode 755 (Recommended #1)",
+            exists and mode == "0o755",
+            f"$ test -d {path.relative_to(ROOT) if exists else path} -> "
+            f"{'Directory exists' if exists else 'Missing'}, mode {mode}",
+        )
         backup = self.config["services"].get("backup", {})
-        mounted = any(v.get("target") == "/backups" and Path(v.get("source", "")) == path
-                      for v in backup.get("volumes", []))
+        mounted = any(
+            v.get("target") == "/backups" and Path(v.get("source", "")) == path
+            for v in backup.get("volumes", [])
+        )
         user = str(backup.get("user", "root"))
-        self.add("backup service mounts infra/backups, runs non-root", mounted and not user.startswith("0") and user != "root",
-                 f"user {user}, mount {'ok' if mounted else 'missing'}")
+        self.add(
+            "backup service mounts infra/backups, runs non-root",
+            mounted and not user.startswith("0") and user != "root",
+            f"user {user}, mount {'ok' if mounted else 'missing'}",
+        )
         if not self.skipped("backup") and "backup" in self.inspect:
-            rc, out = self.exec("backup", "bash /opt/docuseek/backup.sh check && bash /opt/docuseek/backup.sh list | head -3")
+            rc, out = self.exec(
+                "backup",
+                "bash /opt/docuseek/backup.sh check && bash /opt/docuseek/backup.sh list | head -3",
+            )
             self.add("backup service has a fresh custom-format dump", rc == 0, out)
 
     def check_limits(self) -> None:
         worker = self.config["services"].get("worker", {})
         res = worker.get("deploy", {}).get("resources", {})
         lim, rsv = res.get("limits", {}), res.get("reservations", {})
-        cfg_ok = (float(lim.get("cpus", 0)) == 1.0 and int(lim.get("memory", 0)) == 1 << 30
-                  and float(rsv.get("cpus", 0)) == 0.5 and int(rsv.get("memory", 0)) == 512 << 20)
-        self.add("worker limits cpus 1.0 / 1G, reservations 0.5 / 512M in compose (Recommended #3)", cfg_ok,
-                 f"limits {lim} reservations {rsv}")
+        cfg_ok = (
+            float(lim.get("cpus", 0)) == 1.0
+            and int(lim.get("memory", 0)) == 1 << 30
+            and float(rsv.get("cpus", 0)) == 0.5
+            and int(rsv.get("memory", 0)) == 512 << 20
+        )
+        self.add(
+            "worker limits cpus 1.0 / 1G, reservations 0.5 / 512M in compose (Recommended #3)",
+            cfg_ok,
+            f"limits {lim} reservations {rsv}",
+        )
         info = self.inspect.get("worker")
         if info:
             hc = info["HostConfig"]
-            ok = hc.get("NanoCpus") == 10**9 and hc.get("Memory") == 1 << 30 and hc.get("MemoryReservation") == 512 << 20
-            self.add("worker limits applied by the engine", ok,
-                     f"NanoCpus {hc.get('NanoCpus')} Memory {hc.get('Memory')} MemoryReservation {hc.get('MemoryReservation')}")
+            ok = (
+                hc.get("NanoCpus") == 10**9
+                and hc.get("Memory") == 1 << 30
+                and hc.get("MemoryReservation") == 512 << 20
+            )
+            self.add(
+                "worker limits applied by the engine",
+                ok,
+                f"NanoCpus {hc.get('NanoCpus')} Memory {hc.get('Memory')} "
+                f"MemoryReservation {hc.get('MemoryReservation')}",
+            )
         else:
             self.add("worker limits applied by the engine", False, "worker not running")
-        missing = [s for s, c in self.config["services"].items()
-                   if not c.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
-                   or not c.get("deploy", {}).get("resources", {}).get("limits", {}).get("cpus")]
-        self.add("every service has cpu and memory limits", not missing, f"without: {missing or 'none'}")
+        missing = [
+            s
+            for s, c in self.config["services"].items()
+            if not c.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+            or not c.get("deploy", {}).get("resources", {}).get("limits", {}).get("cpus")
+        ]
+        self.add(
+            "every service has cpu and memory limits", not missing, f"without: {missing or 'none'}"
+        )
 
     def check_secrets(self) -> None:
         text = self.compose_file.read_text()
         leaked = [k for k in SECRETS if self.env_values.get(k) and self.env_values[k] in text]
-        self.add("no literal secret in compose.yaml (Non-issue #3)",
-                 not leaked and KNOWN_DEV_PASSWORD not in text,
-                 f"live secret values found in file: {leaked or 'none'}; dev password present: {KNOWN_DEV_PASSWORD in text}")
+        self.add(
+            "no literal secret in compose.yaml (Non-issue #3)",
+            not leaked and KNOWN_DEV_PASSWORD not in text,
+            f"live secret values found in file: {leaked or 'none'}; "
+            f"dev password present: {KNOWN_DEV_PASSWORD in text}",
+        )
         literal = []
         pattern = re.compile(r"PASSWORD|PASS$|SECRET|_KEY$|TOKEN")
         for name, svc in self.raw_config.get("services", {}).items():
             for key, value in (svc.get("environment") or {}).items():
-                if pattern.search(key) and value is not None:
-                    if not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", str(value)):
-                        literal.append(f"{name}.{key}={value}")
-        self.add("every secret variable is a required ${VAR:?message}", not literal, f"others: {literal or 'none'}")
+                required = re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", str(value))
+                if pattern.search(key) and value is not None and not required:
+                    literal.append(f"{name}.{key}={value}")
+        self.add(
+            "every secret variable is a required ${VAR:?message}",
+            not literal,
+            f"others: {literal or 'none'}",
+        )
         search_env = self.raw_config.get("services", {}).get("search", {}).get("environment", {})
-        self.add("OPENSEARCH_INITIAL_ADMIN_PASSWORD=${OPENSEARCH_PASSWORD...}",
-                 str(search_env.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD", "")).startswith("${OPENSEARCH_PASSWORD:?"),
-                 str(search_env.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD")))
+        self.add(
+            "OPENSEARCH_INITIAL_ADMIN_PASSWORD=${OPENSEARCH_PASSWORD...}",
+            str(search_env.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD", "")).startswith(
+                "${OPENSEARCH_PASSWORD:?"
+            ),
+            str(search_env.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD")),
+        )
         base_env = {k: v for k, v in os.environ.items() if k not in SECRETS}
         for key in SECRETS:
             with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as f:
@@ -255,10 +354,23 @@ class Verifier:
                     if k != key:
                         f.write(f"{k}={v}\n")
                 tmp = f.name
-            cmd = ["docker", "compose", "-f", str(self.compose_file), "--env-file", tmp, "config", "-q"]
+            cmd = [
+                "docker",
+                "compose",
+                "-f",
+                str(self.compose_file),
+                "--env-file",
+                tmp,
+                "config",
+                "-q",
+            ]
             rc, out = self.run(cmd, env=base_env)
             os.unlink(tmp)
-            self.add(f"compose refuses to start without {key}", rc != 0 and key in out, out.splitlines()[-1] if out else "")
+            self.add(
+                f"compose refuses to start without {key}",
+                rc != 0 and key in out,
+                out.splitlines()[-1] if out else "",
+            )
 
     def check_hardening(self) -> None:
         for service in APP_SERVICES:
@@ -269,30 +381,53 @@ class Verifier:
             hc = info["HostConfig"]
             tmpfs = hc.get("Tmpfs") or {}
             want = {"uid=1000", "gid=1000", "mode=1777"}
-            ok = hc.get("ReadonlyRootfs") is True and all(want <= set(tmpfs.get(p, "").split(",")) for p in ("/tmp", "/var/tmp"))
-            self.add(f"{service} read_only: true, tmpfs /tmp and /var/tmp uid=1000,gid=1000,mode=1777", ok,
-                     f"ReadonlyRootfs {hc.get('ReadonlyRootfs')} Tmpfs {tmpfs}")
+            ok = hc.get("ReadonlyRootfs") is True and all(
+                want <= set(tmpfs.get(p, "").split(",")) for p in ("/tmp", "/var/tmp")
+            )
+            self.add(
+                f"{service} read_only: true, tmpfs /tmp and /var/tmp uid=1000,gid=1000,mode=1777",
+                ok,
+                f"ReadonlyRootfs {hc.get('ReadonlyRootfs')} Tmpfs {tmpfs}",
+            )
         weak = []
         for service, info in self.inspect.items():
             hc = info["HostConfig"]
             if "ALL" not in (hc.get("CapDrop") or []) or not any(
-                    o.startswith("no-new-privileges") for o in (hc.get("SecurityOpt") or [])):
+                o.startswith("no-new-privileges") for o in (hc.get("SecurityOpt") or [])
+            ):
                 weak.append(service)
-        self.add("cap_drop ALL and no-new-privileges on every container", not weak and bool(self.inspect),
-                 f"{len(self.inspect)} containers; without: {weak or 'none'}")
+        self.add(
+            "cap_drop ALL and no-new-privileges on every container",
+            not weak and bool(self.inspect),
+            f"{len(self.inspect)} containers; without: {weak or 'none'}",
+        )
         exposed = []
         for service, info in self.inspect.items():
             for port, bindings in (info["HostConfig"].get("PortBindings") or {}).items():
                 for b in bindings or []:
                     if b.get("HostIp") not in ("127.0.0.1", "::1"):
                         exposed.append(f"{service} {port} on {b.get('HostIp') or '0.0.0.0'}")
-        self.add("published ports bound to 127.0.0.1", not exposed, f"not loopback: {exposed or 'none'}")
-        nolog = [s for s, c in self.config["services"].items()
-                 if not c.get("logging", {}).get("options", {}).get("max-size")]
-        self.add("log rotation (json-file max-size/max-file) on every service", not nolog, f"without: {nolog or 'none'}")
-        nohc = [s for s, c in self.config["services"].items()
-                if s not in ONE_SHOT and (not c.get("healthcheck") or c["healthcheck"].get("disable"))]
-        self.add("healthcheck on every long-running service", not nohc, f"without: {nohc or 'none'}")
+        self.add(
+            "published ports bound to 127.0.0.1", not exposed, f"not loopback: {exposed or 'none'}"
+        )
+        nolog = [
+            s
+            for s, c in self.config["services"].items()
+            if not c.get("logging", {}).get("options", {}).get("max-size")
+        ]
+        self.add(
+            "log rotation (json-file max-size/max-file) on every service",
+            not nolog,
+            f"without: {nolog or 'none'}",
+        )
+        nohc = [
+            s
+            for s, c in self.config["services"].items()
+            if s not in ONE_SHOT and (not c.get("healthcheck") or c["healthcheck"].get("disable"))
+        ]
+        self.add(
+            "healthcheck on every long-running service", not nohc, f"without: {nohc or 'none'}"
+        )
         unpinned = []
         for s, c in self.raw_config.get("services", {}).items():
             image = str(c.get("image", ""))
@@ -301,18 +436,30 @@ class Verifier:
                 default = re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", default)
             if not image or ":" not in default or default.endswith(":latest"):
                 unpinned.append(f"{s}={image}")
-        self.add("pinned image versions (defaults)", not unpinned, f"unpinned: {unpinned or 'none'}")
+        self.add(
+            "pinned image versions (defaults)", not unpinned, f"unpinned: {unpinned or 'none'}"
+        )
         bad_deps = []
         for s, c in self.config["services"].items():
             for dep, d in (c.get("depends_on") or {}).items():
                 if d.get("condition") != "service_healthy" and dep not in ONE_SHOT:
                     bad_deps.append(f"{s}->{dep}")
         api_deps = self.config["services"].get("api", {}).get("depends_on", {})
-        ok = (api_deps.get("migrate", {}).get("condition") == "service_completed_successfully"
-              and self.config["services"].get("worker", {}).get("depends_on", {}).get("migrate", {}).get("condition")
-              == "service_completed_successfully" and not bad_deps)
-        self.add("api/worker wait for migrate; dependencies wait for service_healthy", ok,
-                 f"plain service_started: {bad_deps or 'none'}")
+        ok = (
+            api_deps.get("migrate", {}).get("condition") == "service_completed_successfully"
+            and self.config["services"]
+            .get("worker", {})
+            .get("depends_on", {})
+            .get("migrate", {})
+            .get("condition")
+            == "service_completed_successfully"
+            and not bad_deps
+        )
+        self.add(
+            "api/worker wait for migrate; dependencies wait for service_healthy",
+            ok,
+            f"plain service_started: {bad_deps or 'none'}",
+        )
 
     def check_monitoring(self) -> None:
         mon = ROOT / "services" / "api" / "monitoring"
@@ -329,27 +476,59 @@ class Verifier:
             elif not path.exists():
                 wrong.append(f"{service} (file missing)")
         raw = self.compose_file.read_text()
-        self.add("monitoring mounts use ../services/api/monitoring/... (Recommended #2)",
-                 not wrong and "./services/" not in raw.replace("../services/", ""),
-                 f"wrong: {wrong or 'none'}")
+        self.add(
+            "monitoring mounts use ../services/api/monitoring/... (Recommended #2)",
+            not wrong and "./services/" not in raw.replace("../services/", ""),
+            f"wrong: {wrong or 'none'}",
+        )
         copies = list((ROOT / "infra").glob("services/**/*"))
         names = {"postgres_exporter.yml", "grafana_dashboard.json", "prometheus.yml"}
-        dupes = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.name in names
-                 and ".git" not in p.parts and ".cache" not in p.parts and p.parent != mon]
-        self.add("one copy of each monitoring file, no infra/services/ (Non-issue #2)", not copies and not dupes,
-                 f"infra/services entries: {len(copies)}; other copies: {dupes or 'none'}")
+        dupes = [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.name in names
+            and ".git" not in p.parts
+            and ".cache" not in p.parts
+            and p.parent != mon
+        ]
+        self.add(
+            "one copy of each monitoring file, no infra/services/ (Non-issue #2)",
+            not copies and not dupes,
+            f"infra/services entries: {len(copies)}; other copies: {dupes or 'none'}",
+        )
         if self.skipped("grafana"):
-            self.add("grafana serves the provisioned Docuseek dashboard", None, "not started by this run (--skip-service)")
+            self.add(
+                "grafana serves the provisioned Docuseek dashboard",
+                None,
+                "not started by this run (--skip-service)",
+            )
         elif "grafana" in self.inspect:
-            rc, out = self.exec("grafana", 'wget -q -O - "http://$GF_SECURITY_ADMIN_USER:$GF_SECURITY_ADMIN_PASSWORD'
-                                           '@127.0.0.1:3000/api/search?query=Docuseek"')
-            self.add("grafana serves the provisioned Docuseek dashboard", rc == 0 and "docuseek-overview" in out,
-                     out[:160] if rc == 0 else f"rc {rc}: {out[-160:]}")
+            rc, out = self.exec(
+                "grafana",
+                'wget -q -O - "http://$GF_SECURITY_ADMIN_USER:$GF_SECURITY_ADMIN_PASSWORD'
+                '@127.0.0.1:3000/api/search?query=Docuseek"',
+            )
+            self.add(
+                "grafana serves the provisioned Docuseek dashboard",
+                rc == 0 and "docuseek-overview" in out,
+                out[:160] if rc == 0 else f"rc {rc}: {out[-160:]}",
+            )
         if self.skipped("postgres_exporter") or "postgres_exporter" not in self.inspect:
-            self.add("postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)", None if self.skipped("postgres_exporter") else False, "not running")
+            self.add(
+                "postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)",
+                None if self.skipped("postgres_exporter") else False,
+                "not running",
+            )
         else:
-            rc, out = self.exec("postgres_exporter", "wget -q -O - http://127.0.0.1:9187/metrics | grep -E '^pg_up '")
-            self.add("postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)", rc == 0 and out.strip().endswith(" 1"), out)
+            rc, out = self.exec(
+                "postgres_exporter",
+                "wget -q -O - http://127.0.0.1:9187/metrics | grep -E '^pg_up '",
+            )
+            self.add(
+                "postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)",
+                rc == 0 and out.strip().endswith(" 1"),
+                out,
+            )
 
     # -- report --------------------------------------------------------------
     def report(self) -> int:
@@ -360,25 +539,42 @@ class Verifier:
             ev = r.evidence if len(r.evidence) <= 160 else r.evidence[:157] + "..."
             print(f"{i:>3}  {r.check:<{width}}  {r.status:<6}  {ev}")
         counts = {s: sum(r.status == s for r in self.rows) for s in ("PASS", "FAIL", "SKIP")}
-        print(f"\nverify: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+        print(
+            f"\nverify: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped"
+        )
         return 1 if counts["FAIL"] else 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--compose-file", default=str(ROOT / "infra" / "compose.yaml"))
     parser.add_argument("--env-file", default=str(ROOT / "infra" / ".env"))
     parser.add_argument("--project-name", "-p", default=None)
-    parser.add_argument("--skip-service", action="append",
-                        help="a service this deployment does not start (reported SKIP, not FAIL)")
+    parser.add_argument(
+        "--skip-service",
+        action="append",
+        help="a service this deployment does not start (reported SKIP, not FAIL)",
+    )
     args = parser.parse_args()
     if args.env_file and not Path(args.env_file).exists():
         print(f"verify: env file {args.env_file} not found", file=sys.stderr)
         return 2
     v = Verifier(args)
     if v.load():
-        for step in (v.check_tmpfs, v.check_write, v.check_ownership, v.check_processes, v.check_healthy,
-                     v.check_backups, v.check_limits, v.check_secrets, v.check_hardening, v.check_monitoring):
+        for step in (
+            v.check_tmpfs,
+            v.check_write,
+            v.check_ownership,
+            v.check_processes,
+            v.check_healthy,
+            v.check_backups,
+            v.check_limits,
+            v.check_secrets,
+            v.check_hardening,
+            v.check_monitoring,
+        ):
             try:
                 step()
             except Exception as exc:  # a broken check is a failed row, not a crash
