@@ -9,6 +9,7 @@
 # Writes the compose variables that select the stand-ins to
 #   .cache/stack/images.env
 set -euo pipefail
+# shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 STANDINS="$STACK_ROOT/scripts/stack/standins"

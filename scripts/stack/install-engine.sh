@@ -7,6 +7,7 @@
 #     as a CLI plugin so `docker compose` works
 #   - dockerd in the background, with a bounded wait for its socket
 set -euo pipefail
+# shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 export DEBIAN_FRONTEND=noninteractive

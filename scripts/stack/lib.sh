@@ -1,5 +1,5 @@
 # Shared helpers for the stack scripts. Source it; it sets no shell options.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 
 STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # Per checkout (generated env file, logs): git-ignored .cache/stack.

@@ -13,6 +13,7 @@
 #   4. docuseek reindex --all (the search index rebuilt from the restored rows)
 #   5. start api and worker again and wait until they are healthy
 set -euo pipefail
+# shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 ENV_FILE="$STACK_ROOT/infra/.env"; PROJECT=""; YES=0; DUMP=""

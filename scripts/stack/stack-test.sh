@@ -22,6 +22,7 @@
 # (leave the stack running), STACK_SEARCH_BACKEND (default: opensearch when
 # the app has that backend, else postgres), STACK_DOCS (documents, 300).
 set -euo pipefail
+# shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$STACK_ROOT"
 

@@ -6,6 +6,7 @@
 #   ~/.cache/docuseek-stack/wheels/<hash of the requirements>/   (DOCUSEEK_STACK_DOWNLOADS)
 # Prints that folder. The image build reaches PyPI only through the host.
 set -euo pipefail
+# shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 REQS="$(python3 - "$STACK_ROOT/pyproject.toml" <<'PY'
@@ -38,5 +39,5 @@ python3 -m pip download --isolated --disable-pip-version-check --quiet \
     "${platforms[@]}" -d "$DEST.tmp" -r "$DEST.tmp/requirements.txt" >&2
 touch "$DEST.tmp/.complete"
 rm -rf "$DEST"; mv "$DEST.tmp" "$DEST"
-log "wheels ready: $(ls "$DEST" | grep -c '\.whl$') in $DEST"
+log "wheels ready: $(find "$DEST" -name '*.whl' | wc -l) in $DEST"
 printf '%s\n' "$DEST"

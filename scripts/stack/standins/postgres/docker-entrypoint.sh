@@ -12,6 +12,7 @@ fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
     chmod 700 "$PGDATA"
+    # shellcheck disable=SC2086  # POSTGRES_INITDB_ARGS is a list of flags, split on purpose
     initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
         --auth-local=trust --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-} -D "$PGDATA" >/dev/null
     printf '%s\n' "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
