@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="Search index: PostgreSQL full-text search or OpenSearch.",
     )
     pg_exact_limit: int = Field(
-        2000,
+        1000,
         ge=1,
         validation_alias="PG_EXACT_LIMIT",
         description="PostgreSQL backend: up to this many matches are ranked exactly and counted;"

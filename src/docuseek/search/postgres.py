@@ -51,6 +51,7 @@ from docuseek.search.pg_layout import (
     quote_literal,
     table_name,
 )
+from docuseek.settings import Settings
 
 log = structlog.get_logger("docuseek.search.postgres")
 
@@ -60,7 +61,7 @@ log = structlog.get_logger("docuseek.search.postgres")
 ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
-DEFAULT_EXACT_LIMIT = 2000
+DEFAULT_EXACT_LIMIT: int = Settings.model_fields["pg_exact_limit"].default
 RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
 
 
