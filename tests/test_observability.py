@@ -65,3 +65,20 @@ def test_readyz_reports_an_unreachable_database(settings: object) -> None:
     assert response.status_code == 503
     assert response.json()["checks"]["database"].startswith("unreachable")
     assert client.get("/healthz").status_code == 200
+
+
+def test_openapi_documents_every_route(service: Service) -> None:
+    assert service.client.get("/docs").status_code == 200
+    paths = service.client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/keys",
+        "/collections/{name}",
+        "/collections/{name}/documents",
+        "/collections/{name}/documents/{doc_id}",
+        "/collections/{name}/search",
+        "/tasks/{task_id}",
+        "/readyz",
+    ):
+        assert path in paths, path
+    ndjson = paths["/collections/{name}/documents"]["post"]["requestBody"]["content"]
+    assert "application/x-ndjson" in ndjson
