@@ -32,6 +32,8 @@ def load_all(results_dir: Path = RESULTS_DIR) -> list[dict]:
 def latest(results: list[dict]) -> dict[tuple[str, str], dict]:
     best: dict[tuple[str, str], dict] = {}
     for r in results:
+        if "backend" not in r.get("meta", {}):
+            continue
         m = r["meta"]
         if m.get("label") or m["scale"] == "smoke":
             continue
@@ -236,6 +238,9 @@ def render(results: list[dict]) -> str:
     if PLOT.exists():
         w("![scaling](results/scaling.png)\n")
 
+    for r in results:
+        if "variants" in r:
+            render_rank_cap(r, w)
     labelled = [r for r in results if r["meta"].get("label")]
     if labelled:
         w("## Labelled runs (before/after a change)\n")
@@ -261,6 +266,28 @@ def render(results: list[dict]) -> str:
     if NOTES_MD.exists():
         w(NOTES_MD.read_text())
     return "\n".join(lines) + "\n"
+
+
+def render_rank_cap(r: dict, w) -> None:  # type: ignore[no-untyped-def]
+    w(f"## Experiment: bounded ranking on {r['meta']['docs']:,} documents (raw SQL)\n")
+    w(f"`bench/experiment_rank_cap.py` (`{r['_file']}`): the raw PostgreSQL query with "
+      "ranking, total and facets limited to the first N matches, at c="
+      f"{r['meta']['concurrency']}. Overlap = share of the exact top 10 that the bounded "
+      "variant also returns. The exact variant's numbers are the `raw` column of the 1M "
+      "run above.\n")
+    names = list(r["variants"])
+    w("| class | " + " | ".join(f"{n} p50 / p99 (ms), req/s, overlap" for n in names) + " |")
+    w("|---|" + "---|" * len(names))
+    classes = list(next(iter(r["variants"].values())))
+    for cls in classes:
+        cells = []
+        for n in names:
+            m = r["variants"][n][cls]
+            ov = m.get("top10_overlap_with_exact")
+            cells.append(f"{f1(m['p50_ms'])} / {f1(m['p99_ms'])}, {f0(m['rps'])}"
+                         + (f", {ov:.0%}" if ov is not None else ""))
+        w(f"| {cls} | " + " | ".join(cells) + " |")
+    w("")
 
 
 def plot(results: list[dict], path: Path = PLOT) -> Path | None:
