@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import BOOK_FIELDS, Service
 from fastapi.testclient import TestClient
+
+from tests.conftest import BOOK_FIELDS, Service
 
 
 def make_key(service: Service, scopes: list[str], collections: list[str]) -> TestClient:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import BOOK_FIELDS, Service
 from sqlalchemy import text
+
+from tests.conftest import BOOK_FIELDS, Service
 
 
 def stored_counts(service: Service) -> tuple[int, int, int]:

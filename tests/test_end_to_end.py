@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import BOOK_FIELDS, Service
+from tests.conftest import BOOK_FIELDS, Service
 
 BOOKS: list[dict[str, Any]] = [
     {

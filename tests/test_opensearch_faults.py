@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conformance.opensearch_target import start_osmem
-from conftest import ADMIN_KEY, BOOK_FIELDS, DOCUSEEK_BIN, Service, free_port, wait_for
 from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 from sqlalchemy import Engine, text
@@ -25,6 +23,8 @@ from docuseek.reindex import reindex
 from docuseek.search.base import SearchBackend
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.worker import Worker
+from tests.conformance.opensearch_target import start_osmem
+from tests.conftest import ADMIN_KEY, BOOK_FIELDS, DOCUSEEK_BIN, Service, free_port, wait_for
 
 REQUEST_TIMEOUT = 2.0  # seconds: a frozen engine answers 503 this fast
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Service
 from sqlalchemy import Engine
 
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
+from tests.conftest import Service
 
 FIELDS = {
     "title": {"type": "text", "weight": "A"},

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import BOOK_FIELDS, Service
 from sqlalchemy import text
 
 from docuseek.worker import Worker
+from tests.conftest import BOOK_FIELDS, Service
 
 
 def test_a_bad_document_fails_its_task_and_the_rest_land(service: Service) -> None:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from conformance.opensearch_target import OpenSearchTarget, opensearch_target
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
+from tests.conformance.opensearch_target import OpenSearchTarget, opensearch_target
 
 
 @pytest.fixture(scope="session")

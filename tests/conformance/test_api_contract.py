@@ -1,6 +1,6 @@
 """The end-to-end API tests, run against every backend (see conftest.py)."""
 
-from test_end_to_end import (  # noqa: F401 - collected here, once per backend
+from tests.test_end_to_end import (  # noqa: F401 - collected here, once per backend
     test_collection_lifecycle,
     test_cursor_paging_is_complete_and_stable_under_writes,
     test_documents_become_searchable_with_highlights_and_ranking,

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from conformance.opensearch_target import OpenSearchTarget
 from docuseek.schema import Collection, validate_document
 from docuseek.search.base import FieldFilter, IndexOp, SearchBackend, SearchQuery, SortKey
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.search.postgres import PostgresBackend
+from tests.conformance.opensearch_target import OpenSearchTarget
 
 FIELDS: dict[str, Any] = {
     "title": {"type": "text", "weight": "A"},
