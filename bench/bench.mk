@@ -1,11 +1,10 @@
 # Benchmarks (ISSUE 5). Included from the root Makefile: `make bench`.
-# Sets up its own venv (bench/.venv would be inside the tree, so it lives in .venv-bench,
-# git-ignored by the `.venv*` pattern or by bench's own ignore) and runs the default set:
+# Sets up its own venv in bench/data/venv (bench/data/ is git-ignored) and runs the default set:
 # every available backend at 64k documents, concurrency 1, 8, 32 (< 30 min on 2 cores).
 #   make bench BENCH_ARGS="--backend postgres --scale 1m"
 #   make bench-report       # regenerate bench/RESULTS.md from bench/results/*.json
 
-BENCH_VENV ?= $(CURDIR)/.venv-bench
+BENCH_VENV ?= $(CURDIR)/bench/data/venv
 BENCH_PY := $(BENCH_VENV)/bin/python
 BENCH_ARGS ?=
 

@@ -1,9 +1,9 @@
 """`python -m bench` — run the benchmarks, or regenerate the report.
 
-    python -m bench run                       # default set: 64k, every backend available
-    python -m bench run --backend postgres --scale 1m --concurrency 1,8,32
-    python -m bench corpus --scale 1m         # only build the corpus file
-    python -m bench report                    # RESULTS.md + plot from bench/results/*.json
+python -m bench run                       # default set: 64k, every backend available
+python -m bench run --backend postgres --scale 1m --concurrency 1,8,32
+python -m bench corpus --scale 1m         # only build the corpus file
+python -m bench report                    # RESULTS.md + plot from bench/results/*.json
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import corpus, queries, report, synth
+from bench import corpus, queries, report
 
 
 def opensearch_backend_available() -> bool:
@@ -24,12 +24,16 @@ def opensearch_backend_available() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="run benchmarks (the default)")
-    r.add_argument("--backend", default="all", help="postgres, opensearch or all (default: all "
-                   "available)")
+    r.add_argument(
+        "--backend", default="all", help="postgres, opensearch or all (default: all available)"
+    )
     r.add_argument("--scale", default="64k", help="comma list of 64k, 1m, 10m (default 64k)")
     r.add_argument("--docs", type=int, help="use exactly N documents (smoke runs)")
     r.add_argument("--concurrency", default="1,8,32")
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(path)
         for s in args.scale.split(","):
             if s != "64k":
+                from bench import synth
                 from bench.run import SCALES
 
                 print(synth.ensure_synth_corpus(SCALES[s], args.seed))
@@ -78,23 +83,37 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import run as runmod
 
-    backends = (["postgres"] + (["opensearch"] if opensearch_backend_available() else [])
-                if args.backend == "all" else args.backend.split(","))
+    backends = (
+        ["postgres"] + (["opensearch"] if opensearch_backend_available() else [])
+        if args.backend == "all"
+        else args.backend.split(",")
+    )
     scales = ["smoke"] if args.docs and args.docs < 10_000 else args.scale.split(",")
     failed = False
     for scale in scales:
         for backend in backends:
             opts = runmod.Options(
-                backend=backend, scale=scale, docs=args.docs,
+                backend=backend,
+                scale=scale,
+                docs=args.docs,
                 concurrency=[int(x) for x in args.concurrency.split(",")],
-                duration=args.duration, warmup=args.warmup,
-                batch1_docs=args.batch1_docs, batch100_docs=args.batch100_docs,
-                ingest_concurrency=args.ingest_concurrency, lag_seconds=args.lag_seconds,
-                lag_rate=args.lag_rate, lag_batch=args.lag_batch, peers=not args.no_peers,
-                use_wrk=False if args.no_wrk else None, seed=args.seed,
-                work_dir=args.work_dir / f"{backend}-{scale}", out_dir=args.out_dir,
-                label=args.label, classes=args.classes.split(","),
-                api_workers=args.api_workers, workers=args.workers,
+                duration=args.duration,
+                warmup=args.warmup,
+                batch1_docs=args.batch1_docs,
+                batch100_docs=args.batch100_docs,
+                ingest_concurrency=args.ingest_concurrency,
+                lag_seconds=args.lag_seconds,
+                lag_rate=args.lag_rate,
+                lag_batch=args.lag_batch,
+                peers=not args.no_peers,
+                use_wrk=False if args.no_wrk else None,
+                seed=args.seed,
+                work_dir=args.work_dir / f"{backend}-{scale}",
+                out_dir=args.out_dir,
+                label=args.label,
+                classes=args.classes.split(","),
+                api_workers=args.api_workers,
+                workers=args.workers,
             )
             res = runmod.Run(opts).execute()
             path = runmod.save(res, args.out_dir)

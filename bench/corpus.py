@@ -62,7 +62,10 @@ def translations() -> dict[str, str]:
     for f in files:
         if f.endswith(".lz4") or f.endswith(".gz") or f.endswith(".xz"):
             out = subprocess.run(
-                ["/usr/lib/apt/apt-helper", "cat-file", f], check=True, capture_output=True, text=True
+                ["/usr/lib/apt/apt-helper", "cat-file", f],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
         else:
             out = Path(f).read_text()
@@ -74,18 +77,23 @@ def translations() -> dict[str, str]:
 
 
 def apt_update() -> None:
-    subprocess.run(["apt-get", "update", "-o", "Acquire::Languages=en"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "update", "-o", "Acquire::Languages=en"], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def load_debian(update: bool = False) -> list[dict]:
     # A plain `apt-get update` on an image configured with Acquire::Languages "none"
     # deletes the Translation-en files, so refresh when they are missing.
-    if (update or not glob.glob("/var/lib/apt/lists/*_Packages*")
-            or not glob.glob("/var/lib/apt/lists/*_i18n_Translation-en*")):
+    if (
+        update
+        or not glob.glob("/var/lib/apt/lists/*_Packages*")
+        or not glob.glob("/var/lib/apt/lists/*_i18n_Translation-en*")
+    ):
         apt_update()
-    dump = subprocess.run(["apt-cache", "dumpavail"], check=True, capture_output=True,
-                          text=True).stdout
+    dump = subprocess.run(
+        ["apt-cache", "dumpavail"], check=True, capture_output=True, text=True
+    ).stdout
     longs = translations()
     if not longs:
         raise RuntimeError("no Translation-en files under /var/lib/apt/lists after apt-get update")

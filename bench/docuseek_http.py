@@ -35,8 +35,11 @@ class DocuseekClient:
 
     def post_batch(self, collection: str, docs: Sequence[dict]) -> int:
         body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
-        r = self.client().post(f"/collections/{collection}/documents", content=body.encode(),
-                               headers={"Content-Type": "application/x-ndjson"})
+        r = self.client().post(
+            f"/collections/{collection}/documents",
+            content=body.encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
         if r.status_code != 202:
             raise RuntimeError(f"POST documents: {r.status_code} {r.text[:500]}")
         return int(r.json()["task_id"])
@@ -73,10 +76,16 @@ class DocuseekClient:
                 return seen
         return time.perf_counter()
 
-    def ingest(self, collection: str, docs: Sequence[dict], batch: int, concurrency: int,
-               timeout: float = 3600) -> dict:
+    def ingest(
+        self,
+        collection: str,
+        docs: Sequence[dict],
+        batch: int,
+        concurrency: int,
+        timeout: float = 3600,
+    ) -> dict:
         """Docs/s from the first POST until the last task is `succeeded` (searchable)."""
-        batches = [docs[i:i + batch] for i in range(0, len(docs), batch)]
+        batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         task_ids: list[list[int]] = [[] for _ in range(concurrency)]
         post_lat: list[float] = []
         errors: list[BaseException] = []
@@ -103,11 +112,18 @@ class DocuseekClient:
         end = self.wait_tasks(ids, timeout)
         dt = end - t0
         post_lat.sort()
-        return {"docs": len(docs), "batch": batch, "concurrency": concurrency, "seconds": dt,
-                "docs_per_s": len(docs) / dt, "accept_seconds": accepted - t0,
-                "accept_docs_per_s": len(docs) / (accepted - t0), "tasks": len(ids),
-                "post_p50_ms": percentile(post_lat, 50) * 1000,
-                "post_p99_ms": percentile(post_lat, 99) * 1000}
+        return {
+            "docs": len(docs),
+            "batch": batch,
+            "concurrency": concurrency,
+            "seconds": dt,
+            "docs_per_s": len(docs) / dt,
+            "accept_seconds": accepted - t0,
+            "accept_docs_per_s": len(docs) / (accepted - t0),
+            "tasks": len(ids),
+            "post_p50_ms": percentile(post_lat, 50) * 1000,
+            "post_p99_ms": percentile(post_lat, 99) * 1000,
+        }
 
     # -- search ---------------------------------------------------------------------------
 
@@ -130,8 +146,12 @@ class DocuseekClient:
         if r.status_code != 200:
             raise RuntimeError(f"search {query}: {r.status_code} {r.text[:300]}")
         out = r.json()
-        return {"ids": [h["id"] for h in out["hits"]], "total": int(out["total"]),
-                "facets": out.get("facets") or {}, "took_ms": out.get("took_ms")}
+        return {
+            "ids": [h["id"] for h in out["hits"]],
+            "total": int(out["total"]),
+            "facets": out.get("facets") or {},
+            "took_ms": out.get("took_ms"),
+        }
 
     def count(self, collection: str) -> int | None:
         r = self.client().get(f"/collections/{collection}")
@@ -149,8 +169,15 @@ class DocuseekClient:
 
     # -- indexing lag ---------------------------------------------------------------------
 
-    def lag(self, collection: str, docs: Sequence[dict], rate_docs_s: float, batch: int,
-            duration: float, poll: float = 0.005) -> dict:
+    def lag(
+        self,
+        collection: str,
+        docs: Sequence[dict],
+        rate_docs_s: float,
+        batch: int,
+        duration: float,
+        poll: float = 0.005,
+    ) -> dict:
         """Steady writes at `rate_docs_s` (batches of `batch`); for each write, the time from
         its 202 until its documents are searchable: a search for a token unique to the batch
         finds all of them."""
@@ -166,8 +193,10 @@ class DocuseekClient:
             deadline = accepted_at + 120
             try:
                 while time.perf_counter() < deadline:
-                    r = c.get(f"/collections/{collection}/search",
-                              params={"q": token, "limit": 1, "highlight": "false"})
+                    r = c.get(
+                        f"/collections/{collection}/search",
+                        params={"q": token, "limit": 1, "highlight": "false"},
+                    )
                     if r.status_code == 200 and r.json()["total"] >= expect:
                         with lock:
                             lags.append(time.perf_counter() - accepted_at)
@@ -199,10 +228,16 @@ class DocuseekClient:
         for t in threads:
             t.join(180)
         lags.sort()
-        return {"writes": n_writes, "batch": batch, "rate_docs_s": rate_docs_s,
-                "measured": len(lags), "errors": len(errors),
-                "p50_ms": percentile(lags, 50) * 1000, "p99_ms": percentile(lags, 99) * 1000,
-                "max_ms": (lags[-1] * 1000) if lags else float("nan")}
+        return {
+            "writes": n_writes,
+            "batch": batch,
+            "rate_docs_s": rate_docs_s,
+            "measured": len(lags),
+            "errors": len(errors),
+            "p50_ms": percentile(lags, 50) * 1000,
+            "p99_ms": percentile(lags, 99) * 1000,
+            "max_ms": (lags[-1] * 1000) if lags else float("nan"),
+        }
 
 
 def _parallel(fn, items, concurrency):  # type: ignore[no-untyped-def]

@@ -48,8 +48,14 @@ def summarize(latencies_s: list[float], seconds: float, errors: int, tool: str) 
     }
 
 
-def closed_loop(fn: Callable[[dict], object], queries: Sequence[dict], concurrency: int,
-                duration: float, warmup: float = 0.5, tool: str = "threads") -> dict:
+def closed_loop(
+    fn: Callable[[dict], object],
+    queries: Sequence[dict],
+    concurrency: int,
+    duration: float,
+    warmup: float = 0.5,
+    tool: str = "threads",
+) -> dict:
     """`concurrency` threads each call fn(query) back to back for `duration` seconds."""
     stop = threading.Event()
     record = threading.Event()
@@ -92,8 +98,14 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def wrk(base_url: str, requests: Sequence[tuple[str, str, str]], headers: dict[str, str],
-        concurrency: int, duration: float, warmup: float = 1.0) -> dict:
+def wrk(
+    base_url: str,
+    requests: Sequence[tuple[str, str, str]],
+    headers: dict[str, str],
+    concurrency: int,
+    duration: float,
+    warmup: float = 1.0,
+) -> dict:
     """Run wrk against base_url rotating through (method, path, body) requests."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as fh:
         for method, path, body in requests:
@@ -103,8 +115,23 @@ def wrk(base_url: str, requests: Sequence[tuple[str, str, str]], headers: dict[s
     hflags = [x for k, v in headers.items() for x in ("-H", f"{k}: {v}")]
 
     def run(secs: float) -> dict:
-        cmd = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{secs}s",
-               "--timeout", "10s", *hflags, "-s", str(ROTATE_LUA), base_url, "--", reqfile]
+        cmd = [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{secs}s",
+            "--timeout",
+            "10s",
+            *hflags,
+            "-s",
+            str(ROTATE_LUA),
+            base_url,
+            "--",
+            reqfile,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
         for line in out.stdout.splitlines():
             if line.startswith("WRKJSON "):
@@ -133,9 +160,14 @@ def wrk(base_url: str, requests: Sequence[tuple[str, str, str]], headers: dict[s
     }
 
 
-def http_threads(base_url: str, requests: Sequence[tuple[str, str, str]],
-                 headers: dict[str, str], concurrency: int, duration: float,
-                 warmup: float = 0.5) -> dict:
+def http_threads(
+    base_url: str,
+    requests: Sequence[tuple[str, str, str]],
+    headers: dict[str, str],
+    concurrency: int,
+    duration: float,
+    warmup: float = 0.5,
+) -> dict:
     """Fallback HTTP driver: closed-loop threads with one keep-alive httpx client each."""
     import httpx
 
@@ -146,17 +178,28 @@ def http_threads(base_url: str, requests: Sequence[tuple[str, str, str]],
         if c is None:
             c = local.c = httpx.Client(base_url=base_url, headers=headers, timeout=30)
         method, path, body = req["r"]
-        r = c.request(method, path, content=body or None,
-                      headers={"Content-Type": "application/json"} if body else None)
+        r = c.request(
+            method,
+            path,
+            content=body or None,
+            headers={"Content-Type": "application/json"} if body else None,
+        )
         if r.status_code >= 400:
             raise RuntimeError(r.status_code)
 
-    return closed_loop(fn, [{"r": r} for r in requests], concurrency, duration, warmup,
-                       tool="httpx-threads")
+    return closed_loop(
+        fn, [{"r": r} for r in requests], concurrency, duration, warmup, tool="httpx-threads"
+    )
 
 
-def http_load(base_url: str, requests: Sequence[tuple[str, str, str]], headers: dict[str, str],
-              concurrency: int, duration: float, use_wrk: bool | None = None) -> dict:
+def http_load(
+    base_url: str,
+    requests: Sequence[tuple[str, str, str]],
+    headers: dict[str, str],
+    concurrency: int,
+    duration: float,
+    use_wrk: bool | None = None,
+) -> dict:
     if use_wrk is None:
         use_wrk = have_wrk()
     if use_wrk:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -25,11 +26,10 @@ def describe() -> dict:
     except OSError:
         pass
     virt = ""
-    try:
-        virt = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        virt = subprocess.run(
+            ["systemd-detect-virt"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu,
@@ -53,7 +53,11 @@ def _os_release() -> str:
 
 def git_commit(repo: Path) -> str:
     try:
-        return subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=5).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

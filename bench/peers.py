@@ -59,18 +59,33 @@ class SqliteFts:
 
     def ingest(self, docs: Sequence[dict], batch: int = 1000) -> dict:
         c = self.conn()
-        cols = ["id", "package", "section", "priority", "maintainer", "installed_size",
-                "description", "long_description"]
+        cols = [
+            "id",
+            "package",
+            "section",
+            "priority",
+            "maintainer",
+            "installed_size",
+            "description",
+            "long_description",
+        ]
         t0 = time.perf_counter()
         base = c.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
         for i in range(0, len(docs), batch):
-            rows = [(base + i + j + 1, *[d.get(k) for k in cols])
-                    for j, d in enumerate(docs[i:i + batch])]
+            rows = [
+                (base + i + j + 1, *[d.get(k) for k in cols])
+                for j, d in enumerate(docs[i : i + batch])
+            ]
             with c:
-                c.executemany(f"INSERT INTO docs (rowid, {', '.join(cols)}) VALUES "
-                              f"(?, {', '.join('?' * len(cols))})", rows)
-                c.executemany("INSERT INTO fts (rowid, description, long_description)"
-                              " VALUES (?, ?, ?)", [(r[0], r[7], r[8]) for r in rows])
+                c.executemany(
+                    f"INSERT INTO docs (rowid, {', '.join(cols)}) VALUES "
+                    f"(?, {', '.join('?' * len(cols))})",
+                    rows,
+                )
+                c.executemany(
+                    "INSERT INTO fts (rowid, description, long_description) VALUES (?, ?, ?)",
+                    [(r[0], r[7], r[8]) for r in rows],
+                )
         dt = time.perf_counter() - t0
         return {"docs": len(docs), "batch": batch, "seconds": dt, "docs_per_s": len(docs) / dt}
 
@@ -96,21 +111,31 @@ class SqliteFts:
             " highlight(fts, 0, '<mark>', '</mark>'),"
             " snippet(fts, 1, '<mark>', '</mark>', '...', 25)"
             f" FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE {where}"
-            " ORDER BY score, d.id LIMIT ?", [*params, limit]).fetchall()
+            " ORDER BY score, d.id LIMIT ?",
+            [*params, limit],
+        ).fetchall()
         match_from = f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE {where}"
         total = c.execute(f"SELECT count(*) {match_from}", params).fetchone()[0]
         facets = {}
         for name in query.get("facets") or []:
-            facets[name] = [{"value": v, "count": n} for v, n in c.execute(
-                f"SELECT d.{name}, count(*) {match_from} GROUP BY d.{name}"
-                " ORDER BY count(*) DESC LIMIT 20", params)]
+            facets[name] = [
+                {"value": v, "count": n}
+                for v, n in c.execute(
+                    f"SELECT d.{name}, count(*) {match_from} GROUP BY d.{name}"
+                    " ORDER BY count(*) DESC LIMIT 20",
+                    params,
+                )
+            ]
         return {"ids": [r[0] for r in rows], "total": int(total), "facets": facets}
 
     def size_bytes(self) -> int:
         c = self.conn()
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return sum(Path(str(self.path) + s).stat().st_size
-                   for s in ("", "-wal") if Path(str(self.path) + s).exists())
+        return sum(
+            Path(str(self.path) + s).stat().st_size
+            for s in ("", "-wal")
+            if Path(str(self.path) + s).exists()
+        )
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -142,11 +167,17 @@ class TantivyIndex:
         t0 = time.perf_counter()
         writer = self.index.writer(heap_size=256_000_000, num_threads=2)
         for i in range(0, len(docs), batch):
-            for d in docs[i:i + batch]:
-                writer.add_document(self.t.Document(
-                    id=d["id"], description=d["description"] or "",
-                    long_description=d["long_description"] or "", section=d["section"],
-                    priority=d["priority"], installed_size=int(d["installed_size"] or 0)))
+            for d in docs[i : i + batch]:
+                writer.add_document(
+                    self.t.Document(
+                        id=d["id"],
+                        description=d["description"] or "",
+                        long_description=d["long_description"] or "",
+                        section=d["section"],
+                        priority=d["priority"],
+                        installed_size=int(d["installed_size"] or 0),
+                    )
+                )
             writer.commit()
         writer.wait_merging_threads()
         self.index.reload()
@@ -158,14 +189,29 @@ class TantivyIndex:
         parts = []
         for toks in parse_websearch(query["q"]):
             text = '"' + " ".join(toks) + '"'
-            parts.append((t.Occur.Must, self.index.parse_query(
-                text, ["description", "long_description"], field_boosts={"description": 2.0})))
+            parts.append(
+                (
+                    t.Occur.Must,
+                    self.index.parse_query(
+                        text, ["description", "long_description"], field_boosts={"description": 2.0}
+                    ),
+                )
+            )
         for field, value in sorted((query.get("filter") or {}).items()):
             if isinstance(value, dict):
                 lo, hi = value.get("gte"), value.get("lte")
-                parts.append((t.Occur.Must, t.Query.range_query(
-                    self.schema, field, t.FieldType.Integer, lo if lo is not None else -2**62,
-                    hi if hi is not None else 2**62)))
+                parts.append(
+                    (
+                        t.Occur.Must,
+                        t.Query.range_query(
+                            self.schema,
+                            field,
+                            t.FieldType.Integer,
+                            lo if lo is not None else -(2**62),
+                            hi if hi is not None else 2**62,
+                        ),
+                    )
+                )
             else:
                 parts.append((t.Occur.Must, t.Query.term_query(self.schema, field, value)))
         return t.Query.boolean_query(parts)
@@ -176,8 +222,12 @@ class TantivyIndex:
         q = self._query(query)
         res = searcher.search(q, limit, count=True)
         ids = []
-        for gens in ((t.SnippetGenerator.create(searcher, q, self.schema, "description"),
-                      t.SnippetGenerator.create(searcher, q, self.schema, "long_description")),):
+        for gens in (
+            (
+                t.SnippetGenerator.create(searcher, q, self.schema, "description"),
+                t.SnippetGenerator.create(searcher, q, self.schema, "long_description"),
+            ),
+        ):
             for _score, addr in res.hits:
                 doc = searcher.doc(addr)
                 for g in gens:
@@ -188,8 +238,9 @@ class TantivyIndex:
             aggs = {name: {"terms": {"field": name, "size": 20}} for name in query["facets"]}
             out = searcher.aggregate(q, aggs)
             for name in query["facets"]:
-                facets[name] = [{"value": b["key"], "count": b["doc_count"]}
-                                for b in out[name]["buckets"]]
+                facets[name] = [
+                    {"value": b["key"], "count": b["doc_count"]} for b in out[name]["buckets"]
+                ]
         return {"ids": ids, "total": int(res.count or 0), "facets": facets}
 
     def size_bytes(self) -> int:

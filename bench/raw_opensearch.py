@@ -22,15 +22,17 @@ INDEX = "raw_docs"
 
 MAPPING = {
     "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-    "mappings": {"properties": {
-        "package": {"type": "keyword"},
-        "section": {"type": "keyword"},
-        "priority": {"type": "keyword"},
-        "maintainer": {"type": "keyword"},
-        "installed_size": {"type": "integer"},
-        "description": {"type": "text", "analyzer": "english"},
-        "long_description": {"type": "text", "analyzer": "english"},
-    }},
+    "mappings": {
+        "properties": {
+            "package": {"type": "keyword"},
+            "section": {"type": "keyword"},
+            "priority": {"type": "keyword"},
+            "maintainer": {"type": "keyword"},
+            "installed_size": {"type": "integer"},
+            "description": {"type": "text", "analyzer": "english"},
+            "long_description": {"type": "text", "analyzer": "english"},
+        }
+    },
 }
 
 
@@ -42,9 +44,15 @@ def _docuseek_collection():  # type: ignore[no-untyped-def]
         from docuseek.search import opensearch as dos
     except ImportError:
         return None, None
-    fields = {name: FieldSpec(name=name, type=f["type"], weight=f.get("weight", "C"),
-                              facet=bool(f.get("facet", False)))
-              for name, f in FIELDS.items()}
+    fields = {
+        name: FieldSpec(
+            name=name,
+            type=f["type"],
+            weight=f.get("weight", "C"),
+            facet=bool(f.get("facet", False)),
+        )
+        for name, f in FIELDS.items()
+    }
     return Collection(id=0, name="bench", fields=fields, generation=1), dos
 
 
@@ -65,8 +73,9 @@ def search_body(query: dict, limit: int = 10) -> dict:
         return plain_search_body(query, limit)
     flt: list[dict] = []
     for field, value in sorted((query.get("filter") or {}).items()):
-        flt.append({"range": {field: value}} if isinstance(value, dict)
-                   else {"terms": {field: [value]}})
+        flt.append(
+            {"range": {field: value}} if isinstance(value, dict) else {"terms": {field: [value]}}
+        )
     body: dict = {
         "query": {"bool": {"must": [dos.text_query(coll, query["q"])], "filter": flt}},
         "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
@@ -74,23 +83,40 @@ def search_body(query: dict, limit: int = 10) -> dict:
         "track_total_hits": True,
         "track_scores": True,
         "highlight": {
-            "encoder": "html", "pre_tags": ["<mark>"], "post_tags": ["</mark>"],
-            "number_of_fragments": 2, "fragment_size": 160,
+            "encoder": "html",
+            "pre_tags": ["<mark>"],
+            "post_tags": ["</mark>"],
+            "number_of_fragments": 2,
+            "fragment_size": 160,
             "fields": {f.name: {} for f in coll.text_fields},
             "highlight_query": dos.highlight_query(coll, query["q"]),
         },
     }
     if query.get("facets"):
-        body["aggs"] = {name: {"terms": {"field": name, "size": 20, "shard_size": 100,
-                                         "order": [{"_count": "desc"}, {"_key": "asc"}]}}
-                        for name in query["facets"]}
+        body["aggs"] = {
+            name: {
+                "terms": {
+                    "field": name,
+                    "size": 20,
+                    "shard_size": 100,
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                }
+            }
+            for name in query["facets"]
+        }
     return body
 
 
 def plain_search_body(query: dict, limit: int = 10) -> dict:
-    must: list[dict] = [{"simple_query_string": {
-        "query": query["q"], "fields": ["description^2", "long_description"],
-        "default_operator": "and"}}]
+    must: list[dict] = [
+        {
+            "simple_query_string": {
+                "query": query["q"],
+                "fields": ["description^2", "long_description"],
+                "default_operator": "and",
+            }
+        }
+    ]
     flt = []
     for field, value in sorted((query.get("filter") or {}).items()):
         if isinstance(value, dict):
@@ -101,8 +127,11 @@ def plain_search_body(query: dict, limit: int = 10) -> dict:
         "size": limit,
         "track_total_hits": True,
         "query": {"bool": {"must": must, "filter": flt}},
-        "highlight": {"fields": {"description": {}, "long_description": {}},
-                      "pre_tags": ["<mark>"], "post_tags": ["</mark>"]},
+        "highlight": {
+            "fields": {"description": {}, "long_description": {}},
+            "pre_tags": ["<mark>"],
+            "post_tags": ["</mark>"],
+        },
         "_source": True,
     }
     if query.get("facets"):
@@ -132,14 +161,17 @@ class RawOpenSearch:
         for d in docs:
             lines.append(json.dumps({"index": {"_index": INDEX, "_id": d["id"]}}))
             lines.append(json.dumps(d))
-        r = c.post("/_bulk", content="\n".join(lines) + "\n",
-                   headers={"Content-Type": "application/x-ndjson"})
+        r = c.post(
+            "/_bulk",
+            content="\n".join(lines) + "\n",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
         r.raise_for_status()
         if r.json().get("errors"):
             raise RuntimeError(f"bulk errors: {r.text[:500]}")
 
     def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
-        batches = [docs[i:i + batch] for i in range(0, len(docs), batch)]
+        batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         errors: list[BaseException] = []
 
         def work(k: int) -> None:
@@ -162,8 +194,13 @@ class RawOpenSearch:
         dt = time.perf_counter() - t0
         if errors:
             raise errors[0]
-        return {"docs": len(docs), "batch": batch, "concurrency": concurrency,
-                "seconds": dt, "docs_per_s": len(docs) / dt}
+        return {
+            "docs": len(docs),
+            "batch": batch,
+            "concurrency": concurrency,
+            "seconds": dt,
+            "docs_per_s": len(docs) / dt,
+        }
 
     def count(self) -> int:
         return int(self.client().get(f"/{INDEX}/_count").json()["count"])
@@ -175,18 +212,20 @@ class RawOpenSearch:
         r = self.client().post(f"/{INDEX}/_search", json=search_body(query, limit))
         r.raise_for_status()
         out = r.json()
-        facets = {name: [{"value": b["key"], "count": b["doc_count"]}
-                         for b in agg["buckets"]]
-                  for name, agg in (out.get("aggregations") or {}).items()}
+        facets = {
+            name: [{"value": b["key"], "count": b["doc_count"]} for b in agg["buckets"]]
+            for name, agg in (out.get("aggregations") or {}).items()
+        }
         total = out["hits"]["total"]
-        return {"ids": [h["_id"] for h in out["hits"]["hits"]][:limit],
-                "total": int(total["value"] if isinstance(total, dict) else total),
-                "facets": facets}
+        return {
+            "ids": [h["_id"] for h in out["hits"]["hits"]][:limit],
+            "total": int(total["value"] if isinstance(total, dict) else total),
+            "facets": facets,
+        }
 
     def size_bytes(self) -> int | None:
         try:
-            r = self.client().get(f"/_cat/indices/{INDEX}", params={"format": "json",
-                                                                   "bytes": "b"})
+            r = self.client().get(f"/_cat/indices/{INDEX}", params={"format": "json", "bytes": "b"})
             return int(r.json()[0]["store.size"])
         except Exception:  # noqa: BLE001 - not every compatible server reports it
             return None

@@ -18,8 +18,16 @@ from collections.abc import Sequence
 
 import psycopg
 
-COLUMNS = ["id", "package", "section", "priority", "maintainer", "installed_size",
-           "description", "long_description"]
+COLUMNS = [
+    "id",
+    "package",
+    "section",
+    "priority",
+    "maintainer",
+    "installed_size",
+    "description",
+    "long_description",
+]
 
 DDL = """
 DROP TABLE IF EXISTS raw_docs;
@@ -114,14 +122,17 @@ class RawPostgres:
                 [d.get(c) for c in COLUMNS],
             )
             return
-        with conn.transaction(), conn.cursor() as cur, cur.copy(
-                f"COPY raw_docs ({', '.join(COLUMNS)}) FROM STDIN") as cp:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(f"COPY raw_docs ({', '.join(COLUMNS)}) FROM STDIN") as cp,
+        ):
             for d in docs:
                 cp.write_row([d.get(c) for c in COLUMNS])
 
     def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
         """Load docs in batches from `concurrency` connections; seconds until all committed."""
-        batches = [docs[i:i + batch] for i in range(0, len(docs), batch)]
+        batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         conns = [psycopg.connect(self.uri, autocommit=True) for _ in range(concurrency)]
         errors: list[BaseException] = []
 
@@ -143,8 +154,13 @@ class RawPostgres:
             c.close()
         if errors:
             raise errors[0]
-        return {"docs": len(docs), "batch": batch, "concurrency": concurrency,
-                "seconds": dt, "docs_per_s": len(docs) / dt}
+        return {
+            "docs": len(docs),
+            "batch": batch,
+            "concurrency": concurrency,
+            "seconds": dt,
+            "docs_per_s": len(docs) / dt,
+        }
 
     def count(self) -> int:
         return int(self.conn().execute("SELECT count(*) FROM raw_docs").fetchone()[0])
@@ -154,22 +170,31 @@ class RawPostgres:
     def search(self, query: dict, limit: int = 10) -> dict:
         conn = self.conn()
         fsql, fparams = _filter_sql(query.get("filter"))
-        params = {"q": query["q"], "hl": HEADLINE_OPTIONS, "limit": limit, "cap": self.cap,
-                  **fparams}
+        params = {
+            "q": query["q"],
+            "hl": HEADLINE_OPTIONS,
+            "limit": limit,
+            "cap": self.cap,
+            **fparams,
+        }
         sql = HITS_SQL if self.cap is None else CAPPED_HITS_SQL
         rows = conn.execute(sql.format(filter=fsql), params).fetchall()
         facets: dict[str, list] = {}
         match = f"FROM raw_docs WHERE tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
         if self.cap is not None:
-            match = (f"FROM (SELECT * FROM raw_docs WHERE tsv @@ websearch_to_tsquery("
-                     f"'english', %(q)s) {fsql} LIMIT %(cap)s) AS capped")
+            match = (
+                f"FROM (SELECT * FROM raw_docs WHERE tsv @@ websearch_to_tsquery("
+                f"'english', %(q)s) {fsql} LIMIT %(cap)s) AS capped"
+            )
         if query.get("facets"):
             parts = ["(SELECT '' AS facet, NULL AS value, count(*) AS n FROM m)"]
             for name in query["facets"]:
                 if name not in COLUMNS:
                     raise ValueError(name)
-                parts.append(f"(SELECT '{name}', {name}, count(*) FROM m GROUP BY {name}"
-                             f" ORDER BY count(*) DESC, {name} LIMIT 20)")
+                parts.append(
+                    f"(SELECT '{name}', {name}, count(*) FROM m GROUP BY {name}"
+                    f" ORDER BY count(*) DESC, {name} LIMIT 20)"
+                )
             cols = ", ".join(query["facets"])
             sql = f"WITH m AS MATERIALIZED (SELECT {cols} {match}) " + " UNION ALL ".join(parts)
             total = 0
@@ -185,7 +210,9 @@ class RawPostgres:
     # -- size -----------------------------------------------------------------------------
 
     def size_bytes(self) -> dict:
-        row = self.conn().execute(
-            "SELECT pg_total_relation_size('raw_docs'), pg_relation_size('raw_docs_tsv')"
-        ).fetchone()
+        row = (
+            self.conn()
+            .execute("SELECT pg_total_relation_size('raw_docs'), pg_relation_size('raw_docs_tsv')")
+            .fetchone()
+        )
         return {"total": int(row[0]), "fts_index": int(row[1])}

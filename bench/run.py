@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import corpus, loadgen, machine, queries, servers, synth
+from bench import corpus, loadgen, machine, queries, servers
 from bench.docuseek_http import DocuseekClient
 from bench.peers import SqliteFts, TantivyIndex
 from bench.raw_opensearch import RawOpenSearch
@@ -62,6 +62,8 @@ def load_docs(opts: Options) -> tuple[list[dict], str]:
         path = corpus.ensure_real_corpus()
         docs = list(corpus.read_ndjson(path, opts.docs))
         return docs, f"debian ({path.name})"
+    from bench import synth  # numpy: only needed for the synthetic corpora
+
     n = opts.docs or SCALES[opts.scale]
     assert n is not None
     path = synth.ensure_synth_corpus(n, opts.seed)
@@ -105,26 +107,45 @@ class Run:
         res: dict = {
             "meta": {
                 "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "backend": o.backend, "scale": o.scale, "docs": len(docs), "source": source,
-                "machine": machine.describe(), "git_commit": machine.git_commit(REPO),
+                "backend": o.backend,
+                "scale": o.scale,
+                "docs": len(docs),
+                "source": source,
+                "machine": machine.describe(),
+                "git_commit": machine.git_commit(REPO),
                 "label": o.label,
-                "options": {"concurrency": o.concurrency, "duration_s": o.duration,
-                            "warmup_s": o.warmup, "batch1_docs": o.batch1_docs,
-                            "batch100_docs": o.batch100_docs,
-                            "ingest_concurrency": o.ingest_concurrency,
-                            "lag_rate_docs_s": o.lag_rate, "lag_batch": o.lag_batch,
-                            "lag_seconds": o.lag_seconds, "seed": o.seed,
-                            "api_workers": o.api_workers, "workers": o.workers},
+                "options": {
+                    "concurrency": o.concurrency,
+                    "duration_s": o.duration,
+                    "warmup_s": o.warmup,
+                    "batch1_docs": o.batch1_docs,
+                    "batch100_docs": o.batch100_docs,
+                    "ingest_concurrency": o.ingest_concurrency,
+                    "lag_rate_docs_s": o.lag_rate,
+                    "lag_batch": o.lag_batch,
+                    "lag_seconds": o.lag_seconds,
+                    "seed": o.seed,
+                    "api_workers": o.api_workers,
+                    "workers": o.workers,
+                },
             },
-            "ingest": {}, "lag": {}, "search": {}, "memory": {}, "index_size": {},
-            "agreement": {}, "peers_ingest": {},
+            "ingest": {},
+            "lag": {},
+            "search": {},
+            "memory": {},
+            "index_size": {},
+            "agreement": {},
+            "peers_ingest": {},
         }
         self.result = res
         try:
             pg.create_database("docuseek")
             pg.create_database("raw")
-            env = {"DATABASE_URL": pg.sqlalchemy_url("docuseek"), "SEARCH_BACKEND": o.backend,
-                   "DOCUSEEK_LOG_LEVEL": "warning"}
+            env = {
+                "DATABASE_URL": pg.sqlalchemy_url("docuseek"),
+                "SEARCH_BACKEND": o.backend,
+                "DOCUSEEK_LOG_LEVEL": "warning",
+            }
             if o.backend == "opensearch":
                 osm = servers.Osmem(work / "osmem.log")
                 env["OPENSEARCH_URL"] = osm.url
@@ -133,9 +154,11 @@ class Run:
                 raw = RawPostgres(pg.uri_for("raw"))
             ds = servers.Docuseek(env, work / "logs", admin_key, o.api_workers, o.workers)
             client = DocuseekClient(ds.url, admin_key)
-            res["meta"]["load_generator"] = ("wrk" if (o.use_wrk if o.use_wrk is not None
-                                                      else loadgen.have_wrk())
-                                             else "httpx-threads")
+            res["meta"]["load_generator"] = (
+                "wrk"
+                if (o.use_wrk if o.use_wrk is not None else loadgen.have_wrk())
+                else "httpx-threads"
+            )
 
             self.section("ingest", lambda: self.ingest(docs, raw, client))
             ds.check_alive()
@@ -181,8 +204,10 @@ class Run:
             d = client.ingest(name, subset, batch, o.ingest_concurrency)
             out["docuseek"][str(batch)] = d
             out["ratio"][str(batch)] = d["docs_per_s"] / r["docs_per_s"]
-            self.log(f"docuseek b{batch}: {d['docs_per_s']:.0f} docs/s "
-                     f"(accept {d['accept_docs_per_s']:.0f}/s), ratio {out['ratio'][str(batch)]:.2f}")
+            self.log(
+                f"docuseek b{batch}: {d['docs_per_s']:.0f} docs/s "
+                f"(accept {d['accept_docs_per_s']:.0f}/s), ratio {out['ratio'][str(batch)]:.2f}"
+            )
             if batch != 1000:
                 client.client().delete(f"/collections/{name}")
         n = raw.count()
@@ -201,10 +226,12 @@ class Run:
                 " WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
             ).fetchall()
             sizes["docuseek_tables"] = {name: int(sz) for name, sz in rows}
-            sizes["docuseek_database_bytes"] = int(c.execute(
-                "SELECT pg_database_size(current_database())").fetchone()[0])
+            sizes["docuseek_database_bytes"] = int(
+                c.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+            )
             sizes["docuseek_index_bytes"] = sum(
-                sz for name, sz in rows if name.startswith("docuseek_index."))
+                sz for name, sz in rows if name.startswith("docuseek_index.")
+            )
         raw_size = raw.size_bytes()
         sizes["raw_bytes"] = raw_size["total"] if isinstance(raw_size, dict) else raw_size
         if osm is not None:
@@ -217,17 +244,27 @@ class Run:
             a = client.search("bench", q)
             b = raw.search(q)
             sa, sb = set(a["ids"]), set(b["ids"])
-            out.append({"class": q["class"], "q": q["q"], "docuseek_total": a["total"],
-                        "raw_total": b["total"], "docuseek_ids": a["ids"], "raw_ids": b["ids"],
-                        "jaccard": (len(sa & sb) / len(sa | sb)) if (sa | sb) else 1.0})
+            out.append(
+                {
+                    "class": q["class"],
+                    "q": q["q"],
+                    "docuseek_total": a["total"],
+                    "raw_total": b["total"],
+                    "docuseek_ids": a["ids"],
+                    "raw_ids": b["ids"],
+                    "jaccard": (len(sa & sb) / len(sa | sb)) if (sa | sb) else 1.0,
+                }
+            )
         n = len(out)
         self.result["agreement"] = {
             "queries": out,
             "same_total_fraction": sum(x["docuseek_total"] == x["raw_total"] for x in out) / n,
             "mean_top10_jaccard": sum(x["jaccard"] for x in out) / n,
         }
-        self.log(f"agreement: same total {self.result['agreement']['same_total_fraction']:.2f},"
-                 f" top-10 jaccard {self.result['agreement']['mean_top10_jaccard']:.2f}")
+        self.log(
+            f"agreement: same total {self.result['agreement']['same_total_fraction']:.2f},"
+            f" top-10 jaccard {self.result['agreement']['mean_top10_jaccard']:.2f}"
+        )
 
     def load_peers(self, docs: list[dict]) -> list:
         work = self.o.work_dir
@@ -240,8 +277,14 @@ class Run:
             self.log(f"{p.name}: {r['docs_per_s']:.0f} docs/s, {r['size_bytes'] / 1e6:.0f} MB")
         return peers
 
-    def search(self, qs: list[dict], raw, client: DocuseekClient, ds: servers.Docuseek,  # type: ignore[no-untyped-def]
-               peers: list) -> None:
+    def search(
+        self,
+        qs: list[dict],
+        raw,
+        client: DocuseekClient,
+        ds: servers.Docuseek,  # type: ignore[no-untyped-def]
+        peers: list,
+    ) -> None:
         o = self.o
         out: dict = {"docuseek": {}, "raw": {}, "overhead_p99": {}, "overhead_p50": {}}
         for p in peers:
@@ -259,20 +302,23 @@ class Run:
                 d = loadgen.http_load(ds.url, ds_reqs, client.headers, c, o.duration, o.use_wrk)
                 out["docuseek"][cls][str(c)] = d
                 if isinstance(raw, RawOpenSearch):
-                    r = loadgen.http_load(raw.url, [raw.request_line(q) for q in lst], {}, c,
-                                          o.duration, o.use_wrk)
+                    r = loadgen.http_load(
+                        raw.url, [raw.request_line(q) for q in lst], {}, c, o.duration, o.use_wrk
+                    )
                 else:
-                    r = loadgen.closed_loop(raw.search, lst, c, o.duration, o.warmup,
-                                            tool="threads+psycopg")
+                    r = loadgen.closed_loop(
+                        raw.search, lst, c, o.duration, o.warmup, tool="threads+psycopg"
+                    )
                 out["raw"][cls][str(c)] = r
                 out["overhead_p99"][cls][str(c)] = d["p99_ms"] / r["p99_ms"]
                 out["overhead_p50"][cls][str(c)] = d["p50_ms"] / r["p50_ms"]
-                line = (f"{cls:13s} c={c:<3d} docuseek p50 {d['p50_ms']:7.1f} p99 "
-                        f"{d['p99_ms']:7.1f} ({d['rps']:6.0f}/s, {d['errors']} err) | raw p50 "
-                        f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)")
+                line = (
+                    f"{cls:13s} c={c:<3d} docuseek p50 {d['p50_ms']:7.1f} p99 "
+                    f"{d['p99_ms']:7.1f} ({d['rps']:6.0f}/s, {d['errors']} err) | raw p50 "
+                    f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)"
+                )
                 for p in peers:
-                    pr = loadgen.closed_loop(p.search, lst, c, o.duration, o.warmup,
-                                             tool="threads")
+                    pr = loadgen.closed_loop(p.search, lst, c, o.duration, o.warmup, tool="threads")
                     out[p.name][cls][str(c)] = pr
                     line += f" | {p.name} p99 {pr['p99_ms']:.1f}"
                 self.log(line)
@@ -282,8 +328,10 @@ class Run:
         o = self.o
         r = client.lag("bench", docs, o.lag_rate, o.lag_batch, o.lag_seconds)
         self.result["lag"] = {"docuseek": r}
-        self.log(f"lag: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
-                 f"({r['measured']}/{r['writes']} writes, {r['errors']} errors)")
+        self.log(
+            f"lag: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+            f"({r['measured']}/{r['writes']} writes, {r['errors']} errors)"
+        )
 
 
 def targets(res: dict) -> dict:
@@ -301,12 +349,18 @@ def targets(res: dict) -> dict:
     if res["meta"]["backend"] == "postgres" and res["meta"]["docs"] >= 1_000_000:
         dsr = res.get("search", {}).get("docuseek", {})
         # A class where no request completed within the window counts as infinitely slow.
-        p99s = {cls: (v["8"]["p99_ms"] if v["8"].get("requests") else float("inf"))
-                for cls, v in dsr.items() if "8" in v}
+        p99s = {
+            cls: (v["8"]["p99_ms"] if v["8"].get("requests") else float("inf"))
+            for cls, v in dsr.items()
+            if "8" in v
+        }
         if p99s:
             worst_ms = max(p99s.values())
-            out["pg_1m_p99_c8_under_100ms"] = {"value": worst_ms, "per_class": p99s,
-                                               "pass": worst_ms < 100}
+            out["pg_1m_p99_c8_under_100ms"] = {
+                "value": worst_ms,
+                "per_class": p99s,
+                "pass": worst_ms < 100,
+            }
     return out
 
 

@@ -7,6 +7,7 @@ Docuseek run in child processes that the harness owns and stops by pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,10 +61,8 @@ def dir_size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
     return total
 
 
@@ -132,9 +131,17 @@ class Osmem:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("w")
         self.proc = subprocess.Popen(
-            [resolve_binary(), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch",
-             "-parent-pid", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                resolve_binary(),
+                "-addr",
+                f"127.0.0.1:{self.port}",
+                "-no-stdin-watch",
+                "-parent-pid",
+                str(os.getpid()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         wait_http(self.url + "/", 30, self.proc)
 
@@ -146,8 +153,9 @@ class Osmem:
         self._log.close()
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None,
-              headers: dict | None = None) -> None:
+def wait_http(
+    url: str, timeout: float, proc: subprocess.Popen | None = None, headers: dict | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -185,31 +193,59 @@ class Docuseek:
     """Docuseek as separate `api` and `worker` processes (the production shape), so each
     one's memory is measured on its own, against the harness's PostgreSQL."""
 
-    def __init__(self, env: dict[str, str], logdir: Path, admin_key: str, api_workers: int = 1,
-                 workers: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        logdir: Path,
+        admin_key: str,
+        api_workers: int = 1,
+        workers: int = 1,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key
-        self.env = {**os.environ, **env, "DOCUSEEK_HOST": "127.0.0.1",
-                    "DOCUSEEK_PORT": str(self.port), "DOCUSEEK_ADMIN_KEY": admin_key,
-                    "WORKER_METRICS_PORT": str(free_port())}
+        self.env = {
+            **os.environ,
+            **env,
+            "DOCUSEEK_HOST": "127.0.0.1",
+            "DOCUSEEK_PORT": str(self.port),
+            "DOCUSEEK_ADMIN_KEY": admin_key,
+            "WORKER_METRICS_PORT": str(free_port()),
+        }
         logdir.mkdir(parents=True, exist_ok=True)
         self.logdir = logdir
-        subprocess.run(docuseek_exe() + ["migrate"], env=self.env, check=True,
-                       stdout=(logdir / "migrate.log").open("w"), stderr=subprocess.STDOUT)
+        subprocess.run(
+            docuseek_exe() + ["migrate"],
+            env=self.env,
+            check=True,
+            stdout=(logdir / "migrate.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
         self._logs = [(logdir / "api.log").open("w")]
-        api_cmd = docuseek_exe() + ["api"] + (["--workers", str(api_workers)]
-                                              if api_workers > 1 else [])
-        self.api = subprocess.Popen(api_cmd, env=self.env, stdout=self._logs[0],
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        api_cmd = (
+            docuseek_exe() + ["api"] + (["--workers", str(api_workers)] if api_workers > 1 else [])
+        )
+        self.api = subprocess.Popen(
+            api_cmd,
+            env=self.env,
+            stdout=self._logs[0],
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         self.workers = []
         for i in range(workers):
             log = (logdir / f"worker{i}.log").open("w")
             self._logs.append(log)
             wenv = {**self.env, "WORKER_METRICS_PORT": str(free_port())}
-            self.workers.append(subprocess.Popen(docuseek_exe() + ["worker"], env=wenv,
-                                                 stdout=log, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL))
+            self.workers.append(
+                subprocess.Popen(
+                    docuseek_exe() + ["worker"],
+                    env=wenv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
         try:
             wait_http(self.url + "/readyz", 90, self.api)
         except Exception:
@@ -222,8 +258,10 @@ class Docuseek:
 
     def peak_rss(self) -> dict[str, int]:
         """api: the api process and its uvicorn worker processes; worker: the largest worker."""
-        return {"api": peak_rss_bytes(self.api.pid),
-                "worker": max(peak_rss_bytes(w.pid) for w in self.workers)}
+        return {
+            "api": peak_rss_bytes(self.api.pid),
+            "worker": max(peak_rss_bytes(w.pid) for w in self.workers),
+        }
 
     def check_alive(self) -> None:
         for name, p in (("api", self.api), *(("worker", w) for w in self.workers)):

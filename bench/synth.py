@@ -64,8 +64,9 @@ def build_model(path: Path | None = None) -> Model:
         long_.extend(lg)
         slen.append(max(len(s), 1))
         llen.append(len(lg))
-        meta.append((d["section"], d["priority"], d["maintainer"], int(d["installed_size"]),
-                     d["package"]))
+        meta.append(
+            (d["section"], d["priority"], d["maintainer"], int(d["installed_size"]), d["package"])
+        )
     return Model(
         vocab=np.array(vocab, dtype=object),
         short_stream=np.array(short, dtype=np.int32),
@@ -76,8 +77,9 @@ def build_model(path: Path | None = None) -> Model:
     )
 
 
-def _spans(rng: np.random.Generator, stream: np.ndarray, lengths: np.ndarray, span: int
-           ) -> list[np.ndarray]:
+def _spans(
+    rng: np.random.Generator, stream: np.ndarray, lengths: np.ndarray, span: int
+) -> list[np.ndarray]:
     """For each requested length, a token-id array made of random spans of the stream."""
     nspans = (lengths + span - 1) // span
     total = int(nspans.sum())
@@ -86,7 +88,7 @@ def _spans(rng: np.random.Generator, stream: np.ndarray, lengths: np.ndarray, sp
     out = []
     pos = 0
     for k, ln in zip(nspans.tolist(), lengths.tolist(), strict=True):
-        out.append(mat[pos:pos + k].reshape(-1)[:ln])
+        out.append(mat[pos : pos + k].reshape(-1)[:ln])
         pos += k
     return out
 
