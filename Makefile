@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint unit-test
+.PHONY: run test lint unit-test readme
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(VENV)/.installed-test
 
 unit-test: $(VENV)/.installed-test
 	$(BIN)/pytest -q
+
+readme: $(VENV)/.installed-test
+	$(BIN)/python scripts/update_readme_settings.py
 
 test: lint unit-test
 	@if [ "$${DOCUSEEK_STACK_TEST:-}" = 1 ] || { [ "$$(id -u)" = 0 ] && docker info >/dev/null 2>&1; }; then \

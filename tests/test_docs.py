@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_settings_table_matches_the_settings_class() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("<!-- settings:start -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
-    assert section == settings_markdown(), "run: docuseek settings --markdown, paste into README"
+    assert section == settings_markdown(), "run: make readme"
 
 
 def test_readme_opens_with_the_two_commands() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +74,7 @@ def serve(
     from docuseek.embedded import ensure_admin_key, start_postgres
     from docuseek.migrate import upgrade
     from docuseek.search.factory import make_backend
-    from docuseek.worker import Worker
+    from docuseek.worker import WorkerPool
 
     settings = get_settings()
     _setup(settings)
@@ -97,9 +96,8 @@ def serve(
         else:
             console.print(f"admin key: see {key_file}")
     backend = make_backend(settings, engine)
-    worker = Worker(engine, backend, settings)
-    thread = threading.Thread(target=worker.run, name="docuseek-worker", daemon=True)
-    thread.start()
+    pool = WorkerPool(engine, backend, settings)
+    threads = pool.start()
     application = create_app(settings, engine, backend)
     try:
         uvicorn.run(
@@ -109,8 +107,9 @@ def serve(
             log_level=settings.log_level.lower(),
         )
     finally:
-        worker.stop()
-        thread.join(timeout=30)
+        pool.stop()
+        for thread in threads:
+            thread.join(timeout=30)
         if server is not None:
             server.cleanup()
 
@@ -143,14 +142,14 @@ def worker(
 ) -> None:
     """Run the indexing worker. SIGTERM finishes the current batch, then exits."""
     from docuseek.metrics import register_queue_collector
-    from docuseek.worker import Worker
+    from docuseek.worker import WorkerPool
     from docuseek.worker_http import start_metrics_server
 
     settings = get_settings()
     _setup(settings)
     engine, backend = _engine_and_backend(settings, "worker")
     register_queue_collector(engine)
-    runner = Worker(engine, backend, settings)
+    runner = WorkerPool(engine, backend, settings)
     if settings.worker_metrics_port:
         start_metrics_server(settings.worker_metrics_host, settings.worker_metrics_port)
 

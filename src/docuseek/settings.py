@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(
         1000, validation_alias="WORKER_BATCH_SIZE", description="Outbox rows claimed per batch."
     )
+    worker_concurrency: int = Field(
+        2,
+        ge=1,
+        le=32,
+        validation_alias="WORKER_CONCURRENCY",
+        description="Batches a worker process applies at once (threads).",
+    )
     worker_poll_interval: float = Field(
         0.2,
         validation_alias="WORKER_POLL_INTERVAL",

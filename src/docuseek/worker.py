@@ -54,11 +54,17 @@ class BatchOutcome:
 
 
 class Worker:
-    def __init__(self, engine: Engine, backend: SearchBackend, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        backend: SearchBackend,
+        settings: Settings,
+        stop_event: threading.Event | None = None,
+    ) -> None:
         self.engine = engine
         self.backend = backend
         self.settings = settings
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
         self.unavailable_streak = 0  # consecutive batches that found the backend down
 
     def stop(self) -> None:
@@ -248,3 +254,35 @@ class Worker:
                     "errors": [per_task[t][2] for t in task_ids],
                 },
             )
+
+
+class WorkerPool:
+    """`WORKER_CONCURRENCY` workers on threads with one stop signal. Most of a batch's time
+    is spent waiting for PostgreSQL (or OpenSearch); a second worker keeps both busy."""
+
+    def __init__(self, engine: Engine, backend: SearchBackend, settings: Settings) -> None:
+        self.stop_event = threading.Event()
+        self.workers = [
+            Worker(engine, backend, settings, self.stop_event)
+            for _ in range(settings.worker_concurrency)
+        ]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def start(self, *, until_empty: bool = False) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(
+                target=w.run, kwargs={"until_empty": until_empty}, name=f"worker-{i}", daemon=True
+            )
+            for i, w in enumerate(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def run(self, *, until_empty: bool = False) -> None:
+        threads = self.start(until_empty=until_empty)
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.5)  # short joins: the main thread must see signals
