@@ -76,9 +76,13 @@ def create_key(
     return key, dict(row)
 
 
-def authenticate(conn: Connection, presented: str, env_admin_key: str | None) -> Principal | None:
-    if env_admin_key and hmac.compare_digest(presented.encode(), env_admin_key.encode()):
-        return ENV_ADMIN
+def is_env_admin(presented: str, env_admin_key: str | None) -> bool:
+    return bool(env_admin_key) and hmac.compare_digest(
+        presented.encode(), (env_admin_key or "").encode()
+    )
+
+
+def authenticate(conn: Connection, presented: str) -> Principal | None:
     row = conn.execute(Q.SELECT_KEY_BY_HASH, {"h": hash_key(presented)}).first()
     if row is None:
         return None

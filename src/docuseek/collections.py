@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -38,6 +39,29 @@ def load(conn: Connection, name: str) -> Collection:
     if row is None:
         raise NotFound(f"collection {name!r} does not exist")
     return _row_to_collection(row)
+
+
+# Searches read a collection's schema on every request; a short-lived per-process copy
+# saves a round trip. Changes made in this process drop it at once; in other processes it
+# lasts CACHE_SECONDS (a switched generation is caught by the search's GenerationMissing
+# retry, which reloads).
+CACHE_SECONDS = 2.0
+_cache: dict[str, tuple[float, Collection]] = {}
+
+
+def load_cached(engine: Engine, name: str) -> Collection:
+    hit = _cache.get(name)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with engine.connect() as conn:
+        collection = load(conn, name)
+    _cache[name] = (now + CACHE_SECONDS, collection)
+    return collection
+
+
+def forget(name: str) -> None:
+    _cache.pop(name, None)
 
 
 def load_by_id(conn: Connection, collection_id: int) -> Collection | None:
@@ -91,6 +115,7 @@ def put(
             collection, created = new, False
     for generation in collection.write_generations:
         backend.ensure_collection(collection, generation)
+    forget(name)
     return collection, created
 
 
@@ -122,6 +147,7 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
         collection = load(conn, name)
         conn.execute(Q.FAIL_PENDING_TASKS_OF_COLLECTION, {"name": name})
         conn.execute(Q.DELETE_COLLECTION, {"id": collection.id})
+    forget(name)
     backend.drop_collection(collection)
 
 

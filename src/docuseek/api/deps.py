@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
-from docuseek.auth import Principal, Scope, authenticate
+from docuseek.auth import ENV_ADMIN, Principal, Scope, authenticate, is_env_admin
 from docuseek.errors import DocuseekError
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
@@ -55,8 +55,10 @@ def get_principal(
     if credentials is None or not credentials.credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
     env_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    if is_env_admin(credentials.credentials, env_key):
+        return ENV_ADMIN  # no database round trip
     with engine.connect() as conn:
-        principal = authenticate(conn, credentials.credentials, env_key)
+        principal = authenticate(conn, credentials.credentials)
     if principal is None:
         raise Unauthorized("invalid API key")
     return principal

@@ -48,8 +48,8 @@ def _run(
             result = backend.search(collection, query)
         except GenerationMissing:
             # A reindex switched generations between loading the collection and the query.
-            with engine.connect() as conn:
-                collection = collections.load(conn, collection.name)
+            collections.forget(collection.name)
+            collection = collections.load_cached(engine, collection.name)
             result = backend.search(collection, query)
     except BackendUnavailable as exc:
         raise SearchUnavailable(
@@ -103,8 +103,7 @@ def search_get(
     highlight: bool = True,
 ) -> dict[str, Any]:
     check_collection(principal, name)
-    with engine.connect() as conn:
-        collection = collections.load(conn, name)
+    collection = collections.load_cached(engine, name)
     filters: tuple[FieldFilter, ...] = parse_filter_strings(collection, filter)
     query = build_query(
         collection,
@@ -124,8 +123,7 @@ def search_post(
     name: str, body: SearchBody, engine: EngineDep, backend: BackendDep, principal: SearchKey
 ) -> dict[str, Any]:
     check_collection(principal, name)
-    with engine.connect() as conn:
-        collection = collections.load(conn, name)
+    collection = collections.load_cached(engine, name)
     query = build_query(
         collection,
         q=body.q,
