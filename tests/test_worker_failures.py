@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 
 from docuseek.worker import Worker
@@ -66,3 +68,23 @@ def test_batch_failures_back_off_then_fail_the_task(service: Service) -> None:
     assert "gave up after 3 attempts" in task["error"]
     with service.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 0
+
+
+def test_a_notification_wakes_idle_workers(service: Service) -> None:
+    from docuseek.worker import WorkerPool
+    from tests.conftest import wait_for
+
+    service.create_collection("books", BOOK_FIELDS)
+    # Poll once a minute: only the outbox notification can make this task finish in time.
+    sleepy = service.settings.model_copy(update={"worker_poll_interval": 60.0})
+    pool = WorkerPool(service.engine, service.backend, sleepy)
+    threads = pool.start()
+    try:
+        time.sleep(1.0)  # let the workers go idle and the listener subscribe
+        task_id = service.add("books", [{"id": "n1", "title": "notified"}])
+        wait_for(lambda: service.task(task_id)["status"] == "succeeded", 15, "the woken worker")
+    finally:
+        pool.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads)  # stop() wakes idle workers too

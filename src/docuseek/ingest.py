@@ -121,5 +121,7 @@ def delete_documents(engine: Engine, collection_name: str, ids: list[str]) -> En
 def _finish(conn: Any, task_id: int, received: int, queued: int) -> Enqueued:
     # Unchanged documents, and ids repeated within the batch, count as indexed at once.
     conn.execute(Q.FINISH_TASK_ENQUEUE, {"id": task_id, "pending": queued})
+    if queued:
+        conn.execute(Q.NOTIFY_OUTBOX)
     status = "enqueued" if queued else "succeeded"
     return Enqueued(task_id=task_id, status=status, received=received, queued=queued)

@@ -166,6 +166,9 @@ CLAIM_BATCH = _q(
     FOR UPDATE SKIP LOCKED
     """
 )
+# Wakes idle workers; PostgreSQL delivers it when (and only if) the write commits.
+OUTBOX_CHANNEL = "docuseek_outbox"
+NOTIFY_OUTBOX = _q(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
 ASYNC_COMMIT = _q("SET LOCAL synchronous_commit = off")
 MARK_TASKS_PROCESSING = _q(
     "UPDATE tasks SET status = 'processing', started_at = coalesce(started_at, clock_timestamp())"

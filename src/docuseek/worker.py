@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import structlog
 from sqlalchemy import Connection, Engine
 
@@ -65,10 +66,18 @@ class Worker:
         self.backend = backend
         self.settings = settings
         self.stop_event = stop_event or threading.Event()
+        self.wake = threading.Event()  # set by an outbox notification or by stop()
         self.unavailable_streak = 0  # consecutive batches that found the backend down
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.wake.set()
+
+    def idle(self, seconds: float) -> None:
+        """Sleep until new work is announced, the worker stops, or `seconds` pass (a
+        missed notification costs at most one poll interval)."""
+        self.wake.wait(seconds)
+        self.wake.clear()
 
     def run(self, *, until_empty: bool = False) -> None:
         """Process batches until stopped (or, with until_empty, until the queue is empty)."""
@@ -85,7 +94,7 @@ class Worker:
             if outcome.claimed == 0:
                 if until_empty and self.queue_depth() == 0:
                     return  # rows waiting out a backoff still count: keep going until done
-                self.stop_event.wait(idle_sleep)
+                self.idle(idle_sleep)
             elif outcome.retried:
                 self.stop_event.wait(idle_sleep)
         log.info("worker stopped")
@@ -261,6 +270,7 @@ class WorkerPool:
     is spent waiting for PostgreSQL (or OpenSearch); a second worker keeps both busy."""
 
     def __init__(self, engine: Engine, backend: SearchBackend, settings: Settings) -> None:
+        self.engine = engine
         self.stop_event = threading.Event()
         self.workers = [
             Worker(engine, backend, settings, self.stop_event)
@@ -269,8 +279,12 @@ class WorkerPool:
 
     def stop(self) -> None:
         self.stop_event.set()
+        for worker in self.workers:
+            worker.wake.set()
 
     def start(self, *, until_empty: bool = False) -> list[threading.Thread]:
+        listener = threading.Thread(target=self._listen, name="outbox-listener", daemon=True)
+        listener.start()
         threads = [
             threading.Thread(
                 target=w.run, kwargs={"until_empty": until_empty}, name=f"worker-{i}", daemon=True
@@ -286,3 +300,21 @@ class WorkerPool:
         while any(t.is_alive() for t in threads):
             for thread in threads:
                 thread.join(timeout=0.5)  # short joins: the main thread must see signals
+
+    def _listen(self) -> None:
+        """LISTEN for new outbox rows and wake the workers, so a write is picked up at
+        once instead of at the next poll. Reconnects while the database is away."""
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        while not self.stop_event.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {Q.OUTBOX_CHANNEL}")
+                    while not self.stop_event.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            for worker in self.workers:
+                                worker.wake.set()
+            except psycopg.Error as exc:
+                log.warning("outbox listener reconnecting", error=str(exc))
+                self.stop_event.wait(2.0)
