@@ -15,6 +15,16 @@ class DocuseekError(Exception):
         self.details = details
 
 
+class Unauthorized(DocuseekError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(DocuseekError):
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(DocuseekError):
     status_code = 404
     code = "not_found"

@@ -10,19 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from docuseek.auth import ENV_ADMIN, Principal, Scope, authenticate, is_env_admin
-from docuseek.errors import DocuseekError
+from docuseek.errors import Forbidden, Unauthorized
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
-
-
-class Unauthorized(DocuseekError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(DocuseekError):
-    status_code = 403
-    code = "forbidden"
 
 
 def get_settings(request: Request) -> Settings:
