@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Engine, create_engine
 
 
 def normalize_url(url: str) -> str:
@@ -30,9 +27,3 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "docuseek
         pool_pre_ping=True,
         pool_recycle=1800,
     )
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        yield conn

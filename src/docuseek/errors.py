@@ -45,11 +45,6 @@ class MalformedBody(DocuseekError):
     code = "malformed_body"
 
 
-class PayloadTooLarge(DocuseekError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class SearchUnavailable(DocuseekError):
     status_code = 503
     code = "search_unavailable"

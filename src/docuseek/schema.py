@@ -22,7 +22,6 @@ COLLECTION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_ID_LENGTH = 512
 SORTABLE_TYPES = frozenset({"keyword", "integer", "float", "boolean", "date"})
-NUMERIC_TYPES = frozenset({"integer", "float", "date"})
 INT64 = 2**63
 
 

@@ -49,7 +49,6 @@ class OutboxRow:
 @dataclass
 class BatchOutcome:
     claimed: int = 0
-    applied: int = 0
     failed_docs: dict[tuple[int, str], str] = field(default_factory=dict)
     retried: bool = False
 
@@ -177,7 +176,6 @@ class Worker:
             for op in ops:
                 if (collection_id, op.doc_id) not in outcome.failed_docs:
                     DOCUMENTS_INDEXED.labels(op="delete" if op.is_delete else "upsert").inc()
-                    outcome.applied += 1
 
     def _apply_to_generations(
         self, conn: Connection, collection: Collection, ops: list[IndexOp]
