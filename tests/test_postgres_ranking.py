@@ -100,3 +100,15 @@ def test_a_cursor_keeps_its_mode_when_the_result_set_grows(
     expected = {d["id"] for d in corpus if "rare" in d["body"]}
     assert len(seen) == len(set(seen))
     assert set(seen) | {"d000"} == expected
+
+
+def test_highlights_keep_short_fields_whole_and_escape_html(service: Service) -> None:
+    service.create_collection("docs", FIELDS)
+    long_body = "filler words " * 40 + "the <b>needle</b> & more " + "tail words " * 40
+    service.add("docs", [{"id": "h1", "title": "A needle in the hay", "body": long_body}])
+    service.drain()
+    highlights = service.search("docs", q="needle")["hits"][0]["highlights"]
+    assert highlights["title"] == ["A <mark>needle</mark> in the hay"]
+    (snippet,) = highlights["body"]
+    assert "&lt;b&gt;<mark>needle</mark>&lt;/b&gt; &amp; more" in snippet
+    assert len(snippet) < len(long_body) / 2  # a fragment, not the whole text

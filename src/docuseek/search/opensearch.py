@@ -9,7 +9,8 @@ atomically. Document versions are OpenSearch external versions: an upsert applie
 the stored version is <= its own, a delete when it is <, exactly as in PostgreSQL.
 
 Queries: the web-search syntax is parsed here (not by simple_query_string, whose operator
-precedence differs from websearch_to_tsquery) into OR-groups of AND-ed phrase clauses. Text
+precedence differs from websearch_to_tsquery) into OR-groups of AND-ed clauses: a single
+word is a `match` (one term), only a multi-word clause a `match_phrase`. Text
 is analysed like PostgreSQL's `english` configuration: its stop words and the Snowball
 English stemmer, so result membership matches the PostgreSQL backend.
 """
@@ -69,6 +70,9 @@ STOP_SET = frozenset(STOP_WORDS)
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
 GC_DELETES = "10m"  # keep delete tombstones well past any in-flight stale write
+# The periodic refresh that bulk's refresh=wait_for waits for; set explicitly, which also
+# keeps OpenSearch from pausing it on search-idle shards.
+REFRESH_INTERVAL = "1s"
 UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 ANALYSIS: dict[str, Any] = {
     "filter": {
@@ -86,6 +90,7 @@ ANALYSIS: dict[str, Any] = {
     },
 }
 _WORD_RE = re.compile(r"\w+")
+MAX_TOKEN_LENGTH = 255  # the standard tokenizer splits longer runs into several tokens
 
 
 def field_mapping(spec: FieldSpec) -> dict[str, Any]:
@@ -102,7 +107,10 @@ def index_body(collection: Collection) -> dict[str, Any]:
     properties = {name: field_mapping(spec) for name, spec in collection.fields.items()}
     properties[ID_FIELD] = {"type": "keyword"}
     return {
-        "settings": {"index": {"gc_deletes": GC_DELETES}, "analysis": ANALYSIS},
+        "settings": {
+            "index": {"gc_deletes": GC_DELETES, "refresh_interval": REFRESH_INTERVAL},
+            "analysis": ANALYSIS,
+        },
         # dynamic false: fields outside the schema stay in _source but are not indexed.
         "mappings": {"dynamic": False, "properties": properties},
     }
@@ -113,8 +121,21 @@ def index_body(collection: Collection) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Clause:
-    text: str  # one word or a quoted phrase; both match as a phrase (like `<->` in PG)
+    text: str  # one word or a quoted phrase; several tokens match as a phrase (`<->` in PG)
     negated: bool
+
+    @property
+    def word(self) -> str | None:
+        """The clause's only token, when the standard tokenizer surely sees exactly one.
+
+        Then a `match` (a term query) has the phrase's membership at a fraction of its cost.
+        Non-ASCII text stays a phrase: the tokenizer may split it (CJK per character) or join
+        what `\\w` does not (combining marks); ASCII punctuation only ever ends a token.
+        """
+        words: list[str] = _WORD_RE.findall(self.text)
+        if len(words) == 1 and self.text.isascii() and len(words[0]) <= MAX_TOKEN_LENGTH:
+            return words[0]
+        return None
 
 
 def parse_websearch(q: str) -> list[list[Clause]]:
@@ -154,8 +175,13 @@ def parse_websearch(q: str) -> list[list[Clause]]:
     return [g for g in groups if g]
 
 
-def _weighted(collection: Collection, text: str, suffix: str, scale: float) -> dict[str, Any]:
-    """A phrase in any text field, scored by the best field's weight only.
+def _matches(field: str, clause: Clause) -> dict[str, Any]:
+    word = clause.word
+    return {"match": {field: word}} if word else {"match_phrase": {field: clause.text}}
+
+
+def _weighted(collection: Collection, clause: Clause, suffix: str, scale: float) -> dict[str, Any]:
+    """A clause in any text field, scored by the best field's weight only.
 
     Constant scores keep relevance a function of the document and the query alone: BM25's
     corpus statistics would reorder results while documents are written (and differ
@@ -166,7 +192,7 @@ def _weighted(collection: Collection, text: str, suffix: str, scale: float) -> d
             "queries": [
                 {
                     "constant_score": {
-                        "filter": {"match_phrase": {f"{f.name}{suffix}": text}},
+                        "filter": _matches(f"{f.name}{suffix}", clause),
                         "boost": WEIGHT_BOOST[f.weight] * scale,
                     }
                 }
@@ -183,8 +209,8 @@ def text_query(collection: Collection, q: str) -> dict[str, Any]:
     alternatives = [
         {
             "bool": {
-                "must": [_weighted(collection, c.text, "", 1.0) for c in g if not c.negated],
-                "must_not": [_weighted(collection, c.text, "", 1.0) for c in g if c.negated],
+                "must": [_weighted(collection, c, "", 1.0) for c in g if not c.negated],
+                "must_not": [_weighted(collection, c, "", 1.0) for c in g if c.negated],
             }
         }
         for g in groups
@@ -195,21 +221,14 @@ def text_query(collection: Collection, q: str) -> dict[str, Any]:
         else {"bool": {"should": alternatives, "minimum_should_match": 1}}
     )
     # Unstemmed matches rank higher; a `should` beside `must` changes the score only.
-    exact = [
-        _weighted(collection, c.text, ".exact", 0.5) for g in groups for c in g if not c.negated
-    ]
+    exact = [_weighted(collection, c, ".exact", 0.5) for g in groups for c in g if not c.negated]
     return {"bool": {"must": [membership], "should": exact}}
 
 
 def highlight_query(collection: Collection, q: str) -> dict[str, Any]:
-    phrases = [c.text for g in parse_websearch(q) for c in g if not c.negated]
-    fields = [f.name for f in collection.text_fields]
+    clauses = [c for g in parse_websearch(q) for c in g if not c.negated]
     return {
-        "bool": {
-            "should": [
-                {"multi_match": {"query": p, "type": "phrase", "fields": fields}} for p in phrases
-            ]
-        }
+        "bool": {"should": [_matches(f.name, c) for c in clauses for f in collection.text_fields]}
     }
 
 
@@ -399,7 +418,9 @@ class OpenSearchBackend:
                     }
                 )
         with _translate_errors():
-            # refresh: a task is `succeeded` only once its documents are searchable.
+            # A task is `succeeded` only once its documents are searchable. wait_for returns
+            # after the next periodic refresh instead of forcing one per batch: concurrent
+            # batches share a refresh, and none pays for a refresh of the whole index.
             _, errors = helpers.bulk(
                 self.client,
                 actions,
@@ -407,7 +428,7 @@ class OpenSearchBackend:
                 max_retries=0,
                 raise_on_error=False,
                 raise_on_exception=True,
-                refresh=True,
+                refresh="wait_for",
                 require_alias=True,
             )
         return self._batch_result(target, errors)

@@ -60,7 +60,14 @@ log = structlog.get_logger("docuseek.search.postgres")
 # the server crashes before that, the rows are still queued and are applied again.
 ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
-HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
+# Short texts come back whole; longer ones as up to two fragments around the matches
+# (fragment mode alone would cut a short title down to the matching word).
+SHORT_TEXT_CHARS = 200
+HEADLINE_WHOLE = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
+HEADLINE_FRAGMENTS = (
+    "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8,"
+    ' FragmentDelimiter=" … "'
+)
 DEFAULT_EXACT_LIMIT: int = Settings.model_fields["pg_exact_limit"].default
 RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
 
@@ -398,7 +405,8 @@ class _Search:
         if self.has_q and self.query.highlight:
             extra += [
                 f"ts_headline('{TS_CONFIG}', {_escaped('d.doc', f.name)}, {query_sql()},"
-                f" '{HEADLINE_OPTIONS}') AS h_{i}"
+                f" CASE WHEN length(d.doc->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
+                f" THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END) AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
             ]
         sql = (
