@@ -49,6 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-peers", action="store_true")
     r.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of the api")
     r.add_argument("--workers", type=int, default=1, help="docuseek worker processes")
+    r.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=10.0,
+        help="seconds; statement_timeout of the api's and raw search connections (0: none)",
+    )
+    r.add_argument(
+        "--untuned-postgres",
+        action="store_true",
+        help="PostgreSQL defaults instead of docuseek.embedded.tuning()",
+    )
     r.add_argument("--no-wrk", action="store_true", help="use the Python HTTP driver")
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--label", default="", help="tag the result (before/after comparisons)")
@@ -114,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 classes=args.classes.split(","),
                 api_workers=args.api_workers,
                 workers=args.workers,
+                statement_timeout=args.statement_timeout,
+                tune_postgres=not args.untuned_postgres,
             )
             res = runmod.Run(opts).execute()
             path = runmod.save(res, args.out_dir)

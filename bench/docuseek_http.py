@@ -149,6 +149,7 @@ class DocuseekClient:
         return {
             "ids": [h["id"] for h in out["hits"]],
             "total": int(out["total"]),
+            "total_relation": out.get("total_relation", "eq"),
             "facets": out.get("facets") or {},
             "took_ms": out.get("took_ms"),
         }

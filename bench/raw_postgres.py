@@ -94,9 +94,12 @@ class RawPostgres:
     bounded variant proposed for Docuseek — rank only the first N matches, count up to N
     (a total of N then means "at least N"), facets over those N."""
 
-    def __init__(self, uri: str, cap: int | None = None) -> None:
+    def __init__(self, uri: str, cap: int | None = None, statement_timeout_s: float = 0.0) -> None:
         self.uri = uri
         self.cap = cap
+        # Search connections only (0 = none): a query still running when its measurement
+        # window ends is cut off instead of eating CPU in the next measurement.
+        self.statement_timeout_ms = int(statement_timeout_s * 1000)
         self._local = threading.local()
 
     def conn(self) -> psycopg.Connection:
@@ -104,7 +107,22 @@ class RawPostgres:
         if c is None or c.closed:
             c = self._local.conn = psycopg.connect(self.uri, autocommit=True)
             c.execute("SET jit = off")
+            if self.statement_timeout_ms:
+                c.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
         return c
+
+    def members(self, query: dict, ids: Sequence[str]) -> int:
+        """How many of ids match the query (and its filter): a check for result pages that
+        cannot be compared by rank (Docuseek's tiered order beyond PG_EXACT_LIMIT)."""
+        if not ids:
+            return 0
+        fsql, fparams = _filter_sql(query.get("filter"))
+        sql = (
+            "SELECT count(*) FROM raw_docs WHERE id = ANY(%(ids)s)"
+            f" AND tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
+        )
+        row = self.conn().execute(sql, {"ids": list(ids), "q": query["q"], **fparams})
+        return int(row.fetchone()[0])
 
     def reset(self) -> None:
         with psycopg.connect(self.uri, autocommit=True) as c:

