@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
@@ -15,17 +16,17 @@ from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_backend(request: Request) -> SearchBackend:
+async def get_backend(request: Request) -> SearchBackend:
     backend: SearchBackend = request.app.state.backend
     return backend
 
@@ -37,7 +38,10 @@ BackendDep = Annotated[SearchBackend, Depends(get_backend)]
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
 
 
-def get_principal(
+# The dependencies are `async def` although they do no awaiting: FastAPI runs a plain
+# `def` dependency on a worker thread, a hop per dependency per request; only the key
+# lookup, which does I/O, goes to a thread.
+async def get_principal(
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -47,15 +51,19 @@ def get_principal(
     env_key = settings.admin_key.get_secret_value() if settings.admin_key else None
     if is_env_admin(credentials.credentials, env_key):
         return ENV_ADMIN  # no database round trip
-    with engine.connect() as conn:
-        principal = authenticate(conn, credentials.credentials)
+    principal = await run_in_threadpool(_lookup_key, engine, credentials.credentials)
     if principal is None:
         raise Unauthorized("invalid API key")
     return principal
 
 
-def require(scope: Scope) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+def _lookup_key(engine: Engine, presented: str) -> Principal | None:
+    with engine.connect() as conn:
+        return authenticate(conn, presented)
+
+
+def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.allows_scope(scope):
             raise Forbidden(f"this key lacks the {scope!r} scope")
         return principal

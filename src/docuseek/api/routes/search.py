@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from docuseek import collections
 from docuseek.api.deps import BackendDep, EngineDep, SearchKey, check_collection
@@ -86,7 +88,33 @@ def _response(
     }
 
 
-@router.get("")
+class SearchHit(BaseModel):
+    id: str
+    score: float | None
+    document: dict[str, Any]
+    highlights: dict[str, list[str]]
+
+
+class FacetValue(BaseModel):
+    value: Any
+    count: int
+
+
+class SearchResponse(BaseModel):
+    hits: list[SearchHit]
+    total: int
+    total_relation: Literal["eq", "gte"]
+    facets: dict[str, list[FacetValue]]
+    next_cursor: str | None
+    took_ms: float
+
+
+# The routes return a JSONResponse: the body is built from backend data we trust, and
+# FastAPI's response validation would re-walk every document on a worker thread.
+RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": SearchResponse}}
+
+
+@router.get("", response_model=None, responses=RESPONSES)
 def search_get(
     name: str,
     engine: EngineDep,
@@ -101,7 +129,7 @@ def search_get(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     cursor: str | None = None,
     highlight: bool = True,
-) -> dict[str, Any]:
+) -> JSONResponse:
     check_collection(principal, name)
     collection = collections.load_cached(engine, name)
     filters: tuple[FieldFilter, ...] = parse_filter_strings(collection, filter)
@@ -115,13 +143,13 @@ def search_get(
         cursor=cursor,
         highlight=highlight,
     )
-    return _run(engine, backend, collection, query)
+    return JSONResponse(_run(engine, backend, collection, query))
 
 
-@router.post("")
+@router.post("", response_model=None, responses=RESPONSES)
 def search_post(
     name: str, body: SearchBody, engine: EngineDep, backend: BackendDep, principal: SearchKey
-) -> dict[str, Any]:
+) -> JSONResponse:
     check_collection(principal, name)
     collection = collections.load_cached(engine, name)
     query = build_query(
@@ -134,4 +162,4 @@ def search_post(
         cursor=body.cursor,
         highlight=body.highlight,
     )
-    return _run(engine, backend, collection, query)
+    return JSONResponse(_run(engine, backend, collection, query))
