@@ -133,7 +133,7 @@ def befores(results: list[dict], runs: dict) -> dict[tuple[str, str], dict]:
         key = (m["backend"], m["scale"])
         if key in runs and (key not in out or m["date"] >= out[key]["meta"]["date"]):
             out[key] = r
-    return out
+    return {k: out[k] for k in runs if k in out}  # the current runs' order
 
 
 def arrow(old, new, fmt) -> str:  # type: ignore[no-untyped-def]
