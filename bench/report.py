@@ -325,7 +325,7 @@ def render(results: list[dict]) -> str:
     for (b, s), r in runs.items():
         t = evaluate_targets(r)
 
-        def cell(key: str, fmt) -> str:  # type: ignore[no-untyped-def]
+        def cell(key: str, fmt, t: dict = t) -> str:  # type: ignore[no-untyped-def]
             if key not in t:
                 return "–"
             return f"{fmt(t[key]['value'])} {'✅' if t[key]['pass'] else '❌'}"
@@ -379,8 +379,8 @@ def render(results: list[dict]) -> str:
         if lg:
             w(
                 f"| {b} {s} | {f0(lg['rate_docs_s'])} docs/s in batches of {lg['batch']} | "
-                f"{lg['measured']}/{lg['writes']} | {f0(lg['p50_ms'])} ms | {f0(lg['p99_ms'])} ms | "
-                f"{f0(lg['max_ms'])} ms |"
+                f"{lg['measured']}/{lg['writes']} | {f0(lg['p50_ms'])} ms | "
+                f"{f0(lg['p99_ms'])} ms | {f0(lg['max_ms'])} ms |"
             )
     w("")
 
@@ -449,13 +449,14 @@ def render(results: list[dict]) -> str:
         "(ms) | raw p99 c=8 per class (ms) |"
     )
     w("|---|---|---|---|---|---|")
-    for (b, s), r in runs.items():
+    for (b, _s), r in runs.items():
         dsr = g(r, "search", "docuseek") or {}
         raw = g(r, "search", "raw") or {}
         p99 = ", ".join(f"{cls} {p99_c8(v)}" for cls, v in dsr.items())
         rp99 = ", ".join(f"{cls} {p99_c8(v)}" for cls, v in raw.items())
         w(
-            f"| {b} | {r['meta']['docs']:,} | {f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))}"
+            f"| {b} | {r['meta']['docs']:,} | "
+            f"{f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))}"
             f" | {f0(g(r, 'ingest', 'raw', '1000', 'docs_per_s'))} | {p99} | {rp99} |"
         )
     w("")
@@ -481,7 +482,8 @@ def render(results: list[dict]) -> str:
             procs = f"api ×{op.get('api_workers', 1)}, worker ×{op.get('workers', 1)}"
             w(
                 f"| `{r['_file']}` | {r['meta']['label']} | {r['meta'].get('git_commit')} | "
-                f"{r['meta']['docs']:,} | {procs} | {f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))} "
+                f"{r['meta']['docs']:,} | {procs} | "
+                f"{f0(g(r, 'ingest', 'docuseek', '1000', 'docs_per_s'))} "
                 f"({f2(g(r, 'ingest', 'ratio', '1000'))}) | {p99} |"
             )
         w("")
