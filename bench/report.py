@@ -247,6 +247,12 @@ def agreement_line(ag: dict) -> str:
             f"of queries, mean top-10 Jaccard {ag.get('mean_top10_jaccard', 0):.2f}."
         )
     n = ag["compared"] + ag["tiered"]
+    if not ag["tiered"]:
+        return (
+            f"Hit sets, Docuseek vs raw, all {n} queries (none tiered, every one ranked "
+            f"exactly): same total for {ag['same_total_fraction']:.0%}, mean top-10 Jaccard "
+            f"{ag['mean_top10_jaccard']:.2f}."
+        )
     line = (
         f"Hit sets, Docuseek vs raw, on the {ag['compared']} of {n} queries that Docuseek "
         f"ranked exactly (at most PG_EXACT_LIMIT matches): same total for "
