@@ -61,6 +61,7 @@ def test_few_matches_are_ranked_exactly(service: Service, corpus: list[dict[str,
     expected = {d["id"] for d in corpus if "ground" in d["title"] and "rare" in d["body"]}
     assert {h["id"] for h in result["hits"]} == expected and len(expected) <= 10
     assert result["total"] == len(expected) and result["total_relation"] == "eq"
+    assert result["ranking"] == "exact"
     scores = [h["score"] for h in result["hits"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -73,6 +74,7 @@ def test_many_matches_page_completely_with_top_weight_matches_first(
     ids, pages = page_all(service, q="common")
     assert sorted(ids) == sorted(d["id"] for d in matching)  # complete, no duplicates
     assert pages[0]["total"] == 10 and pages[0]["total_relation"] == "gte"
+    assert all(p["ranking"] == "tiered" for p in pages)
     in_title = [d["id"] for d in matching if "common" in d["title"]]
     assert ids[: len(in_title)] == sorted(in_title)  # the title tier first, in id order
     assert all(h["score"] is not None and h["highlights"] for p in pages for h in p["hits"])
@@ -84,6 +86,7 @@ def test_facets_count_the_whole_result_set_exactly(
     result = service.search("docs", q="common", facets="kind")
     matching = [d for d in corpus if "common" in d["title"] or "common" in d["body"]]
     assert result["total"] == len(matching) and result["total_relation"] == "eq"
+    assert result["ranking"] == "tiered"  # an exact total, but more matches than are ranked
     counts = {f["value"]: f["count"] for f in result["facets"]["kind"]}
     assert counts == {k: sum(1 for d in matching if d["kind"] == k) for k in ("even", "odd")}
 

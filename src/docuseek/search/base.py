@@ -92,6 +92,7 @@ class SearchResult:
     facets: dict[str, list[tuple[Any, int]]]
     has_more: bool
     total_exact: bool = True  # False: at least `total` documents match
+    exact_order: bool = True  # False: tiered relevance (PostgreSQL, many matches)
 
 
 def effective_sort(query: SearchQuery) -> tuple[SortKey, ...]:

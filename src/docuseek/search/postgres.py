@@ -305,6 +305,7 @@ class _Search:
             self.capped_count = min(total, self.backend.exact_limit + 1)  # no second count
         else:
             facets = {}
+        ranked = True
         if relevance_first:
             ranked = self._relevance_mode() == RANKED
             rows = self._ranked_page() if ranked else self._tiered_page()
@@ -319,6 +320,7 @@ class _Search:
             facets=facets,
             has_more=len(rows) > query.limit,
             total_exact=exact,
+            exact_order=ranked,
         )
 
     # -- modes -----------------------------------------------------------------------------

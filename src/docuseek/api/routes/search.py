@@ -79,6 +79,7 @@ def _response(
         ],
         "total": result.total,
         "total_relation": "eq" if result.total_exact else "gte",
+        "ranking": "exact" if result.exact_order else "tiered",
         "facets": {
             name: [{"value": v, "count": n} for v, n in values]
             for name, values in result.facets.items()
@@ -104,6 +105,7 @@ class SearchResponse(BaseModel):
     hits: list[SearchHit]
     total: int
     total_relation: Literal["eq", "gte"]
+    ranking: Literal["exact", "tiered"]
     facets: dict[str, list[FacetValue]]
     next_cursor: str | None
     took_ms: float
