@@ -14,6 +14,18 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+# The record's columns, in the order the raw baselines load them.
+COLUMNS = [
+    "id",
+    "package",
+    "section",
+    "priority",
+    "maintainer",
+    "installed_size",
+    "description",
+    "long_description",
+]
+
 FIELDS = {
     "package": {"type": "keyword"},
     "description": {"type": "text", "weight": "A"},

@@ -12,6 +12,7 @@ import httpx
 
 from bench.corpus import FIELDS
 from bench.loadgen import percentile
+from bench.parallel import run_parallel
 
 
 class DocuseekClient:
@@ -88,26 +89,16 @@ class DocuseekClient:
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         task_ids: list[list[int]] = [[] for _ in range(concurrency)]
         post_lat: list[float] = []
-        errors: list[BaseException] = []
 
         def work(k: int) -> None:
-            try:
-                for b in batches[k::concurrency]:
-                    t = time.perf_counter()
-                    task_ids[k].append(self.post_batch(collection, b))
-                    post_lat.append(time.perf_counter() - t)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+            for b in batches[k::concurrency]:
+                t = time.perf_counter()
+                task_ids[k].append(self.post_batch(collection, b))
+                post_lat.append(time.perf_counter() - t)
 
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_parallel(work, concurrency)
         accepted = time.perf_counter()
-        if errors:
-            raise errors[0]
         ids = sorted(x for lst in task_ids for x in lst)
         end = self.wait_tasks(ids, timeout)
         dt = end - t0

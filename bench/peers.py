@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.corpus import COLUMNS
 from bench.servers import dir_size
 
 TERM = re.compile(r'"([^"]*)"|(\S+)')
@@ -59,27 +60,17 @@ class SqliteFts:
 
     def ingest(self, docs: Sequence[dict], batch: int = 1000) -> dict:
         c = self.conn()
-        cols = [
-            "id",
-            "package",
-            "section",
-            "priority",
-            "maintainer",
-            "installed_size",
-            "description",
-            "long_description",
-        ]
         t0 = time.perf_counter()
         base = c.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
         for i in range(0, len(docs), batch):
             rows = [
-                (base + i + j + 1, *[d.get(k) for k in cols])
+                (base + i + j + 1, *[d.get(k) for k in COLUMNS])
                 for j, d in enumerate(docs[i : i + batch])
             ]
             with c:
                 c.executemany(
-                    f"INSERT INTO docs (rowid, {', '.join(cols)}) VALUES "
-                    f"(?, {', '.join('?' * len(cols))})",
+                    f"INSERT INTO docs (rowid, {', '.join(COLUMNS)}) VALUES "
+                    f"(?, {', '.join('?' * len(COLUMNS))})",
                     rows,
                 )
                 c.executemany(

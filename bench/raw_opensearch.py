@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import httpx
 
 from bench.corpus import FIELDS
+from bench.parallel import run_parallel
 
 INDEX = "raw_docs"
 
@@ -172,28 +173,16 @@ class RawOpenSearch:
 
     def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
-        errors: list[BaseException] = []
 
         def work(k: int) -> None:
-            c = httpx.Client(base_url=self.url, timeout=120)
-            try:
+            with httpx.Client(base_url=self.url, timeout=120) as c:
                 for b in batches[k::concurrency]:
                     self._bulk(c, b)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                c.close()
 
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_parallel(work, concurrency)
         self.client().post(f"/{INDEX}/_refresh").raise_for_status()
         dt = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
         return {
             "docs": len(docs),
             "batch": batch,

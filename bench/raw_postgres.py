@@ -18,16 +18,8 @@ from collections.abc import Sequence
 
 import psycopg
 
-COLUMNS = [
-    "id",
-    "package",
-    "section",
-    "priority",
-    "maintainer",
-    "installed_size",
-    "description",
-    "long_description",
-]
+from bench.corpus import COLUMNS
+from bench.parallel import run_parallel
 
 DDL = """
 DROP TABLE IF EXISTS raw_docs;
@@ -152,26 +144,18 @@ class RawPostgres:
         """Load docs in batches from `concurrency` connections; seconds until all committed."""
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         conns = [psycopg.connect(self.uri, autocommit=True) for _ in range(concurrency)]
-        errors: list[BaseException] = []
 
         def work(k: int) -> None:
-            try:
-                for b in batches[k::concurrency]:
-                    self.load_batch(conns[k], b)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+            for b in batches[k::concurrency]:
+                self.load_batch(conns[k], b)
 
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            run_parallel(work, concurrency)
+        finally:
+            for c in conns:
+                c.close()
         dt = time.perf_counter() - t0
-        for c in conns:
-            c.close()
-        if errors:
-            raise errors[0]
         return {
             "docs": len(docs),
             "batch": batch,
