@@ -60,6 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="PostgreSQL defaults instead of docuseek.embedded.tuning()",
     )
+    r.add_argument(
+        "--one-engine-at-a-time",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the raw engine and delete its index before Docuseek's batch-1000 load "
+        "(default: on for opensearch at 500k documents or more)",
+    )
+    r.add_argument(
+        "--osmem-gogc",
+        type=int,
+        help="GOGC of osmem-server (default: Go's 100; 25 at 500k documents or more)",
+    )
+    r.add_argument("--osmem-gomemlimit", default="", help="GOMEMLIMIT of osmem-server, e.g. 14GiB")
     r.add_argument("--no-wrk", action="store_true", help="use the Python HTTP driver")
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--label", default="", help="tag the result (before/after comparisons)")
@@ -127,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 statement_timeout=args.statement_timeout,
                 tune_postgres=not args.untuned_postgres,
+                one_engine_at_a_time=args.one_engine_at_a_time,
+                osmem_gogc=args.osmem_gogc,
+                osmem_gomemlimit=args.osmem_gomemlimit,
             )
             res = runmod.Run(opts).execute()
             path = runmod.save(res, args.out_dir)

@@ -105,8 +105,11 @@ def wrk(
     concurrency: int,
     duration: float,
     warmup: float = 1.0,
+    settle: Callable[[], object] | None = None,
 ) -> dict:
-    """Run wrk against base_url rotating through (method, path, body) requests."""
+    """Run wrk against base_url rotating through (method, path, body) requests; settle()
+    runs between the warm-up and the measurement (e.g. to let the server finish the
+    warm-up's requests that wrk abandoned)."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as fh:
         for method, path, body in requests:
             fh.write(f"{method}\t{path}\t{body}\n")
@@ -140,6 +143,8 @@ def wrk(
 
     if warmup > 0:
         run(max(1, round(warmup)))
+        if settle is not None:
+            settle()
     r = run(max(1, round(duration)))
     Path(reqfile).unlink(missing_ok=True)
     secs = r["duration_us"] / 1e6
@@ -199,9 +204,10 @@ def http_load(
     concurrency: int,
     duration: float,
     use_wrk: bool | None = None,
+    settle: Callable[[], object] | None = None,
 ) -> dict:
     if use_wrk is None:
         use_wrk = have_wrk()
     if use_wrk:
-        return wrk(base_url, requests, headers, concurrency, duration)
+        return wrk(base_url, requests, headers, concurrency, duration, settle=settle)
     return http_threads(base_url, requests, headers, concurrency, duration)

@@ -157,6 +157,13 @@ class RawOpenSearch:
         r = c.put(f"/{INDEX}", json=mapping())
         r.raise_for_status()
 
+    def drop(self) -> None:
+        """Delete the index (osmem-server frees its memory) and check that it is gone."""
+        c = self.client()
+        c.delete(f"/{INDEX}").raise_for_status()
+        if c.head(f"/{INDEX}").status_code != 404:
+            raise RuntimeError(f"index {INDEX} still exists after DELETE")
+
     def _bulk(self, c: httpx.Client, docs: Sequence[dict]) -> None:
         lines = []
         for d in docs:

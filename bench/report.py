@@ -240,6 +240,39 @@ def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ig
     w("")
 
 
+def order_line(r: dict) -> str:
+    """The caveat of a run measured one engine at a time (raw index deleted before Docuseek
+    loaded), with when each side's search windows ran."""
+    if not g(r, "meta", "options", "one_engine_at_a_time"):
+        return ""
+    t = r.get("search_timing") or {}
+
+    def span(key: str) -> str:
+        a, b = t.get(key) or (None, None)
+        return "–" if a is None else f"{a / 60:.0f}–{b / 60:.0f} min"
+
+    return (
+        "Measured **one engine at a time** (osmem-server cannot hold both copies of the corpus): "
+        f"the raw engine's windows ran {span('raw_windows_s')} into the run, then its index was "
+        f"deleted, Docuseek loaded, and Docuseek's windows (with the peers') ran "
+        f"{span('docuseek_windows_s')} — minutes apart, not interleaved, so the overhead ratios "
+        "compare different moments of a shared machine.\n"
+    )
+
+
+def osmem_line(name: str, r: dict) -> str:
+    """osmem-server's Go settings and its RSS at the steps of the run, if recorded."""
+    go = g(r, "meta", "options", "osmem_go_env") or {}
+    steps = g(r, "memory", "osmem_rss_bytes_at") or {}
+    if not go and not steps:
+        return ""
+    settings = ", ".join(f"{k}={v}" for k, v in go.items()) or "Go's default GC settings"
+    rss = "; ".join(
+        f"{when} {mb(v['rss'])} (peak so far {mb(v['peak_so_far'])})" for when, v in steps.items()
+    )
+    return f"- {name}: osmem-server with {settings}" + (f"; RSS: {rss}" if rss else "") + "."
+
+
 def agreement_line(ag: dict) -> str:
     if "compared" not in ag:  # results from before the tiered comparison
         return (
@@ -423,6 +456,9 @@ def render(results: list[dict]) -> str:
                     f"{f1(sq.get('p50_ms'))} / {f1(sq.get('p99_ms'))} | "
                     f"{f1(tv.get('p50_ms'))} / {f1(tv.get('p99_ms'))} |"
                 )
+        order = order_line(r)
+        if order:
+            w("\n" + order)
         ag = r.get("agreement") or {}
         if ag:
             w("\n" + agreement_line(ag) + "\n")
@@ -448,6 +484,9 @@ def render(results: list[dict]) -> str:
             f"{mb(ix.get('sqlite_fts5_bytes'))} | {mb(ix.get('tantivy_bytes'))} |"
         )
     w("")
+    osmem = [osmem_line(f"{b} {s}", r) for (b, s), r in runs.items()]
+    if any(osmem):
+        w("\n".join(x for x in osmem if x) + "\n")
 
     w("## How cost grows\n")
     w(

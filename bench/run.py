@@ -9,6 +9,12 @@ Order (all in one run, so the engines share the machine's state):
    engine, and the peers;
 6. indexing lag under a steady write load;
 7. peak RSS of api, worker and the engines.
+
+One engine at a time (`--one-engine-at-a-time`; on by itself for OpenSearch at
+BIG_DOCS documents or more, where osmem-server cannot hold two copies of the corpus in
+memory): after the raw engine's batch-1000 load, its agreement answers and all its
+search windows are taken and its index is deleted; only then does Docuseek load. The raw
+and Docuseek windows are then minutes apart, not interleaved.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import secrets
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +36,16 @@ from bench.raw_opensearch import RawOpenSearch
 from bench.raw_postgres import RawPostgres
 
 REPO = Path(__file__).resolve().parent.parent
+Raw = RawOpenSearch | RawPostgres
 SCALES = {"64k": None, "1m": 1_000_000, "10m": 10_000_000}
+BIG_DOCS = 500_000  # OpenSearch at this size and above: one engine at a time, GOGC below
+BIG_OSMEM_GOGC = 25  # osmem-server's GOGC at BIG_DOCS+ unless --osmem-gogc says otherwise
+OSMEM_IDLE_TIMEOUT_S = 180.0  # longest wait for osmem-server to finish abandoned searches
+ONE_AT_A_TIME_NOTE = (
+    "one engine at a time: the raw engine's agreement answers and search windows were taken "
+    "right after its batch-1000 load, then its index was deleted before Docuseek loaded; the "
+    "raw and Docuseek latency windows are minutes apart (search_timing), not interleaved"
+)
 
 
 @dataclass
@@ -59,6 +75,29 @@ class Options:
     tune_postgres: bool = True  # docuseek.embedded.tuning() on the shared server
     exact_limit: int = 1000  # Docuseek's PG_EXACT_LIMIT (default; the harness does not set it)
     classes: list[str] = field(default_factory=lambda: list(queries.CLASSES))
+    # None: on for OpenSearch at BIG_DOCS documents or more (see the module docstring)
+    one_engine_at_a_time: bool | None = None
+    osmem_gogc: int | None = None  # None: Go's default, BIG_OSMEM_GOGC at BIG_DOCS+
+    osmem_gomemlimit: str = ""  # e.g. "14GiB"; "" = no soft limit
+
+
+def one_at_a_time(opts: Options, n_docs: int) -> bool:
+    if opts.one_engine_at_a_time is None:
+        return opts.backend == "opensearch" and n_docs >= BIG_DOCS
+    if opts.one_engine_at_a_time and opts.backend != "opensearch":
+        raise ValueError("one engine at a time is for the opensearch backend (in-memory server)")
+    return opts.one_engine_at_a_time
+
+
+def osmem_go_env(opts: Options, n_docs: int) -> dict[str, str]:
+    """GOGC / GOMEMLIMIT for osmem-server's process (empty: Go's defaults)."""
+    gogc = opts.osmem_gogc
+    if gogc is None and n_docs >= BIG_DOCS:
+        gogc = BIG_OSMEM_GOGC
+    env = {"GOGC": str(gogc)} if gogc is not None else {}
+    if opts.osmem_gomemlimit:
+        env["GOMEMLIMIT"] = opts.osmem_gomemlimit
+    return env
 
 
 def load_docs(opts: Options) -> tuple[list[dict], str]:
@@ -81,6 +120,17 @@ class Run:
         self.t_start = time.perf_counter()
         self.result: dict = {}
         self.log_lines: list[str] = []
+        self.pg: servers.Postgres | None = None
+        self.osm: servers.Osmem | None = None
+        self.one_at_a_time = False
+        # One engine at a time: taken before the raw index is deleted (None: measured live).
+        self.raw_dropped = False
+        self.raw_answers: list[dict] | None = None
+        self.raw_windows: dict[str, dict[str, dict]] | None = None
+        self.raw_size: int | dict | None = None
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self.t_start, 1)
 
     def log(self, msg: str) -> None:
         line = f"[{time.perf_counter() - self.t_start:7.1f}s] {msg}"
@@ -105,6 +155,8 @@ class Run:
         work = o.work_dir
         work.mkdir(parents=True, exist_ok=True)
         admin_key = "bench-" + secrets.token_hex(16)
+        self.one_at_a_time = one_at_a_time(o, len(docs))
+        go_env = osmem_go_env(o, len(docs)) if o.backend == "opensearch" else {}
         pg = servers.Postgres(work / "pg", tune=o.tune_postgres)
         self.pg = pg
         osm = None
@@ -133,6 +185,8 @@ class Run:
                     "api_workers": o.api_workers,
                     "workers": o.workers,
                     "statement_timeout_s": o.statement_timeout,
+                    "one_engine_at_a_time": self.one_at_a_time,
+                    "osmem_go_env": go_env,
                 },
             },
             "ingest": {},
@@ -143,6 +197,8 @@ class Run:
             "agreement": {},
             "peers_ingest": {},
         }
+        if self.one_at_a_time:
+            res["meta"]["order_note"] = ONE_AT_A_TIME_NOTE
         self.result = res
         try:
             pg.create_database("docuseek")
@@ -157,7 +213,7 @@ class Run:
                 "DOCUSEEK_LOG_LEVEL": "warning",
             }
             if o.backend == "opensearch":
-                osm = servers.Osmem(work / "osmem.log")
+                osm = self.osm = servers.Osmem(work / "osmem.log", go_env)
                 env["OPENSEARCH_URL"] = osm.url
                 raw = RawOpenSearch(osm.url)
             else:
@@ -177,20 +233,21 @@ class Run:
                 else "httpx-threads"
             )
 
-            self.section("ingest", lambda: self.ingest(docs, raw, client))
+            self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
             ds.check_alive()
-            self.section("index size", lambda: self.index_size(pg, raw, osm))
+            self.section("index size", lambda: self.index_size(pg, raw))
             self.section("agreement", lambda: self.agreement(qs, raw, client))
             peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
             self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
             self.section("lag", lambda: self.lag(docs, client))
             ds.check_alive()
-            res["memory"] = {
-                **{f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
-                "postgres_peak_rss_bytes": pg.peak_rss(),
-            }
+            res["memory"].update(
+                {f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
+                postgres_peak_rss_bytes=pg.peak_rss(),
+            )
             if osm is not None:
                 res["memory"]["osmem_peak_rss_bytes"] = osm.peak_rss()
+                self.note_osmem_rss("end")
             for p in peers or []:
                 if hasattr(p, "close"):
                     p.close()
@@ -207,15 +264,22 @@ class Run:
 
     # -- sections ---------------------------------------------------------------------------
 
-    def ingest(self, docs: list[dict], raw, client: DocuseekClient) -> None:  # type: ignore[no-untyped-def]
+    def ingest(self, docs: list[dict], qs: list[dict], raw: Raw, client: DocuseekClient) -> None:
+        """Each batch size: the raw load, then Docuseek's. One engine at a time, the raw
+        engine is measured and its index deleted between the two batch-1000 loads."""
         o = self.o
         out: dict = {"docuseek": {}, "raw": {}, "ratio": {}}
+        self.result["ingest"] = out
         plan = [(1, docs[: o.batch1_docs]), (100, docs[: o.batch100_docs]), (1000, docs)]
         for batch, subset in plan:
             raw.reset()
             r = raw.ingest(subset, batch, o.ingest_concurrency)
             out["raw"][str(batch)] = r
             self.log(f"raw b{batch}: {r['docs_per_s']:.0f} docs/s ({len(subset)} docs)")
+            if batch == 1000:
+                out["raw_count"] = raw.count()
+                if self.one_at_a_time and isinstance(raw, RawOpenSearch):
+                    self.section("raw engine alone", lambda: self.raw_alone(qs, raw))
             name = "bench" if batch == 1000 else f"bench_b{batch}"
             client.create_collection(name)
             d = client.ingest(name, subset, batch, o.ingest_concurrency)
@@ -227,12 +291,46 @@ class Run:
             )
             if batch != 1000:
                 client.client().delete(f"/collections/{name}")
-        n = raw.count()
-        out["raw_count"] = n
+        self.note_osmem_rss("docuseek b1000 loaded")
         out["docuseek_count"] = client.count("bench")
-        self.result["ingest"] = out
 
-    def index_size(self, pg: servers.Postgres, raw, osm) -> None:  # type: ignore[no-untyped-def]
+    def raw_alone(self, qs: list[dict], raw: RawOpenSearch) -> None:
+        """One engine at a time: everything the run needs from the raw engine (index size,
+        agreement answers, search windows), then its index is deleted, whatever failed."""
+        try:
+            self.note_osmem_rss("raw b1000 loaded")
+            self.raw_size = raw.size_bytes()
+            self.raw_answers = [raw.search(q) for q in qs]
+            self.raw_windows = self.raw_search(qs, raw)
+            self.note_osmem_rss("raw searched")
+        finally:
+            raw.drop()
+            self.raw_dropped = True
+            self.wait_osmem_idle("raw index deleted")
+            self.note_osmem_rss("raw index deleted")
+
+    def raw_search(self, qs: list[dict], raw: Raw) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        t0 = self.elapsed()
+        for cls, lst, c in self.windows(qs):
+            r = out.setdefault(cls, {})[str(c)] = self.raw_window(raw, cls, lst, c)
+            self.log(
+                f"{cls:13s} c={c:<3d} raw p50 {r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} "
+                f"({r['rps']:6.0f}/s, {r['requests']} requests, {r['errors']} err)"
+            )
+        self.result["search_timing"] = {"raw_windows_s": [t0, self.elapsed()]}
+        return out
+
+    def note_osmem_rss(self, when: str) -> None:
+        """osmem-server's current RSS at a step of the run (memory.osmem_rss_bytes_at)."""
+        if self.osm is None:
+            return
+        rss, peak = self.osm.rss(), self.osm.peak_rss()
+        at = self.result.setdefault("memory", {}).setdefault("osmem_rss_bytes_at", {})
+        at[when] = {"rss": rss, "peak_so_far": peak}
+        self.log(f"osmem-server RSS {rss / 2**20:,.0f} MB, peak {peak / 2**20:,.0f} MB ({when})")
+
+    def index_size(self, pg: servers.Postgres, raw) -> None:  # type: ignore[no-untyped-def]
         import psycopg
 
         sizes: dict = {}
@@ -249,9 +347,9 @@ class Run:
             sizes["docuseek_index_bytes"] = sum(
                 sz for name, sz in rows if name.startswith("docuseek_index.")
             )
-        raw_size = raw.size_bytes()
+        raw_size = self.raw_size if self.raw_dropped else raw.size_bytes()
         sizes["raw_bytes"] = raw_size["total"] if isinstance(raw_size, dict) else raw_size
-        if osm is not None:
+        if self.osm is not None:
             sizes["note"] = "osmem-server keeps its indices in memory: see memory.osmem_peak_rss"
         self.result["index_size"] = sizes
 
@@ -265,11 +363,14 @@ class Run:
         equal, or a lower bound when `gte`; every returned id a real match)."""
         out = []
         tiering = self.o.backend == "postgres"
-        for q in qs:
+        # One engine at a time the raw index is gone: its answers were stored before.
+        answers = self.raw_answers if self.raw_dropped else [raw.search(q) for q in qs]
+        if answers is None:
+            raise RuntimeError("the raw index was deleted before its answers were stored")
+        for q, b in zip(qs, answers, strict=True):
             a = client.search("bench", q)
-            b = raw.search(q)
             row = agreement_row(q, a, b, self.o.exact_limit if tiering else None)
-            if row["tiered"] and hasattr(raw, "members"):
+            if row["tiered"] and not self.raw_dropped and hasattr(raw, "members"):
                 row["ids_matching"] = raw.members(q, a["ids"])
             out.append(row)
         ag = summarize_agreement(out)
@@ -290,65 +391,100 @@ class Run:
             self.log(f"{p.name}: {r['docs_per_s']:.0f} docs/s, {r['size_bytes'] / 1e6:.0f} MB")
         return peers
 
+    def windows(self, qs: list[dict]) -> list[tuple[str, list[dict], int]]:
+        """The search measurements, in order: (class, its queries, concurrency)."""
+        return [
+            (cls, lst, c)
+            for cls, lst in queries.by_class(qs).items()
+            if lst
+            for c in self.o.concurrency
+        ]
+
+    def raw_window(self, raw: Raw, cls: str, lst: list[dict], c: int) -> dict:
+        o = self.o
+        self.quiesce(f"{cls} c={c} raw")
+        if isinstance(raw, RawOpenSearch):
+            reqs = [raw.request_line(q) for q in lst]
+            return loadgen.http_load(
+                raw.url, reqs, {}, c, o.duration, o.use_wrk, settle=self.settle(f"{cls} c={c} raw")
+            )
+        return loadgen.closed_loop(raw.search, lst, c, o.duration, o.warmup, tool="threads+psycopg")
+
+    def stored_raw_window(self, cls: str, c: int) -> dict:
+        if self.raw_windows is None:
+            raise RuntimeError("the raw index was deleted before its search windows were taken")
+        return self.raw_windows[cls][str(c)]
+
     def search(
         self,
         qs: list[dict],
-        raw,
+        raw: Raw,
         client: DocuseekClient,
-        ds: servers.Docuseek,  # type: ignore[no-untyped-def]
+        ds: servers.Docuseek,
         peers: list,
     ) -> None:
         o = self.o
         out: dict = {"docuseek": {}, "raw": {}, "overhead_p99": {}, "overhead_p50": {}}
-        for p in peers:
-            out[p.name] = {}
-        for cls, lst in queries.by_class(qs).items():
-            if not lst:
-                continue
-            ds_reqs = [("GET", client.search_path("bench", q), "") for q in lst]
-            for key in out:
-                if key not in ("overhead_p99", "overhead_p50"):
-                    out[key].setdefault(cls, {})
-            out["overhead_p99"][cls] = {}
-            out["overhead_p50"][cls] = {}
-            for c in o.concurrency:
-                self.quiesce(f"{cls} c={c} docuseek")
-                d = loadgen.http_load(ds.url, ds_reqs, client.headers, c, o.duration, o.use_wrk)
-                out["docuseek"][cls][str(c)] = d
-                if isinstance(raw, RawOpenSearch):
-                    r = loadgen.http_load(
-                        raw.url, [raw.request_line(q) for q in lst], {}, c, o.duration, o.use_wrk
-                    )
-                else:
-                    self.quiesce(f"{cls} c={c} raw")
-                    r = loadgen.closed_loop(
-                        raw.search, lst, c, o.duration, o.warmup, tool="threads+psycopg"
-                    )
-                out["raw"][cls][str(c)] = r
-                out["overhead_p99"][cls][str(c)] = d["p99_ms"] / r["p99_ms"]
-                out["overhead_p50"][cls][str(c)] = d["p50_ms"] / r["p50_ms"]
-                line = (
-                    f"{cls:13s} c={c:<3d} docuseek p50 {d['p50_ms']:7.1f} p99 "
-                    f"{d['p99_ms']:7.1f} ({d['rps']:6.0f}/s, {d['errors']} err) | raw p50 "
-                    f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)"
-                )
-                for p in peers:
-                    pr = loadgen.closed_loop(p.search, lst, c, o.duration, o.warmup, tool="threads")
-                    out[p.name][cls][str(c)] = pr
-                    line += f" | {p.name} p99 {pr['p99_ms']:.1f}"
-                self.log(line)
+        out.update({p.name: {} for p in peers})
         self.result["search"] = out
+        t0 = self.elapsed()
+        for cls, lst, c in self.windows(qs):
+            ds_reqs = [("GET", client.search_path("bench", q), "") for q in lst]
+            what = f"{cls} c={c} docuseek"
+            self.quiesce(what)
+            d = loadgen.http_load(
+                ds.url, ds_reqs, client.headers, c, o.duration, o.use_wrk, settle=self.settle(what)
+            )
+            if self.raw_dropped:
+                r = self.stored_raw_window(cls, c)
+            else:
+                r = self.raw_window(raw, cls, lst, c)
+            per_c: dict[str, dict | float] = {"docuseek": d, "raw": r}
+            per_c["overhead_p99"] = d["p99_ms"] / r["p99_ms"]
+            per_c["overhead_p50"] = d["p50_ms"] / r["p50_ms"]
+            line = (
+                f"{cls:13s} c={c:<3d} docuseek p50 {d['p50_ms']:7.1f} p99 "
+                f"{d['p99_ms']:7.1f} ({d['rps']:6.0f}/s, {d['errors']} err) | raw p50 "
+                f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)"
+            )
+            for p in peers:
+                per_c[p.name] = loadgen.closed_loop(
+                    p.search, lst, c, o.duration, o.warmup, tool="threads"
+                )
+                line += f" | {p.name} p99 {per_c[p.name]['p99_ms']:.1f}"
+            for key, m in per_c.items():
+                out[key].setdefault(cls, {})[str(c)] = m
+            self.log(line)
+        self.result.setdefault("search_timing", {})["docuseek_windows_s"] = [t0, self.elapsed()]
 
     def quiesce(self, what: str) -> None:
-        """Before a measurement: wait (up to the statement timeout) until PostgreSQL runs
-        no statement left over from the previous one."""
-        pg = getattr(self, "pg", None)
-        if pg is None:
-            return
-        waited = pg.wait_idle((self.o.statement_timeout or 10.0) + 2.0)
+        """Before a measurement: wait until PostgreSQL runs no statement left over from the
+        previous one (up to the statement timeout) and osmem-server has finished the
+        searches whose clients gave up (it does not cancel them)."""
+        waited = self.wait_osmem_idle(what)
+        if self.pg is not None:
+            waited += self.pg.wait_idle((self.o.statement_timeout or 10.0) + 2.0)
+        self.note_wait(what, waited)
+
+    def settle(self, what: str) -> Callable[[], object] | None:
+        """Between wrk's warm-up and its measurement: osmem-server finishes the warm-up's
+        abandoned searches first (they would run on inside the window)."""
+        if self.osm is None:
+            return None
+        return lambda: self.note_wait(f"{what} after warm-up", self.wait_osmem_idle(what))
+
+    def note_wait(self, what: str, waited: float) -> None:
         self.result.setdefault("quiesce_s", {})[what] = round(waited, 2)
         if waited > 0.5:
-            self.log(f"waited {waited:.1f} s for leftover statements before {what}")
+            self.log(f"waited {waited:.1f} s for leftover work before {what}")
+
+    def wait_osmem_idle(self, what: str) -> float:
+        if self.osm is None:
+            return 0.0
+        waited = self.osm.wait_idle(OSMEM_IDLE_TIMEOUT_S)
+        if waited >= OSMEM_IDLE_TIMEOUT_S:
+            self.log(f"osmem-server still busy after {waited:.0f} s before {what}")
+        return waited
 
     def lag(self, docs: list[dict], client: DocuseekClient) -> None:
         o = self.o

@@ -166,10 +166,34 @@ def _stop_pgdata(datadir: Path) -> None:
         pass
 
 
-class Osmem:
-    """osmem-server (OpenSearch-compatible, in memory) on a loopback port."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of pid so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, log: Path) -> None:
+
+def wait_cpu_idle(pid: int, timeout: float, busy_cores: float = 0.1, step: float = 0.5) -> float:
+    """Wait until pid uses less than busy_cores of CPU over one step (a server still
+    answering requests whose clients gave up); seconds it was busy (0: idle at once)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(step)
+        if cpu_seconds(pid) - before < busy_cores * step:
+            return time.monotonic() - t0 - step
+    return time.monotonic() - t0
+
+
+class Osmem:
+    """osmem-server (OpenSearch-compatible, in memory) on a loopback port.
+
+    go_env: Go runtime settings for its process (GOGC, GOMEMLIMIT); it keeps every index
+    on the Go heap, so they bound its memory at large scales."""
+
+    def __init__(self, log: Path, go_env: dict[str, str] | None = None) -> None:
         from osmem_server import resolve_binary
 
         self.port = free_port()
@@ -185,6 +209,7 @@ class Osmem:
                 "-parent-pid",
                 str(os.getpid()),
             ],
+            env={**os.environ, **(go_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -193,6 +218,12 @@ class Osmem:
 
     def peak_rss(self) -> int:
         return peak_rss_bytes(self.proc.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.proc.pid)
+
+    def wait_idle(self, timeout: float) -> float:
+        return wait_cpu_idle(self.proc.pid, timeout)
 
     def stop(self) -> None:
         stop_process(self.proc)

@@ -1,7 +1,8 @@
 """Smoke run of the benchmark harness: the real harness, end to end, on a few hundred
 documents, so it cannot rot. It asserts things that can fail: every section is in the
 JSON result, counts match the documents ingested, Docuseek and the raw engine return the
-same hit sets, and the report renders from the result.
+same hit sets, and the report renders from the result. OpenSearch also runs once with the
+raw engine measured and deleted before Docuseek loads (the mode of the 1M run).
 """
 
 from __future__ import annotations
@@ -49,12 +50,19 @@ def work_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-BACKENDS = ["postgres"] + (["opensearch"] if _opensearch_backend() else [])
+# (backend, one engine at a time forced on)
+MODES = [("postgres", False)] + (
+    [("opensearch", False), ("opensearch", True)] if _opensearch_backend() else []
+)
 
 
 @pytest.mark.skipif(not _has_real_corpus(), reason="needs apt-cache for the Debian corpus")
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_harness_end_to_end(tmp_path: Path, work_dir: Path, backend: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "one_at_a_time"), MODES, ids=["-".join(map(str, m)) for m in MODES]
+)
+def test_harness_end_to_end(
+    tmp_path: Path, work_dir: Path, backend: str, one_at_a_time: bool
+) -> None:
     peers = importlib.util.find_spec("tantivy") is not None
     opts = runmod.Options(
         backend=backend,
@@ -73,6 +81,8 @@ def test_harness_end_to_end(tmp_path: Path, work_dir: Path, backend: str) -> Non
         work_dir=tmp_path / "work",
         out_dir=tmp_path / "results",
         classes=["rare", "phrase", "filter_facets"],
+        one_engine_at_a_time=True if one_at_a_time else None,
+        osmem_gogc=50 if one_at_a_time else None,
     )
     res = runmod.Run(opts).execute()
     path = runmod.save(res, opts.out_dir)
@@ -124,6 +134,12 @@ def test_harness_end_to_end(tmp_path: Path, work_dir: Path, backend: str) -> Non
                 assert srch["tantivy"][cls][c]["requests"] > 0, (cls, c)
                 assert srch["sqlite_fts5"][cls][c]["requests"] > 0, (cls, c)
 
+    if one_at_a_time:
+        _check_one_at_a_time(saved)
+    else:  # 300 documents: the automatic choice is the interleaved order
+        assert saved["meta"]["options"]["one_engine_at_a_time"] is False
+        assert "order_note" not in saved["meta"]
+
     lag = saved["lag"]["docuseek"]
     assert lag["errors"] == 0 and lag["measured"] == lag["writes"] > 0
     assert saved["memory"]["api_peak_rss_bytes"] > 10_000_000
@@ -137,3 +153,24 @@ def test_harness_end_to_end(tmp_path: Path, work_dir: Path, backend: str) -> Non
         + [{**saved, "_file": path.name, "meta": {**saved["meta"], "scale": "64k"}}]
     )
     assert "## Search latency" in md and "| rare | 1 |" in md
+
+
+def _check_one_at_a_time(saved: dict) -> None:
+    """The raw engine was measured, then deleted, then Docuseek loaded and was measured."""
+    meta = saved["meta"]
+    assert meta["options"]["one_engine_at_a_time"] is True
+    assert meta["options"]["osmem_go_env"] == {"GOGC": "50"}
+    assert "minutes apart" in meta["order_note"]
+    timing = saved["search_timing"]
+    assert timing["raw_windows_s"][0] < timing["raw_windows_s"][1]
+    assert timing["raw_windows_s"][1] <= timing["docuseek_windows_s"][0]
+    steps = list(saved["memory"]["osmem_rss_bytes_at"])
+    assert steps[:4] == [
+        "raw b1000 loaded",
+        "raw searched",
+        "raw index deleted",
+        "docuseek b1000 loaded",
+    ], steps
+    assert saved["index_size"]["raw_bytes"] > 0  # taken before the raw index was deleted
+    rows = saved["agreement"]["queries"]  # compared with the stored raw answers
+    assert sum(bool(row["raw_ids"]) for row in rows) >= len(rows) // 4, rows
