@@ -488,6 +488,7 @@ class Run:
 
     def lag(self, docs: list[dict], client: DocuseekClient) -> None:
         o = self.o
+        self.quiesce("lag")  # the last search window's abandoned requests run on otherwise
         r = client.lag("bench", docs, o.lag_rate, o.lag_batch, o.lag_seconds)
         self.result["lag"] = {"docuseek": r}
         self.log(
