@@ -240,6 +240,21 @@ def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ig
     w("")
 
 
+FEW_REQUESTS = 10  # a window with fewer completions: its percentiles are a handful of samples
+
+
+def latency_cell(m: dict, pcts: tuple[str, ...] = ("50", "99")) -> str:
+    """Percentiles of one window, saying when none or only a few requests completed."""
+    if not m:
+        return "–"
+    if not m.get("requests"):
+        return f"none completed in {m.get('seconds', 0):.0f} s"
+    notes = [f"n={m['requests']}"] if m["requests"] < FEW_REQUESTS else []
+    notes += [f"{m['errors']} err"] if m.get("errors") else []
+    cell = " / ".join(f1(m[f"p{p}_ms"]) for p in pcts)
+    return cell + (f" ({', '.join(notes)})" if notes else "")
+
+
 def order_line(r: dict) -> str:
     """The caveat of a run measured one engine at a time (raw index deleted before Docuseek
     loaded), with when each side's search windows ran."""
@@ -446,19 +461,15 @@ def render(results: list[dict]) -> str:
                 rr = g(srch, "raw", cls, c) or {}
                 sq = g(srch, "sqlite_fts5", cls, c) or {}
                 tv = g(srch, "tantivy", cls, c) or {}
-                errs = f" ({d['errors']} err)" if d.get("errors") else ""
-                if not d.get("requests"):
-                    errs = f" (none completed in {d.get('seconds', 0):.0f} s)"
+                ov = g(srch, "overhead_p99", cls, c)
                 w(
-                    f"| {cls} | {c} | {f1(d['p50_ms'])} / {f1(d['p95_ms'])} / {f1(d['p99_ms'])}"
-                    f"{errs} | {f0(d['rps'])} | {f1(rr.get('p50_ms'))} / {f1(rr.get('p99_ms'))} | "
-                    f"{f0(rr.get('rps'))} | {f2(g(srch, 'overhead_p99', cls, c))} | "
-                    f"{f1(sq.get('p50_ms'))} / {f1(sq.get('p99_ms'))} | "
-                    f"{f1(tv.get('p50_ms'))} / {f1(tv.get('p99_ms'))} |"
+                    f"| {cls} | {c} | {latency_cell(d, ('50', '95', '99'))} | {f0(d['rps'])} | "
+                    f"{latency_cell(rr)} | {f0(rr.get('rps'))} | "
+                    f"{f2(ov) if ov == ov else '–'} | {latency_cell(sq)} | {latency_cell(tv)} |"
                 )
         order = order_line(r)
         if order:
-            w("\n" + order)
+            w("\n" + order.rstrip("\n"))
         ag = r.get("agreement") or {}
         if ag:
             w("\n" + agreement_line(ag) + "\n")
