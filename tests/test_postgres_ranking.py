@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
@@ -20,8 +20,10 @@ FIELDS = {
 
 
 @pytest.fixture
-def backend(engine: Engine) -> SearchBackend:
-    return PostgresBackend(engine, exact_limit=10)
+def backend(engine: Engine) -> Iterator[SearchBackend]:
+    pg_backend = PostgresBackend(engine, exact_limit=10)
+    yield pg_backend
+    pg_backend.close()
 
 
 @pytest.fixture
@@ -115,3 +117,38 @@ def test_highlights_keep_short_fields_whole_and_escape_html(service: Service) ->
     (snippet,) = highlights["body"]
     assert "&lt;b&gt;<mark>needle</mark>&lt;/b&gt; &amp; more" in snippet
     assert len(snippet) < len(long_body) / 2  # a fragment, not the whole text
+
+
+def test_searches_leave_no_transaction_or_setting_on_pooled_connections(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    """Searches run in autocommit on their own pool; the tier walk switches bitmap scans
+    off for one statement and must switch them back, or every later query on that pooled
+    connection would plan without them."""
+    backend = service.backend
+    assert isinstance(backend, PostgresBackend)
+    for _ in range(3):  # tiered pages, walked with bitmap scans off
+        assert service.search("docs", q="common")["ranking"] == "tiered"
+    pool = backend.search_engine.pool
+    assert pool.checkedin() >= 1
+    with backend.search_engine.connect() as conn:  # the connection the searches used
+        assert conn.execute(text("SHOW enable_bitmapscan")).scalar_one() == "on"
+        assert conn.connection.dbapi_connection.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]
+
+
+def test_search_survives_its_pooled_connections_being_killed(
+    service: Service, corpus: list[dict[str, Any]], engine: Engine
+) -> None:
+    """A server restart kills pooled connections. The search pool has no pre-ping (a round
+    trip per search): the search that finds a dead connection retries once, on a fresh one."""
+    before = service.search("docs", q="ground rare")
+    with engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'docuseek-search'"
+            )
+        ).scalar_one()
+    assert killed >= 1  # a real fault: the pooled search connections are gone
+    after = service.search("docs", q="ground rare")  # 200, not 503
+    assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]

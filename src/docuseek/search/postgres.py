@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
+from docuseek.db import make_search_engine
 from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.base import (
     BackendUnavailable,
@@ -105,6 +107,13 @@ class PostgresBackend:
     def __init__(self, engine: Engine, exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
         self.engine = engine
         self.exact_limit = exact_limit
+        self._search_engine: Engine | None = None  # made on the first search (not in workers)
+
+    @property
+    def search_engine(self) -> Engine:
+        if self._search_engine is None:
+            self._search_engine = make_search_engine(self.engine)
+        return self._search_engine
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -151,7 +160,8 @@ class PostgresBackend:
         return None
 
     def close(self) -> None:
-        return None
+        if self._search_engine is not None:
+            self._search_engine.dispose()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -255,8 +265,14 @@ class PostgresBackend:
     def search(self, collection: Collection, query: SearchQuery) -> SearchResult:
         table = table_name(collection, collection.generation)
         try:
-            with self.engine.connect() as conn:
-                return _Search(self, conn, collection, table, query).run()
+            try:
+                return self._search_once(collection, table, query)
+            except OperationalError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection died (a server restart): SQLAlchemy has dropped the
+                # pool; a search is read-only, so run it once more on a fresh connection.
+                return self._search_once(collection, table, query)
         except DataError as exc:
             if query.after is not None:
                 raise InvalidCursor("cursor values do not fit this query") from exc
@@ -267,6 +283,10 @@ class PostgresBackend:
             raise
         except OperationalError as exc:
             raise BackendUnavailable(str(exc.orig)) from exc
+
+    def _search_once(self, collection: Collection, table: str, query: SearchQuery) -> SearchResult:
+        with self.search_engine.connect() as conn:
+            return _Search(self, conn, collection, table, query).run()
 
 
 class _Search:
@@ -376,15 +396,12 @@ class _Search:
                 if bool(last_tier) == tier:
                     where += f" AND id > {self.params.add(last_id, 'text')}"
             walk = not tier or self._is_big(where)
-            if walk:  # per statement: the transaction ends with the search
-                self.conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-            rows = self.conn.execute(
-                text(f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"),
-                self.params.values,
-            ).scalars()
-            picked += [(doc_id, tier) for doc_id in rows]
-            if walk:
-                self.conn.execute(text("SET LOCAL enable_bitmapscan = on"))
+            with self._bitmap_scans_off(walk):
+                rows = self.conn.execute(
+                    text(f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"),
+                    self.params.values,
+                ).scalars()
+                picked += [(doc_id, tier) for doc_id in rows]
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
@@ -395,6 +412,19 @@ class _Search:
             f" FROM unnest({ids}, {flags}) AS m(id, tier)"
         )
         return self._page(sql, "s1 DESC, s2", page_score=True)
+
+    @contextmanager
+    def _bitmap_scans_off(self, off: bool) -> Iterator[None]:
+        """Make the planner walk an index in order for one statement. Searches run in
+        autocommit (no SET LOCAL), so the setting is reset however the statement ends."""
+        if not off:
+            yield
+            return
+        self.conn.execute(text("SET enable_bitmapscan = off"))
+        try:
+            yield
+        finally:
+            self.conn.execute(text("RESET enable_bitmapscan"))
 
     def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
