@@ -152,3 +152,24 @@ def test_search_survives_its_pooled_connections_being_killed(
     assert killed >= 1  # a real fault: the pooled search connections are gone
     after = service.search("docs", q="ground rare")  # 200, not 503
     assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]
+
+
+def test_pages_read_documents_from_the_system_of_record(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    """The index keeps no copy of the documents: a page shows each hit as `documents`
+    holds it now. Before the worker catches up, an updated hit shows its new body and a
+    deleted one is left out, while the page still says that more follow."""
+    first = service.search("docs", q="ground rare", limit=2)
+    assert len(first["hits"]) == 2 and first["next_cursor"]
+    updated, deleted = (h["id"] for h in first["hits"])
+    service.add("docs", [{"id": updated, "title": "common ground renamed", "body": "rare words"}])
+    response = service.client.delete(f"/collections/docs/documents/{deleted}")
+    assert response.status_code == 202, response.text
+    # No drain: the index still has both rows as they were.
+    again = service.search("docs", q="ground rare", limit=2)
+    assert [h["id"] for h in again["hits"]] == [updated]
+    assert again["hits"][0]["document"]["title"] == "common ground renamed"
+    assert again["next_cursor"]  # the page held two rows; the third is still to come
+    rest, _ = page_all(service, q="ground rare")
+    assert deleted not in rest and updated in rest

@@ -450,20 +450,27 @@ class _Search:
         return self._page(sql, outer, page_score=self.has_q)
 
     def _page(self, page_sql: str, order: str, *, page_score: bool) -> list[dict[str, Any]]:
-        """The page's rows with their documents, highlights and (when asked) scores."""
-        extra = []
+        """The page's rows with their documents, highlights and (when asked) scores.
+
+        Documents come from `documents`, as of now: an updated hit shows its new version;
+        one deleted since it was indexed comes back without a body (LEFT JOIN, so the page
+        still knows there is more) and is left out of the hits."""
+        extra, joins = [], []
         if page_score:
-            extra.append(f"{_rank('d.tsv')} AS page_score")
+            extra.append(f"{_rank('x.tsv')} AS page_score")
+            joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
             extra += [
-                f"ts_headline('{TS_CONFIG}', {_escaped('d.doc', f.name)}, {query_sql()},"
-                f" CASE WHEN length(d.doc->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
+                f"ts_headline('{TS_CONFIG}', {_escaped('d.body', f.name)}, {query_sql()},"
+                f" CASE WHEN length(d.body->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
                 f" THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END) AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
             ]
+        cid = self.params.add(self.collection.id, "bigint")
         sql = (
-            f"SELECT p.*, d.doc AS body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
-            f" JOIN {self.table} d ON d.id = p.id ORDER BY {order}"
+            f"SELECT p.*, d.body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
+            f" LEFT JOIN documents d ON d.collection_id = {cid} AND d.id = p.id"
+            f" {' '.join(joins)} ORDER BY {order}"
         )
         return [dict(row) for row in self.conn.execute(text(sql), self.params.values).mappings()]
 
@@ -557,6 +564,8 @@ class _Search:
             sum(1 for key in rows[0] if key.startswith("s") and key[1:].isdigit()) if rows else 0
         )
         for row in rows[: self.query.limit]:
+            if row["body"] is None:
+                continue  # deleted since it was indexed; the worker is removing it
             highlights: dict[str, list[str]] = {}
             for i, f in enumerate(self.collection.text_fields):
                 snippet = row.get(f"h_{i}")
