@@ -173,3 +173,21 @@ def test_pages_read_documents_from_the_system_of_record(
     assert again["next_cursor"]  # the page held two rows; the third is still to come
     rest, _ = page_all(service, q="ground rare")
     assert deleted not in rest and updated in rest
+
+
+def test_exact_limit_boundary(service: Service) -> None:
+    """exact_limit (10 here) matches are ranked exactly; one more and the page is tiered.
+    The first page counts and ranks in one statement: the count decides both."""
+    service.create_collection("edge", FIELDS)
+    service.add("edge", [{"id": f"e{i:02d}", "body": f"boundary {i}"} for i in range(11)])
+    service.drain()
+    over = service.search("edge", q="boundary")
+    assert (over["total"], over["total_relation"], over["ranking"]) == (10, "gte", "tiered")
+    assert len(over["hits"]) == 11 and over["next_cursor"] is None
+    response = service.client.delete("/collections/edge/documents/e05")
+    assert response.status_code == 202
+    service.drain()
+    at = service.search("edge", q="boundary")
+    assert (at["total"], at["total_relation"], at["ranking"]) == (10, "eq", "exact")
+    assert len(at["hits"]) == 10 and at["next_cursor"] is None
+    assert "e05" not in [h["id"] for h in at["hits"]]

@@ -324,12 +324,14 @@ class _Search:
             self.capped_count = min(total, self.backend.exact_limit + 1)  # no second count
         else:
             facets = {}
-        ranked = True
-        if relevance_first:
+        if not relevance_first:
+            rows, ranked = self._sorted_page(sort), True
+        elif query.after is None and self.capped_count is None:
+            first = self._ranked_first_page()  # None: too many matches to rank them all
+            rows, ranked = (first, True) if first is not None else (self._tiered_page(), False)
+        else:
             ranked = self._relevance_mode() == RANKED
             rows = self._ranked_page() if ranked else self._tiered_page()
-        else:
-            rows = self._sorted_page(sort)
         if total is None:
             total, exact = self._capped_total()
         hits = self._hits(rows)
@@ -365,6 +367,31 @@ class _Search:
             f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
+
+    def _ranked_first_page(self) -> list[dict[str, Any]] | None:
+        """Count the matches (up to exact_limit + 1) and, when there are no more than
+        exact_limit, rank them and return the first page: one statement, where counting
+        first and ranking next took two round trips for every query with few matches.
+        The count comes back on a row of its own; None when the matches are too many
+        (then nothing was ranked)."""
+        limit = self.backend.exact_limit
+        candidates = f"SELECT id FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
+        ranked = (
+            f"SELECT x.id, {_rank('x.tsv')} AS score FROM c JOIN {self.table} x ON x.id = c.id"
+            f" WHERE (SELECT n FROM n) <= {limit}"
+            f" ORDER BY score DESC, x.id LIMIT {self.query.limit + 1}"
+        )
+        sql = (
+            f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
+            f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
+            f" NULL::real AS s1, NULL::text AS s2, n AS capped FROM n"
+            f" UNION ALL SELECT id, score, '{RANKED}', score, id, NULL FROM ({ranked}) r"
+        )
+        rows = self._page(sql, "s1 DESC, s2", page_score=False)
+        self.capped_count = next(int(r["capped"]) for r in rows if r["capped"] is not None)
+        if self.capped_count > limit:
+            return None
+        return [r for r in rows if r["capped"] is None]
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """Top-tier matches first, then the rest, each tier in id order.
