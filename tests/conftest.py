@@ -104,9 +104,11 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def backend(engine: Engine) -> SearchBackend:
+def backend(engine: Engine) -> Iterator[SearchBackend]:
     """The search backend under test; conformance tests parametrize this."""
-    return PostgresBackend(engine)
+    pg_backend = PostgresBackend(engine)
+    yield pg_backend
+    pg_backend.close()
 
 
 @dataclass

@@ -99,6 +99,26 @@ def test_web_search_syntax(service: Service) -> None:
     assert set(ids(service.search("books", q="rust OR postgresql"))) == {"b3", "b4"}
 
 
+def test_phrases_do_not_span_two_fields(service: Service) -> None:
+    """PostgreSQL joins the fields into one tsvector; without a gap between them, the end
+    of one field and the start of the next read as a phrase (stop words included)."""
+    service.create_collection(
+        "notes", {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
+    )
+    service.add(
+        "notes",
+        [
+            {"id": "n1", "title": "dogs bark", "body": "the cat is running"},
+            {"id": "n2", "title": "running dogs", "body": "a fox and"},
+            {"id": "n3", "title": "fox and dog", "body": "nothing"},
+        ],
+    )
+    service.drain()
+    assert ids(service.search("notes", q='"running dogs"')) == ["n2"]  # not n1: body→title
+    assert ids(service.search("notes", q='"fox and dog"')) == ["n3"]  # not n2: body→title
+    assert ids(service.search("notes", q='"bark the cat"')) == []  # not n1: title→body
+
+
 def test_filters_facets_and_sort(service: Service) -> None:
     setup_books(service)
     assert set(ids(service.search("books", filter="section:tech"))) == {"b3", "b4"}

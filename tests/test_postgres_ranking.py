@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
@@ -20,8 +20,10 @@ FIELDS = {
 
 
 @pytest.fixture
-def backend(engine: Engine) -> SearchBackend:
-    return PostgresBackend(engine, exact_limit=10)
+def backend(engine: Engine) -> Iterator[SearchBackend]:
+    pg_backend = PostgresBackend(engine, exact_limit=10)
+    yield pg_backend
+    pg_backend.close()
 
 
 @pytest.fixture
@@ -115,3 +117,77 @@ def test_highlights_keep_short_fields_whole_and_escape_html(service: Service) ->
     (snippet,) = highlights["body"]
     assert "&lt;b&gt;<mark>needle</mark>&lt;/b&gt; &amp; more" in snippet
     assert len(snippet) < len(long_body) / 2  # a fragment, not the whole text
+
+
+def test_searches_leave_no_transaction_or_setting_on_pooled_connections(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    """Searches run in autocommit on their own pool; the tier walk switches bitmap scans
+    off for one statement and must switch them back, or every later query on that pooled
+    connection would plan without them."""
+    backend = service.backend
+    assert isinstance(backend, PostgresBackend)
+    for _ in range(3):  # tiered pages, walked with bitmap scans off
+        assert service.search("docs", q="common")["ranking"] == "tiered"
+    pool = backend.search_engine.pool
+    assert pool.checkedin() >= 1
+    with backend.search_engine.connect() as conn:  # the connection the searches used
+        assert conn.execute(text("SHOW enable_bitmapscan")).scalar_one() == "on"
+        assert conn.connection.dbapi_connection.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]
+
+
+def test_search_survives_its_pooled_connections_being_killed(
+    service: Service, corpus: list[dict[str, Any]], engine: Engine
+) -> None:
+    """A server restart kills pooled connections. The search pool has no pre-ping (a round
+    trip per search): the search that finds a dead connection retries once, on a fresh one."""
+    before = service.search("docs", q="ground rare")
+    with engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'docuseek-search'"
+            )
+        ).scalar_one()
+    assert killed >= 1  # a real fault: the pooled search connections are gone
+    after = service.search("docs", q="ground rare")  # 200, not 503
+    assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]
+
+
+def test_pages_read_documents_from_the_system_of_record(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    """The index keeps no copy of the documents: a page shows each hit as `documents`
+    holds it now. Before the worker catches up, an updated hit shows its new body and a
+    deleted one is left out, while the page still says that more follow."""
+    first = service.search("docs", q="ground rare", limit=2)
+    assert len(first["hits"]) == 2 and first["next_cursor"]
+    updated, deleted = (h["id"] for h in first["hits"])
+    service.add("docs", [{"id": updated, "title": "common ground renamed", "body": "rare words"}])
+    response = service.client.delete(f"/collections/docs/documents/{deleted}")
+    assert response.status_code == 202, response.text
+    # No drain: the index still has both rows as they were.
+    again = service.search("docs", q="ground rare", limit=2)
+    assert [h["id"] for h in again["hits"]] == [updated]
+    assert again["hits"][0]["document"]["title"] == "common ground renamed"
+    assert again["next_cursor"]  # the page held two rows; the third is still to come
+    rest, _ = page_all(service, q="ground rare")
+    assert deleted not in rest and updated in rest
+
+
+def test_exact_limit_boundary(service: Service) -> None:
+    """exact_limit (10 here) matches are ranked exactly; one more and the page is tiered.
+    The first page counts and ranks in one statement: the count decides both."""
+    service.create_collection("edge", FIELDS)
+    service.add("edge", [{"id": f"e{i:02d}", "body": f"boundary {i}"} for i in range(11)])
+    service.drain()
+    over = service.search("edge", q="boundary")
+    assert (over["total"], over["total_relation"], over["ranking"]) == (10, "gte", "tiered")
+    assert len(over["hits"]) == 11 and over["next_cursor"] is None
+    response = service.client.delete("/collections/edge/documents/e05")
+    assert response.status_code == 202
+    service.drain()
+    at = service.search("edge", q="boundary")
+    assert (at["total"], at["total_relation"], at["ranking"]) == (10, "eq", "exact")
+    assert len(at["hits"]) == 10 and at["next_cursor"] is None
+    assert "e05" not in [h["id"] for h in at["hits"]]

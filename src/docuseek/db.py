@@ -27,3 +27,19 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "docuseek
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+def make_search_engine(engine: Engine, pool_size: int = 10) -> Engine:
+    """A pool for read-only searches on the same database: autocommit, so a search costs
+    no BEGIN and ROLLBACK round trips, and no pre-ping, a third extra round trip (they were
+    a third of a cheap search's time under load). A connection found dead is invalidated
+    by SQLAlchemy with the rest of the pool; the caller retries once."""
+    return create_engine(
+        engine.url,
+        connect_args={"application_name": "docuseek-search"},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",
+    )

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from docuseek.schema import Collection, validate_document
+from docuseek import collections, ingest
+from docuseek.schema import Collection, CollectionSchema, validate_document
 from docuseek.search.base import FieldFilter, IndexOp, SearchBackend, SearchQuery, SortKey
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.search.postgres import PostgresBackend
@@ -80,13 +81,24 @@ def make_corpus(n: int = 240, seed: int = 7) -> list[dict[str, Any]]:
 @pytest.fixture
 def both(engine: Engine, opensearch: OpenSearchTarget) -> Iterator[list[SearchBackend]]:
     with opensearch.backend() as os_backend:
-        yield [PostgresBackend(engine), os_backend]
+        pg_backend = PostgresBackend(engine)
+        yield [pg_backend, os_backend]
+        pg_backend.close()
 
 
 @pytest.fixture
-def indexed(both: list[SearchBackend]) -> tuple[Collection, list[SearchBackend], list[Any]]:
-    collection = Collection.from_row(4242, "equiv", FIELDS, 1, None)
-    docs = [validate_document(collection, i, d) for i, d in enumerate(make_corpus())]
+def indexed(
+    engine: Engine, both: list[SearchBackend]
+) -> tuple[Collection, list[SearchBackend], list[Any]]:
+    """The corpus stored as the api stores it (PostgreSQL's backend reads the page's
+    documents from there), then applied to each backend directly, side by side."""
+    pg_backend = both[0]
+    collection, _ = collections.put(
+        engine, pg_backend, "equiv", CollectionSchema.model_validate({"fields": FIELDS})
+    )
+    corpus = make_corpus()
+    ingest.upsert_documents(engine, collection.name, corpus)
+    docs = [validate_document(collection, i, d) for i, d in enumerate(corpus)]
     ops = [IndexOp(d["id"], i + 1, d) for i, d in enumerate(docs)]
     for backend in both:
         backend.ensure_collection(collection, 1)

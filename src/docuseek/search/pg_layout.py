@@ -2,14 +2,16 @@
 
 One table per generation in the `docuseek_index` schema:
 
-    id text PRIMARY KEY, version bigint, live boolean, doc jsonb (read for the page only),
+    id text PRIMARY KEY, version bigint, live boolean,
     tsv tsvector       every text field, weighted A–D (GIN)
     tsv_top tsvector   only the text fields of the highest weight, when that is a strict
                        subset (GIN): big result sets list these matches first
     "f_<field>"        one typed column per non-text field: keyword text[] (GIN), integer
                        bigint, float float8, date timestamptz (btree), boolean
 
-Filters, facets and sorts read typed columns (indexed), never the JSON document.
+Filters, facets and sorts read typed columns (indexed), never the JSON document. The
+documents of a page (and their highlights) come from the `documents` table: no copy here
+keeps the rows that counts and tier walks scan narrow (migration 0003).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from docuseek.schema import Collection, FieldSpec
 SCHEMA = "docuseek_index"
 TS_CONFIG = "english"
 WEIGHT_ORDER = "ABCD"
+FIELD_GAP = "field gap"  # a lexeme no parser emits (it holds a space): Layout.tsvector
+FIELD_GAP_POSITIONS = 100
 
 COLUMN_TYPES = {
     "keyword": "text[]",
@@ -79,12 +83,21 @@ class Layout:
 
     @staticmethod
     def tsvector(fields: list[FieldSpec], doc: str) -> str:
+        """The fields' weighted vectors, joined with a gap so that a phrase cannot run
+        from the end of one field into the start of the next (`a || b` only shifts b past
+        a's last position): a placeholder lexeme holds the gap and is then deleted."""
         parts = [
             f"setweight(to_tsvector('{TS_CONFIG}', coalesce({doc}->>{quote_literal(f.name)},"
             f" '')), '{f.weight}')"
             for f in fields
         ]
-        return " || ".join(parts) if parts else "NULL::tsvector"
+        if len(parts) <= 1:
+            return parts[0] if parts else "NULL::tsvector"
+        # `'field gap':100`, the colon escaped for text(). 100 positions, as OpenSearch's
+        # position_increment_gap: phrases with stop words (`fox <2> dog`) stay inside too.
+        at = f"{chr(92)}:{FIELD_GAP_POSITIONS}"
+        gap = f" || {quote_literal(quote_literal(FIELD_GAP) + at)}::tsvector || "
+        return f"ts_delete({gap.join(parts)}, {quote_literal(FIELD_GAP)})"
 
     @staticmethod
     def typed_value(spec: FieldSpec, doc: str) -> str:
@@ -101,7 +114,6 @@ class Layout:
     def insert_columns(self, doc: str) -> list[tuple[str, str]]:
         """(column, expression) for every derived column of an upsert."""
         columns = [
-            ("doc", doc),
             ("tsv", self.tsvector(self.collection.text_fields, doc)),
             ("tsv_top", self.tsvector(self.top_fields, doc)),
         ]
@@ -116,7 +128,7 @@ class Layout:
         short = table.split(".", 1)[1]
         statements = [
             f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
-            " live boolean NOT NULL, doc jsonb, tsv tsvector, tsv_top tsvector)",
+            " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv ON {table} USING gin (tsv)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
         ]

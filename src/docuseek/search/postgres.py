@@ -27,6 +27,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
+from docuseek.db import make_search_engine
 from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.base import (
     BackendUnavailable,
@@ -105,6 +106,13 @@ class PostgresBackend:
     def __init__(self, engine: Engine, exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
         self.engine = engine
         self.exact_limit = exact_limit
+        self._search_engine: Engine | None = None  # made on the first search (not in workers)
+
+    @property
+    def search_engine(self) -> Engine:
+        if self._search_engine is None:
+            self._search_engine = make_search_engine(self.engine)
+        return self._search_engine
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -151,7 +159,8 @@ class PostgresBackend:
         return None
 
     def close(self) -> None:
-        return None
+        if self._search_engine is not None:
+            self._search_engine.dispose()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -255,8 +264,14 @@ class PostgresBackend:
     def search(self, collection: Collection, query: SearchQuery) -> SearchResult:
         table = table_name(collection, collection.generation)
         try:
-            with self.engine.connect() as conn:
-                return _Search(self, conn, collection, table, query).run()
+            try:
+                return self._search_once(collection, table, query)
+            except OperationalError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection died (a server restart): SQLAlchemy has dropped the
+                # pool; a search is read-only, so run it once more on a fresh connection.
+                return self._search_once(collection, table, query)
         except DataError as exc:
             if query.after is not None:
                 raise InvalidCursor("cursor values do not fit this query") from exc
@@ -267,6 +282,10 @@ class PostgresBackend:
             raise
         except OperationalError as exc:
             raise BackendUnavailable(str(exc.orig)) from exc
+
+    def _search_once(self, collection: Collection, table: str, query: SearchQuery) -> SearchResult:
+        with self.search_engine.connect() as conn:
+            return _Search(self, conn, collection, table, query).run()
 
 
 class _Search:
@@ -305,12 +324,14 @@ class _Search:
             self.capped_count = min(total, self.backend.exact_limit + 1)  # no second count
         else:
             facets = {}
-        ranked = True
-        if relevance_first:
+        if not relevance_first:
+            rows, ranked = self._sorted_page(sort), True
+        elif query.after is None and self.capped_count is None:
+            first = self._ranked_first_page()  # None: too many matches to rank them all
+            rows, ranked = (first, True) if first is not None else (self._tiered_page(), False)
+        else:
             ranked = self._relevance_mode() == RANKED
             rows = self._ranked_page() if ranked else self._tiered_page()
-        else:
-            rows = self._sorted_page(sort)
         if total is None:
             total, exact = self._capped_total()
         hits = self._hits(rows)
@@ -347,14 +368,40 @@ class _Search:
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
 
+    def _ranked_first_page(self) -> list[dict[str, Any]] | None:
+        """Count the matches (up to exact_limit + 1) and, when there are no more than
+        exact_limit, rank them and return the first page: one statement, where counting
+        first and ranking next took two round trips for every query with few matches.
+        The count comes back on a row of its own; None when the matches are too many
+        (then nothing was ranked)."""
+        limit = self.backend.exact_limit
+        candidates = f"SELECT id FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
+        ranked = (
+            f"SELECT x.id, {_rank('x.tsv')} AS score FROM c JOIN {self.table} x ON x.id = c.id"
+            f" WHERE (SELECT n FROM n) <= {limit}"
+            f" ORDER BY score DESC, x.id LIMIT {self.query.limit + 1}"
+        )
+        sql = (
+            f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
+            f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
+            f" NULL::real AS s1, NULL::text AS s2, n AS capped FROM n"
+            f" UNION ALL SELECT id, score, '{RANKED}', score, id, NULL FROM ({ranked}) r"
+        )
+        rows = self._page(sql, "s1 DESC, s2", page_score=False)
+        self.capped_count = next(int(r["capped"]) for r in rows if r["capped"] is not None)
+        if self.capped_count > limit:
+            return None
+        return [r for r in rows if r["capped"] is None]
+
     def _tiered_page(self) -> list[dict[str, Any]]:
         """Top-tier matches first, then the rest, each tier in id order.
 
         Each tier is its own statement so it gets its own plan: walking the primary key
         and stopping at the page is right for a big tier, a bitmap and a sort for a small
         one, and PostgreSQL misjudges phrase selectivity badly (33,711 title matches
-        estimated as 838 on 1M documents: a 1.2 s sort instead of a 4 ms walk). So a big
-        top tier is detected by a capped count and walked explicitly."""
+        estimated as 838 on 1M documents: a 1.2 s sort instead of a 4 ms walk), and the
+        other way round too. So each tier's size is checked (`_is_big`) and the plan
+        chosen explicitly (`_tier_ids`)."""
         limit = self.query.limit + 1
         top_match = f"tsv_top @@ {query_sql()}"
         # (tier, condition): the top tier's match implies the full one, so it can skip
@@ -375,16 +422,9 @@ class _Search:
                     continue
                 if bool(last_tier) == tier:
                     where += f" AND id > {self.params.add(last_id, 'text')}"
-            walk = not tier or self._is_big(where)
-            if walk:  # per statement: the transaction ends with the search
-                self.conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-            rows = self.conn.execute(
-                text(f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"),
-                self.params.values,
-            ).scalars()
-            picked += [(doc_id, tier) for doc_id in rows]
-            if walk:
-                self.conn.execute(text("SET LOCAL enable_bitmapscan = on"))
+            # The whole match of a first page is known to be big (that is why it is tiered).
+            known_big = len(tiers) == 1 and after is None
+            picked += [(doc_id, tier) for doc_id in self._tier_ids(where, limit, known_big)]
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
@@ -395,6 +435,27 @@ class _Search:
             f" FROM unnest({ids}, {flags}) AS m(id, tier)"
         )
         return self._page(sql, "s1 DESC, s2", page_score=True)
+
+    def _tier_ids(self, where: str, limit: int, known_big: bool) -> list[str]:
+        """The first `limit` ids of one tier, in id order.
+
+        A big tier (more than exact_limit rows) is walked along the primary key, stopping
+        at the page. A small one is collected whole through the GIN index and sorted: in a
+        MATERIALIZED CTE, planned apart from the LIMIT, because with it the planner bets on
+        finding a few matches early in id order and may walk the whole table instead (two
+        title words, 1M documents: 2.6 s instead of 3 ms)."""
+        if known_big or self._is_big(where):
+            self.conn.execute(text("SET enable_bitmapscan = off"))
+            try:  # searches run in autocommit: no SET LOCAL, so reset whatever happens
+                sql = f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"
+                return list(self.conn.execute(text(sql), self.params.values).scalars())
+            finally:
+                self.conn.execute(text("RESET enable_bitmapscan"))
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT id FROM {self.table} WHERE {where})"
+            f" SELECT id FROM m ORDER BY id LIMIT {limit}"
+        )
+        return list(self.conn.execute(text(sql), self.params.values).scalars())
 
     def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
@@ -420,20 +481,27 @@ class _Search:
         return self._page(sql, outer, page_score=self.has_q)
 
     def _page(self, page_sql: str, order: str, *, page_score: bool) -> list[dict[str, Any]]:
-        """The page's rows with their documents, highlights and (when asked) scores."""
-        extra = []
+        """The page's rows with their documents, highlights and (when asked) scores.
+
+        Documents come from `documents`, as of now: an updated hit shows its new version;
+        one deleted since it was indexed comes back without a body (LEFT JOIN, so the page
+        still knows there is more) and is left out of the hits."""
+        extra, joins = [], []
         if page_score:
-            extra.append(f"{_rank('d.tsv')} AS page_score")
+            extra.append(f"{_rank('x.tsv')} AS page_score")
+            joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
             extra += [
-                f"ts_headline('{TS_CONFIG}', {_escaped('d.doc', f.name)}, {query_sql()},"
-                f" CASE WHEN length(d.doc->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
+                f"ts_headline('{TS_CONFIG}', {_escaped('d.body', f.name)}, {query_sql()},"
+                f" CASE WHEN length(d.body->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
                 f" THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END) AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
             ]
+        cid = self.params.add(self.collection.id, "bigint")
         sql = (
-            f"SELECT p.*, d.doc AS body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
-            f" JOIN {self.table} d ON d.id = p.id ORDER BY {order}"
+            f"SELECT p.*, d.body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
+            f" LEFT JOIN documents d ON d.collection_id = {cid} AND d.id = p.id"
+            f" {' '.join(joins)} ORDER BY {order}"
         )
         return [dict(row) for row in self.conn.execute(text(sql), self.params.values).mappings()]
 
@@ -527,6 +595,8 @@ class _Search:
             sum(1 for key in rows[0] if key.startswith("s") and key[1:].isdigit()) if rows else 0
         )
         for row in rows[: self.query.limit]:
+            if row["body"] is None:
+                continue  # deleted since it was indexed; the worker is removing it
             highlights: dict[str, list[str]] = {}
             for i, f in enumerate(self.collection.text_fields):
                 snippet = row.get(f"h_{i}")
