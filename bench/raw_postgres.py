@@ -2,7 +2,8 @@
 
 The table is what a competent engineer would write by hand: typed columns, a
 stored weighted tsvector (description A, long_description C, as the Docuseek
-collection declares them) and a GIN index that exists before the load, so the
+collection declares them, with the same 100-position gap between the fields so that a
+phrase cannot span both) and a GIN index that exists before the load, so the
 index is maintained row by row as in Docuseek. Loads use COPY (one per batch and
 transaction) or, for batch size 1, one INSERT per autocommitted transaction.
 Queries have the API's semantics: websearch_to_tsquery, ts_rank (normalization
@@ -27,9 +28,10 @@ CREATE TABLE raw_docs (
     id text PRIMARY KEY,
     package text, section text, priority text, maintainer text, installed_size integer,
     description text, long_description text,
-    tsv tsvector GENERATED ALWAYS AS (
+    tsv tsvector GENERATED ALWAYS AS (ts_delete(
         setweight(to_tsvector('english', coalesce(description, '')), 'A') ||
-        setweight(to_tsvector('english', coalesce(long_description, '')), 'C')) STORED
+        '''field gap'':100'::tsvector ||
+        setweight(to_tsvector('english', coalesce(long_description, '')), 'C'), 'field gap')) STORED
 );
 CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv);
 """
