@@ -207,6 +207,7 @@ def test_serve_runs_embedded_postgres_api_and_worker(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=60)[0]
     assert "Admin API key (shown once" in output and key in output
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists(), output
     # A second start reuses the data directory and does not print the key again.
     proc = subprocess.Popen(
         [DOCUSEEK, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -215,6 +216,8 @@ def test_serve_runs_embedded_postgres_api_and_worker(tmp_path: Path) -> None:
         wait_for(up, 60, "docuseek serve (restart)")
         assert call("GET", "/collections/notes/search?q=embedded", key=key)["total"] == 1
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # what docker stop, systemd and kill send
         output = proc.communicate(timeout=60)[0]
     assert key not in output
+    # Either way the embedded PostgreSQL is shut down with it, not left running.
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists(), output

@@ -99,6 +99,10 @@ def serve(
     pool = WorkerPool(engine, backend, settings)
     threads = pool.start()
     application = create_app(settings, engine, backend)
+    # uvicorn re-raises the signal it stopped on once it has shut down; with SIGTERM's
+    # default action that killed the process before the `finally` below, leaving the
+    # embedded PostgreSQL running. As an exception, the shutdown below runs.
+    signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
         uvicorn.run(
             application,
@@ -112,6 +116,10 @@ def serve(
             thread.join(timeout=30)
         if server is not None:
             server.cleanup()
+
+
+def _raise_system_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()
