@@ -12,7 +12,7 @@ import httpx
 
 from bench.corpus import FIELDS
 from bench.loadgen import percentile
-from bench.parallel import run_parallel
+from bench.parallel import ingest_result, run_parallel
 
 
 class DocuseekClient:
@@ -104,11 +104,7 @@ class DocuseekClient:
         dt = end - t0
         post_lat.sort()
         return {
-            "docs": len(docs),
-            "batch": batch,
-            "concurrency": concurrency,
-            "seconds": dt,
-            "docs_per_s": len(docs) / dt,
+            **ingest_result(len(docs), batch, concurrency, dt),
             "accept_seconds": accepted - t0,
             "accept_docs_per_s": len(docs) / (accepted - t0),
             "tasks": len(ids),

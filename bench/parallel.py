@@ -1,4 +1,4 @@
-"""Run a loader on N threads, as every ingest baseline does."""
+"""Run a loader on N threads, as every ingest baseline does, and report its throughput."""
 
 from __future__ import annotations
 
@@ -23,3 +23,14 @@ def run_parallel(work: Callable[[int], None], n: int) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def ingest_result(docs: int, batch: int, concurrency: int, seconds: float) -> dict:
+    """The throughput record every loader returns (Docuseek, the raw engines, the peers)."""
+    return {
+        "docs": docs,
+        "batch": batch,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "docs_per_s": docs / seconds,
+    }

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.corpus import COLUMNS
+from bench.parallel import ingest_result
 from bench.servers import dir_size
 
 TERM = re.compile(r'"([^"]*)"|(\S+)')
@@ -78,7 +79,7 @@ class SqliteFts:
                     [(r[0], r[7], r[8]) for r in rows],
                 )
         dt = time.perf_counter() - t0
-        return {"docs": len(docs), "batch": batch, "seconds": dt, "docs_per_s": len(docs) / dt}
+        return ingest_result(len(docs), batch, 1, dt)
 
     @staticmethod
     def match_expr(q: str) -> str:
@@ -173,7 +174,7 @@ class TantivyIndex:
         writer.wait_merging_threads()
         self.index.reload()
         dt = time.perf_counter() - t0
-        return {"docs": len(docs), "batch": batch, "seconds": dt, "docs_per_s": len(docs) / dt}
+        return ingest_result(len(docs), batch, 1, dt)
 
     def _query(self, query: dict):
         t = self.t

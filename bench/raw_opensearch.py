@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import httpx
 
 from bench.corpus import FIELDS
-from bench.parallel import run_parallel
+from bench.parallel import ingest_result, run_parallel
 
 INDEX = "raw_docs"
 
@@ -190,13 +190,7 @@ class RawOpenSearch:
         run_parallel(work, concurrency)
         self.client().post(f"/{INDEX}/_refresh").raise_for_status()
         dt = time.perf_counter() - t0
-        return {
-            "docs": len(docs),
-            "batch": batch,
-            "concurrency": concurrency,
-            "seconds": dt,
-            "docs_per_s": len(docs) / dt,
-        }
+        return ingest_result(len(docs), batch, concurrency, dt)
 
     def count(self) -> int:
         return int(self.client().get(f"/{INDEX}/_count").json()["count"])

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bench.corpus import COLUMNS
-from bench.parallel import run_parallel
+from bench.parallel import ingest_result, run_parallel
 
 DDL = """
 DROP TABLE IF EXISTS raw_docs;
@@ -158,13 +158,7 @@ class RawPostgres:
             for c in conns:
                 c.close()
         dt = time.perf_counter() - t0
-        return {
-            "docs": len(docs),
-            "batch": batch,
-            "concurrency": concurrency,
-            "seconds": dt,
-            "docs_per_s": len(docs) / dt,
-        }
+        return ingest_result(len(docs), batch, concurrency, dt)
 
     def count(self) -> int:
         return int(self.conn().execute("SELECT count(*) FROM raw_docs").fetchone()[0])
