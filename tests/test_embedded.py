@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,3 +31,4 @@ def test_embedded_postgres_is_tuned_and_restarts_only_once() -> None:
         finally:
             engine.dispose()
             server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
