@@ -44,3 +44,63 @@ def test_0003_drops_the_document_copy_and_its_downgrade_refills_it(
     assert "doc" not in index_columns(engine)
     hits = service.search("notes", q="fox")["hits"]
     assert [(h["id"], h["document"]["body"]) for h in hits] == [("n1", "jumps")]
+
+
+KEYWORD_FIELDS = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+    "section": {"type": "keyword", "facet": True},
+    "Tag": {"type": "keyword"},
+    "year": {"type": "integer"},
+}
+
+
+def table_indexes(engine: Engine) -> dict[str, str]:
+    """Index name → its columns, for the index table of collection 1, generation 1."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE i.indrelid = 'docuseek_index.c1_g1'::regclass"
+            )
+        ).all()
+    return {name: definition.split(" USING ", 1)[1] for name, definition in rows}
+
+
+def test_0004_moves_tsv_and_keywords_into_one_gin_index_and_back(
+    service: Service, settings: Settings, engine: Engine
+) -> None:
+    service.create_collection("notes", KEYWORD_FIELDS)
+    doc = {"id": "n1", "title": "lazy fox", "body": "jumps", "section": "a", "Tag": "x"}
+    service.add("notes", [doc, {**doc, "id": "n2", "section": "b"}])
+    service.drain()
+    assert settings.database_url
+    created = table_indexes(engine)  # what ensure_collection builds for a new collection
+
+    command.downgrade(alembic_config(settings.database_url), "0003")
+    before = table_indexes(engine)
+    assert before["c1_g1_tsv"] == "gin (tsv)"
+    assert before["c1_g1_f_section"] == "gin (f_section)"
+    assert before["c1_g1_f_Tag"] == 'gin ("f_Tag")'
+    assert not [name for name in before if "_match_" in name]
+
+    upgrade(settings.database_url)
+    after = table_indexes(engine)
+    assert after == created  # the migration and the layout agree on name and columns
+    [match] = [name for name in after if "_match_" in name]
+    assert after[match] == 'gin (tsv, "f_Tag", f_section)'
+    assert "c1_g1_tsv" not in after and "c1_g1_f_section" not in after
+    assert after["c1_g1_f_year"] == "btree (f_year)"
+    hits = service.search("notes", q="fox", filter="section:b")["hits"]
+    assert [h["id"] for h in hits] == ["n2"]
+
+
+def test_a_new_keyword_field_replaces_the_match_index(service: Service, engine: Engine) -> None:
+    service.create_collection("notes", KEYWORD_FIELDS)
+    [old] = [name for name in table_indexes(engine) if "_match_" in name]
+    service.create_collection("notes", {**KEYWORD_FIELDS, "lang": {"type": "keyword"}})
+    indexes = table_indexes(engine)
+    [new] = [name for name in indexes if "_match_" in name]
+    assert new != old
+    assert indexes[new] == 'gin (tsv, "f_Tag", f_lang, f_section)'

@@ -191,3 +191,23 @@ def test_exact_limit_boundary(service: Service) -> None:
     assert (at["total"], at["total_relation"], at["ranking"]) == (10, "eq", "exact")
     assert len(at["hits"]) == 10 and at["next_cursor"] is None
     assert "e05" not in [h["id"] for h in at["hits"]]
+
+
+@pytest.mark.parametrize("q", ["common -rare", '"common"-rare', "common (-rare)"])
+def test_a_negated_word_excludes_its_documents_from_every_tier(
+    service: Service, corpus: list[dict[str, Any]], q: str
+) -> None:
+    """`common -rare`: a title holding `common` is in the top tier only if no field holds
+    `rare` (d000, d012, ... have "common ground" titles and "rare words" bodies)."""
+    expected = sorted(
+        d["id"]
+        for d in corpus
+        if "common" in d["title"] + d["body"] and "rare" not in d["title"] + d["body"]
+    )
+    assert len(expected) > 10
+    ids, pages = page_all(service, q=q)
+    assert pages[0]["ranking"] == "tiered"
+    assert sorted(ids) == expected
+    with_facets = service.search("docs", q=q, facets="kind", limit=50)
+    assert with_facets["total"] == len(expected) and with_facets["ranking"] == "tiered"
+    assert sorted(h["id"] for h in with_facets["hits"]) == expected
