@@ -91,6 +91,17 @@ def test_facets_count_the_whole_result_set_exactly(
     assert result["ranking"] == "tiered"  # an exact total, but more matches than are ranked
     counts = {f["value"]: f["count"] for f in result["facets"]["kind"]}
     assert counts == {k: sum(1 for d in matching if d["kind"] == k) for k in ("even", "odd")}
+    # The page comes out of the facet statement; it is the page a search without facets
+    # gives (top tier first, each tier in id order), and its cursor continues it.
+    for params in ({"q": "common"}, {"q": "common", "filter": "kind:odd"}):
+        plain = service.search("docs", limit=7, **params)
+        faceted = service.search("docs", limit=7, facets="kind", **params)
+        assert [h["id"] for h in faceted["hits"]] == [h["id"] for h in plain["hits"]]
+        assert [h["score"] for h in faceted["hits"]] == [h["score"] for h in plain["hits"]]
+        rest, _ = page_all(service, cursor=faceted["next_cursor"], facets="kind", **params)
+        assert sorted([h["id"] for h in faceted["hits"]] + rest) == sorted(
+            d["id"] for d in matching if "filter" not in params or d["kind"] == "odd"
+        )
 
 
 def test_a_cursor_keeps_its_mode_when_the_result_set_grows(

@@ -72,6 +72,7 @@ HEADLINE_FRAGMENTS = (
 )
 DEFAULT_EXACT_LIMIT: int = Settings.model_fields["pg_exact_limit"].default
 RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
+PAGE_ROW = "#page"  # _facets: a row of the first tiered page, not a facet value
 # A word websearch_to_tsquery may negate: a `-` not inside a word (`fox -dog`,
 # `"fox"-dog`, `(-dog)`; `fox-dog` is a compound). Checked against PostgreSQL on 30,000
 # random queries: every negation is caught; false positives (`fox,-dog`) only cost the
@@ -334,8 +335,10 @@ class _Search:
         sort = effective_sort(query)
         relevance_first = self.has_q and sort[0] == SortKey("_score", True)
         total, exact = None, True
+        tier_page: list[tuple[str, bool]] | None = None  # a first tiered page, from facets
         if query.facets:
-            total, facets = self._facets()
+            first_page = relevance_first and query.after is None
+            total, facets, tier_page = self._facets(first_page)
             self.capped_count = min(total, self.backend.exact_limit + 1)  # no second count
         else:
             facets = {}
@@ -346,7 +349,12 @@ class _Search:
             rows, ranked = (first, True) if first is not None else (self._tiered_page(), False)
         else:
             ranked = self._relevance_mode() == RANKED
-            rows = self._ranked_page() if ranked else self._tiered_page()
+            if ranked:
+                rows = self._ranked_page()
+            elif tier_page is not None:
+                rows = self._picked_page(tier_page)
+            else:
+                rows = self._tiered_page()
         if total is None:
             total, exact = self._capped_total()
         hits = self._hits(rows)
@@ -447,7 +455,10 @@ class _Search:
             picked += [(doc_id, tier) for doc_id in self._tier_ids(where, limit, known_big)]
             if len(picked) >= limit:
                 break
-        picked = picked[:limit]
+        return self._picked_page(picked[:limit])
+
+    def _picked_page(self, picked: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        """The page of a tiered search, from its (id, top tier?) pairs in page order."""
         ids = self.params.add([doc_id for doc_id, _ in picked], "text[]")
         flags = self.params.add([tier for _, tier in picked], "boolean[]")
         sql = (
@@ -566,8 +577,15 @@ class _Search:
         n, limit = self._count_capped(), self.backend.exact_limit
         return (n, True) if n <= limit else (limit, False)
 
-    def _facets(self) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
-        """Facet counts over the whole result set, with its exact size, in one statement."""
+    def _facets(
+        self, with_tier_page: bool
+    ) -> tuple[int, dict[str, list[tuple[Any, int]]], list[tuple[str, bool]] | None]:
+        """Facet counts over the whole result set, with its exact size, in one statement.
+
+        with_tier_page: also return what a first tiered page would hold, the (id, top tier?)
+        pairs of its rows, top tier first, each tier in id order. The statement reads
+        every match anyway; picking the page there saves the tier statements (5-9 ms of
+        15-25 on 1M documents). Used only if the total exceeds exact_limit."""
         parts = ["(SELECT '' AS facet, NULL::text AS value, count(*) AS n FROM m)"]
         names = list(self.query.facets)
         for i, name in enumerate(names):
@@ -580,20 +598,34 @@ class _Search:
                 f" WHERE {value} IS NOT NULL GROUP BY {value}"
                 f" ORDER BY count(*) DESC, {value} LIMIT {int(self.query.facet_size)})"
             )
-        wanted = ", ".join(column(n) for n in names)
+        wanted = [column(n) for n in names]
+        if with_tier_page:
+            top = "false"
+            if Layout(self.collection).top_fields:
+                # A sub-select: the query is parsed once, not once per row.
+                top = f"coalesce(tsv_top @@ (SELECT {query_sql()}), false)"
+            wanted += ["id", f"{top} AS top"]
+            # A facet name is an identifier, so "#page" cannot be one.
+            parts.append(
+                f"(SELECT '{PAGE_ROW}', id, top::int::bigint FROM m"
+                f" ORDER BY top DESC, id LIMIT {self.query.limit + 1})"
+            )
         sql = (
-            f"WITH m AS MATERIALIZED (SELECT {wanted} FROM {self.table} WHERE {self.match}) "
-            + " UNION ALL ".join(parts)
+            f"WITH m AS MATERIALIZED (SELECT {', '.join(wanted)} FROM {self.table}"
+            f" WHERE {self.match}) " + " UNION ALL ".join(parts)
         )
         total = 0
         facets: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+        page: list[tuple[str, bool]] = []
         for facet, value, n in self.conn.execute(text(sql), self.params.values):
             if facet == "":
                 total = int(n)
+            elif facet == PAGE_ROW:
+                page.append((value, bool(n)))
             else:
                 spec = self.collection.fields[facet]
                 facets[facet].append((_facet_value(spec, value), int(n)))
-        return total, facets
+        return total, facets, (page if with_tier_page else None)
 
     # -- pieces ----------------------------------------------------------------------------
 
