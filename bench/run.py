@@ -3,6 +3,8 @@
 Order (all in one run, so the engines share the machine's state):
 1. corpus (real Debian records, or the synthetic N-document corpus);
 2. ingest at batch sizes 1, 100, 1000, alternating raw engine and Docuseek;
+   then VACUUM (ANALYZE) of both PostgreSQL databases, so that no search window shares
+   the cores with autovacuum working through the fresh tables;
 3. index size on disk; hit-set agreement between Docuseek and the raw engine;
 4. the peers (SQLite FTS5, Tantivy) load the same documents;
 5. search latency per query class x concurrency for Docuseek (HTTP), the raw
@@ -235,6 +237,7 @@ class Run:
 
             self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
             ds.check_alive()
+            self.section("vacuum", lambda: self.vacuum(pg, raw))
             self.section("index size", lambda: self.index_size(pg, raw))
             self.section("agreement", lambda: self.agreement(qs, raw, client))
             peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
@@ -456,6 +459,15 @@ class Run:
                 out[key].setdefault(cls, {})[str(c)] = m
             self.log(line)
         self.result.setdefault("search_timing", {})["docuseek_windows_s"] = [t0, self.elapsed()]
+
+    def vacuum(self, pg: servers.Postgres, raw: Raw) -> None:
+        """VACUUM (ANALYZE) both sides' databases once the loads are done (the raw one
+        only when it holds the raw table), so no search window shares the cores with
+        autovacuum's work on the fresh tables."""
+        names = ["docuseek"] + (["raw"] if isinstance(raw, RawPostgres) else [])
+        seconds = pg.vacuum_analyze(names)
+        self.result["vacuum_s"] = round(seconds, 1)
+        self.log(f"VACUUM (ANALYZE) {', '.join(names)}: {seconds:.1f} s")
 
     def quiesce(self, what: str) -> None:
         """Before a measurement: wait until PostgreSQL runs no statement left over from the

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -108,18 +109,32 @@ class Postgres:
             out["server_version"] = str(conn.execute("SHOW server_version").fetchone()[0])
         return out
 
+    def vacuum_analyze(self, databases: Sequence[str]) -> float:
+        """VACUUM (ANALYZE) every table of these databases; seconds taken. Search windows
+        measure the steady state: after a million-row load, autovacuum otherwise works
+        through the new tables (and the GIN indexes' pending lists) during the first
+        windows, on the same two cores, for whichever side happens to be measured then."""
+        import psycopg
+
+        t0 = time.monotonic()
+        for name in databases:
+            with psycopg.connect(self.uri_for(name), autocommit=True) as conn:
+                conn.execute("VACUUM (ANALYZE)")
+        return time.monotonic() - t0
+
     def wait_idle(self, timeout: float) -> float:
         """Wait until no other backend runs a statement (a query abandoned by a timed-out
-        client keeps its CPU until it ends or hits statement_timeout); seconds waited."""
+        client keeps its CPU until it ends or hits statement_timeout) and no autovacuum
+        worker runs; seconds waited."""
         import psycopg
 
         t0 = time.monotonic()
         with psycopg.connect(self.uri, autocommit=True) as conn:
             while time.monotonic() - t0 < timeout:
                 n = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                    " AND query NOT ILIKE '%LISTEN%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                    " AND ((state = 'active' AND backend_type = 'client backend'"
+                    " AND query NOT ILIKE '%LISTEN%') OR backend_type = 'autovacuum worker')"
                 ).fetchone()[0]
                 if not n:
                     break

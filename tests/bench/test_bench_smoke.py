@@ -100,6 +100,7 @@ def test_harness_end_to_end(
         "targets",
     ):
         assert saved[section], f"section {section} is empty"
+    assert saved["vacuum_s"] >= 0  # both databases vacuumed before the search windows
     assert saved["meta"]["docs"] == N_DOCS
 
     ing = saved["ingest"]
