@@ -159,12 +159,10 @@ class Layout:
         match = match_index_name(short, self.match_columns())
         columns = ", ".join(f'"{c}"' for c in self.match_columns())
         statements.append(f'CREATE INDEX IF NOT EXISTS "{match}" ON {table} USING gin ({columns})')
-        # Match indexes of other column sets, and the one-column GIN indexes of the layout
-        # before 0004 (`<table>_tsv`, `<table>_f_<keyword>`), are covered by it.
-        keyword_indexes = {f"{short}_f_{f.name}" for f in self.typed_fields if f.type == "keyword"}
+        # A match index over another column set (a keyword field added or removed) is
+        # replaced; the one-column GIN indexes before it are migration 0004's business.
         for index_name in sorted(indexes):
-            stale_match = index_name.startswith(f"{short}_match_") and index_name != match
-            if stale_match or index_name == f"{short}_tsv" or index_name in keyword_indexes:
+            if index_name.startswith(f"{short}_match_") and index_name != match:
                 statements.append(f'DROP INDEX IF EXISTS {SCHEMA}."{index_name}"')
         return statements
 
