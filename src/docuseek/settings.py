@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,16 @@ class Settings(BaseSettings):
         50 * 1024 * 1024,
         validation_alias="DOCUSEEK_MAX_BODY_BYTES",
         description="Largest accepted request body; larger ones get 413.",
+    )
+    search_concurrency: int | None = Field(
+        None,
+        ge=1,
+        validation_alias="DOCUSEEK_SEARCH_CONCURRENCY",
+        description="Searches one api process runs at once; more wait their turn, in order."
+        " Unset: the CPUs the process may use, plus one. Searches compete for the CPUs with"
+        " each other (and with PostgreSQL when it runs on them): letting a few run and the"
+        " rest queue keeps the tail short (2 cores, 8 clients: p99 55 -> 25 ms, at 20% less"
+        " throughput). Raise it when the search engine runs on other machines.",
     )
     max_batch_documents: int = Field(
         100_000,
@@ -116,6 +127,9 @@ class Settings(BaseSettings):
         validation_alias="WORKER_METRICS_HOST",
         description="Bind host of the worker's metrics server.",
     )
+
+    def effective_search_concurrency(self) -> int:
+        return self.search_concurrency or len(os.sched_getaffinity(0)) + 1
 
 
 @lru_cache

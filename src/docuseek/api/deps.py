@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,7 +32,18 @@ async def get_backend(request: Request) -> SearchBackend:
     return backend
 
 
+async def get_search_limiter(request: Request) -> anyio.CapacityLimiter:
+    """Searches run on worker threads, at most `search_concurrency` at once (FIFO)."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "search_limiter", None)
+    if limiter is None:  # made here because anyio makes one only inside an event loop
+        limiter = anyio.CapacityLimiter(state.settings.effective_search_concurrency())
+        state.search_limiter = limiter
+    return limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SearchLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_search_limiter)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 BackendDep = Annotated[SearchBackend, Depends(get_backend)]
 
