@@ -126,7 +126,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": SearchResponse}}
 # response's JSON) runs on a worker thread under the search limiter: a plain `def` route
 # would run on FastAPI's shared pool of 40 threads, and 8 or 32 concurrent searches all
 # running at once on 2 cores made each one slower (the GIL and the CPUs shared 8 or 32
-# ways): p99 55 ms at 8 clients, 584 ms at 32; queued in order behind 3, 25 and 76 ms.
+# ways): rare terms, p99 59-67 ms at 8 clients, 780 ms at 32; behind a limit of 3, 26 and
+# 85 ms (bb3cdba has the side-by-side figures).
 @router.get("", response_model=None, responses=RESPONSES)
 async def search_get(
     name: str,
