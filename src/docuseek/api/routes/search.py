@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from docuseek import collections
 from docuseek.api.deps import (
@@ -18,6 +20,7 @@ from docuseek.api.deps import (
     SearchLimiterDep,
     check_collection,
 )
+from docuseek.auth import Principal
 from docuseek.errors import InvalidInput, SearchUnavailable
 from docuseek.schema import Collection
 from docuseek.search.base import (
@@ -122,6 +125,24 @@ class SearchResponse(BaseModel):
 RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": SearchResponse}}
 
 
+async def _search(
+    name: str,
+    engine: Engine,
+    backend: SearchBackend,
+    principal: Principal,
+    limiter: CapacityLimiter,
+    query_for: Callable[[Collection], SearchQuery],
+) -> JSONResponse:
+    """One search, on a worker thread under the search limiter (see below)."""
+
+    def search() -> JSONResponse:
+        check_collection(principal, name)
+        collection = collections.load_cached(engine, name)
+        return JSONResponse(_run(engine, backend, collection, query_for(collection)))
+
+    return await to_thread.run_sync(search, limiter=limiter)
+
+
 # The routes are `async def` so that their work (a database round trip or more, and the
 # response's JSON) runs on a worker thread under the search limiter: a plain `def` route
 # would run on FastAPI's shared pool of 40 threads, and 8 or 32 concurrent searches all
@@ -145,10 +166,8 @@ async def search_get(
     cursor: str | None = None,
     highlight: bool = True,
 ) -> JSONResponse:
-    def search() -> JSONResponse:
-        check_collection(principal, name)
-        collection = collections.load_cached(engine, name)
-        query = build_query(
+    def query_for(collection: Collection) -> SearchQuery:
+        return build_query(
             collection,
             q=q,
             filters=parse_filter_strings(collection, filter),
@@ -158,9 +177,8 @@ async def search_get(
             cursor=cursor,
             highlight=highlight,
         )
-        return JSONResponse(_run(engine, backend, collection, query))
 
-    return await to_thread.run_sync(search, limiter=limiter)
+    return await _search(name, engine, backend, principal, limiter, query_for)
 
 
 @router.post("", response_model=None, responses=RESPONSES)
@@ -172,10 +190,8 @@ async def search_post(
     principal: SearchKey,
     limiter: SearchLimiterDep,
 ) -> JSONResponse:
-    def search() -> JSONResponse:
-        check_collection(principal, name)
-        collection = collections.load_cached(engine, name)
-        query = build_query(
+    def query_for(collection: Collection) -> SearchQuery:
+        return build_query(
             collection,
             q=body.q,
             filters=parse_filter_object(collection, body.filter),
@@ -185,6 +201,5 @@ async def search_post(
             cursor=body.cursor,
             highlight=body.highlight,
         )
-        return JSONResponse(_run(engine, backend, collection, query))
 
-    return await to_thread.run_sync(search, limiter=limiter)
+    return await _search(name, engine, backend, principal, limiter, query_for)
