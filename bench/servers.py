@@ -209,13 +209,18 @@ class Osmem:
     on the Go heap, so they bound its memory at large scales."""
 
     def __init__(self, log: Path, go_env: dict[str, str] | None = None) -> None:
-        from osmem_server import resolve_binary
-
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._go_env = go_env or {}
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("w")
-        self.proc = subprocess.Popen(
+        self._earlier_peak = 0  # VmHWM of the processes restart() replaced
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        from osmem_server import resolve_binary
+
+        proc = subprocess.Popen(
             [
                 resolve_binary(),
                 "-addr",
@@ -224,15 +229,24 @@ class Osmem:
                 "-parent-pid",
                 str(os.getpid()),
             ],
-            env={**os.environ, **(go_env or {})},
+            env={**os.environ, **self._go_env},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_http(self.url + "/", 30, self.proc)
+        wait_http(self.url + "/", 30, proc)
+        return proc
+
+    def restart(self) -> None:
+        """A fresh process on the same port (its indices are gone: they live in memory).
+        The Go heap a load has grown is not given back between phases, so each engine's
+        load gets a fresh server (bench/notes.md: the OpenSearch 1M ingest on f9b24bb)."""
+        self._earlier_peak = max(self._earlier_peak, self.peak_rss())
+        stop_process(self.proc)
+        self.proc = self._start()
 
     def peak_rss(self) -> int:
-        return peak_rss_bytes(self.proc.pid)
+        return max(self._earlier_peak, peak_rss_bytes(self.proc.pid))
 
     def rss(self) -> int:
         return rss_bytes(self.proc.pid)
