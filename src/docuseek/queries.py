@@ -179,6 +179,12 @@ SELECT_CURRENT_DOCUMENTS = _q(
     " WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
     " CAST(:ids AS text[])))"
 )
+# The same rows without their bodies, for a backend that reads them itself.
+SELECT_CURRENT_VERSIONS = _q(
+    "SELECT collection_id, id, version, NULL FROM documents"
+    " WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
+    " CAST(:ids AS text[])))"
+)
 DELETE_OUTBOX_ROWS = _q("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 RETRY_OUTBOX_ROWS = _q(
     "UPDATE outbox SET attempts = attempts + :increment, last_error = :error,"

@@ -146,10 +146,11 @@ class Worker:
 
     def _apply(self, conn: Connection, rows: Sequence[OutboxRow], outcome: BatchOutcome) -> None:
         keys = sorted({(r.collection_id, r.doc_id) for r in rows})
+        stored = self.backend.reads_stored_documents
         current = {
             (cid, doc_id): (int(version), body)
             for cid, doc_id, version, body in conn.execute(
-                Q.SELECT_CURRENT_DOCUMENTS,
+                Q.SELECT_CURRENT_VERSIONS if stored else Q.SELECT_CURRENT_DOCUMENTS,
                 {"cids": [k[0] for k in keys], "ids": [k[1] for k in keys]},
             )
         }
@@ -162,7 +163,11 @@ class Worker:
         for key in keys:
             if key in current:
                 version, body = current[key]
-                ops_by_collection[key[0]].append(IndexOp(key[1], version, body))
+                ops_by_collection[key[0]].append(
+                    IndexOp.upsert_stored(key[1], version)
+                    if stored
+                    else IndexOp(key[1], version, body)
+                )
             else:  # gone from PostgreSQL: make sure it is gone from the index
                 ops_by_collection[key[0]].append(IndexOp(key[1], newest_row_version[key], None))
 

@@ -32,11 +32,18 @@ class GenerationMissing(RuntimeError):
 class IndexOp:
     doc_id: str
     version: int
-    document: dict[str, Any] | None  # None: delete
+    document: dict[str, Any] | None  # None: delete (unless stored)
+    # An upsert whose body the backend reads from the `documents` table itself, at its
+    # current version (≥ `version`): only for backends with `reads_stored_documents`.
+    stored: bool = False
+
+    @classmethod
+    def upsert_stored(cls, doc_id: str, version: int) -> IndexOp:
+        return cls(doc_id, version, None, stored=True)
 
     @property
     def is_delete(self) -> bool:
-        return self.document is None
+        return self.document is None and not self.stored
 
 
 @dataclass
@@ -105,6 +112,9 @@ def effective_sort(query: SearchQuery) -> tuple[SortKey, ...]:
 
 class SearchBackend(Protocol):
     name: str
+    # True: the index lives in the database of record, so the worker hands over ids only
+    # (IndexOp.upsert_stored) and the backend reads the documents in SQL.
+    reads_stored_documents: bool
 
     def check(self) -> None:
         """Raise BackendUnavailable unless the engine answers."""

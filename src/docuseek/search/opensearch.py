@@ -275,6 +275,7 @@ def _translate_errors() -> Iterator[None]:
 
 class OpenSearchBackend:
     name = "opensearch"
+    reads_stored_documents = False  # the cluster cannot read PostgreSQL: bodies come in ops
 
     def __init__(self, client: OpenSearch, prefix: str = "docuseek") -> None:
         self.client = client
@@ -395,6 +396,8 @@ class OpenSearchBackend:
         target = self.write_alias(collection, generation)
         actions: list[dict[str, Any]] = []
         for op in ops:
+            if op.stored:
+                raise ValueError("OpenSearchBackend needs each upsert's document in its op")
             if op.document is None:
                 actions.append(
                     {
