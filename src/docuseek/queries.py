@@ -174,17 +174,13 @@ MARK_TASKS_PROCESSING = _q(
     "UPDATE tasks SET status = 'processing', started_at = coalesce(started_at, clock_timestamp())"
     " WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'enqueued'"
 )
-SELECT_CURRENT_DOCUMENTS = _q(
-    "SELECT collection_id, id, version, body FROM documents"
-    " WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
+_CURRENT_ROWS = (
+    " FROM documents WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
     " CAST(:ids AS text[])))"
 )
+SELECT_CURRENT_DOCUMENTS = _q("SELECT collection_id, id, version, body" + _CURRENT_ROWS)
 # The same rows without their bodies, for a backend that reads them itself.
-SELECT_CURRENT_VERSIONS = _q(
-    "SELECT collection_id, id, version, NULL FROM documents"
-    " WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
-    " CAST(:ids AS text[])))"
-)
+SELECT_CURRENT_VERSIONS = _q("SELECT collection_id, id, version, NULL" + _CURRENT_ROWS)
 DELETE_OUTBOX_ROWS = _q("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 RETRY_OUTBOX_ROWS = _q(
     "UPDATE outbox SET attempts = attempts + :increment, last_error = :error,"
