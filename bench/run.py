@@ -46,8 +46,8 @@ OSMEM_IDLE_TIMEOUT_S = 180.0  # longest wait for osmem-server to finish abandone
 ONE_AT_A_TIME_NOTE = (
     "one engine at a time: the raw engine's agreement answers and search windows were taken "
     "right after its batch-1000 load, then its index was deleted and osmem-server restarted "
-    "before Docuseek loaded; the "
-    "raw and Docuseek latency windows are minutes apart (search_timing), not interleaved"
+    "before Docuseek loaded; the raw and Docuseek latency windows are minutes apart "
+    "(search_timing), not interleaved"
 )
 
 
