@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--lag-rate", type=float, default=200.0, help="docs/s of the steady load")
     r.add_argument("--lag-batch", type=int, default=10)
     r.add_argument("--no-peers", action="store_true")
+    r.add_argument(
+        "--index-phrases",
+        action="store_true",
+        help="PostgreSQL: collections with index_phrases, and the raw table with the same"
+        " pairs column in its GIN index (raw queries do not use it)",
+    )
     r.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of the api")
     r.add_argument("--workers", type=int, default=1, help="docuseek worker processes")
     r.add_argument(
@@ -143,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 one_engine_at_a_time=args.one_engine_at_a_time,
                 osmem_gogc=args.osmem_gogc,
                 osmem_gomemlimit=args.osmem_gomemlimit,
+                index_phrases=args.index_phrases,
             )
             res = runmod.Run(opts).execute()
             path = runmod.save(res, args.out_dir)

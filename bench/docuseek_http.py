@@ -27,10 +27,10 @@ class DocuseekClient:
             c = self._local.c = httpx.Client(base_url=self.url, headers=self.headers, timeout=300)
         return c
 
-    def create_collection(self, name: str) -> None:
+    def create_collection(self, name: str, index_phrases: bool = False) -> None:
         c = self.client()
         c.delete(f"/collections/{name}")
-        r = c.put(f"/collections/{name}", json={"fields": FIELDS})
+        r = c.put(f"/collections/{name}", json={"fields": FIELDS, "index_phrases": index_phrases})
         if r.status_code >= 400:
             raise RuntimeError(f"PUT /collections/{name}: {r.status_code} {r.text}")
 

@@ -13,6 +13,7 @@ GROUP BY.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Sequence
@@ -22,18 +23,43 @@ import psycopg
 from bench.corpus import COLUMNS
 from bench.parallel import ingest_result, run_parallel
 
-DDL = """
+_phrase_index = importlib.import_module("docuseek.migrations.versions.0005_phrase_index")
+
+# The row's tsvector; {row} is "" in the generated column, "NEW." in --index-phrases'
+# trigger.
+TSV = """ts_delete(
+        setweight(to_tsvector('english', coalesce({row}description, '')), 'A') ||
+        '''field gap'':100'::tsvector ||
+        setweight(to_tsvector('english', coalesce({row}long_description, '')), 'C'),
+        'field gap')"""
+DDL = f"""
 DROP TABLE IF EXISTS raw_docs;
 CREATE TABLE raw_docs (
     id text PRIMARY KEY,
     package text, section text, priority text, maintainer text, installed_size integer,
     description text, long_description text,
-    tsv tsvector GENERATED ALWAYS AS (ts_delete(
-        setweight(to_tsvector('english', coalesce(description, '')), 'A') ||
-        '''field gap'':100'::tsvector ||
-        setweight(to_tsvector('english', coalesce(long_description, '')), 'C'), 'field gap')) STORED
+    tsv tsvector GENERATED ALWAYS AS ({TSV.format(row="")}) STORED
 );
 CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv);
+"""
+
+# --index-phrases: the word pairs of a Docuseek collection with index_phrases (the same
+# function, from its migration), in the same GIN index as tsv, so that both sides of the
+# ingest comparison maintain the same index. The raw queries do not use them. A generated
+# column cannot read another, so tsv is set by a trigger here (as Docuseek's INSERT sets
+# it), and pairs is generated from it.
+PAIRS_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS docuseek_index;
+{_phrase_index.WORD_PAIRS};
+ALTER TABLE raw_docs ALTER COLUMN tsv DROP EXPRESSION;
+CREATE OR REPLACE FUNCTION raw_docs_tsv() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.tsv := {TSV.format(row="NEW.")}; RETURN NEW; END $$;
+CREATE TRIGGER raw_docs_tsv BEFORE INSERT OR UPDATE ON raw_docs
+    FOR EACH ROW EXECUTE FUNCTION raw_docs_tsv();
+ALTER TABLE raw_docs ADD COLUMN pairs int[]
+    GENERATED ALWAYS AS (docuseek_index.word_pairs(tsv)) STORED;
+DROP INDEX raw_docs_tsv;
+CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv, pairs);
 """
 
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
@@ -88,9 +114,16 @@ class RawPostgres:
     bounded variant proposed for Docuseek — rank only the first N matches, count up to N
     (a total of N then means "at least N"), facets over those N."""
 
-    def __init__(self, uri: str, cap: int | None = None, statement_timeout_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        uri: str,
+        cap: int | None = None,
+        statement_timeout_s: float = 0.0,
+        index_phrases: bool = False,
+    ) -> None:
         self.uri = uri
         self.cap = cap
+        self.index_phrases = index_phrases
         # Search connections only (0 = none): a query still running when its measurement
         # window ends is cut off instead of eating CPU in the next measurement.
         self.statement_timeout_ms = int(statement_timeout_s * 1000)
@@ -121,6 +154,8 @@ class RawPostgres:
     def reset(self) -> None:
         with psycopg.connect(self.uri, autocommit=True) as c:
             c.execute(DDL)
+            if self.index_phrases:
+                c.execute(PAIRS_DDL)
 
     # -- ingest ---------------------------------------------------------------------------
 

@@ -82,6 +82,7 @@ class Options:
     one_engine_at_a_time: bool | None = None
     osmem_gogc: int | None = None  # None: Go's default, BIG_OSMEM_GOGC at BIG_DOCS+
     osmem_gomemlimit: str = ""  # e.g. "14GiB"; "" = no soft limit
+    index_phrases: bool = False  # PostgreSQL: collections with index_phrases (+ raw pairs)
 
 
 def one_at_a_time(opts: Options, n_docs: int) -> bool:
@@ -188,6 +189,7 @@ class Run:
                     "api_workers": o.api_workers,
                     "workers": o.workers,
                     "statement_timeout_s": o.statement_timeout,
+                    "index_phrases": o.index_phrases,
                     "one_engine_at_a_time": self.one_at_a_time,
                     "osmem_go_env": go_env,
                 },
@@ -220,7 +222,11 @@ class Run:
                 env["OPENSEARCH_URL"] = osm.url
                 raw = RawOpenSearch(osm.url)
             else:
-                raw = RawPostgres(pg.uri_for("raw"), statement_timeout_s=o.statement_timeout)
+                raw = RawPostgres(
+                    pg.uri_for("raw"),
+                    statement_timeout_s=o.statement_timeout,
+                    index_phrases=o.index_phrases,
+                )
             pgoptions = (
                 f"-c statement_timeout={int(o.statement_timeout * 1000)}"
                 if o.statement_timeout
@@ -285,7 +291,7 @@ class Run:
                 if self.one_at_a_time and isinstance(raw, RawOpenSearch):
                     self.section("raw engine alone", lambda: self.raw_alone(qs, raw))
             name = "bench" if batch == 1000 else f"bench_b{batch}"
-            client.create_collection(name)
+            client.create_collection(name, index_phrases=o.index_phrases)
             d = client.ingest(name, subset, batch, o.ingest_concurrency)
             out["docuseek"][str(batch)] = d
             out["ratio"][str(batch)] = d["docs_per_s"] / r["docs_per_s"]

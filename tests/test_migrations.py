@@ -104,3 +104,26 @@ def test_a_new_keyword_field_replaces_the_match_index(service: Service, engine: 
     [new] = [name for name in indexes if "_match_" in name]
     assert new != old
     assert indexes[new] == 'gin (tsv, "f_Tag", f_lang, f_section)'
+
+
+def test_0005_phrase_pairs_go_with_their_downgrade_and_the_match_index_stays(
+    service: Service, settings: Settings, engine: Engine
+) -> None:
+    body = {"fields": KEYWORD_FIELDS, "index_phrases": True}
+    assert service.client.put("/collections/notes", json=body).status_code == 201
+    service.add("notes", [{"id": "n1", "title": "lazy fox", "body": "jumps", "section": "a"}])
+    service.drain()
+    assert settings.database_url and "pairs" in index_columns(engine)
+    [match] = [name for name in table_indexes(engine) if "_match_" in name]
+    assert table_indexes(engine)[match] == 'gin (tsv, "f_Tag", f_section, pairs)'
+
+    command.downgrade(alembic_config(settings.database_url), "0004")
+    assert "pairs" not in index_columns(engine)
+    [match] = [name for name in table_indexes(engine) if "_match_" in name]
+    assert table_indexes(engine)[match] == 'gin (tsv, "f_Tag", f_section)'
+
+    upgrade(settings.database_url)
+    # The table has no pairs now, and the collection says so: it searches as any other.
+    assert service.client.get("/collections/notes").json()["index_phrases"] is False
+    hits = service.search("notes", q='"lazy fox"', filter="section:a")["hits"]
+    assert [h["id"] for h in hits] == ["n1"]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from docuseek.search.base import SearchBackend
-from docuseek.search.postgres import PostgresBackend
+from docuseek.search.postgres import WALK_SETTINGS, PostgresBackend
 from tests.conftest import Service
 
 FIELDS = {
@@ -44,12 +44,12 @@ def corpus(service: Service) -> Iterator[list[dict[str, Any]]]:
 
 
 def page_all(
-    service: Service, cursor: str | None = None, **params: Any
+    service: Service, cursor: str | None = None, name: str = "docs", **params: Any
 ) -> tuple[list[str], list[dict[str, Any]]]:
     ids: list[str] = []
     pages = []
     for _ in range(100):
-        page = service.search("docs", limit=7, **params, **({"cursor": cursor} if cursor else {}))
+        page = service.search(name, limit=7, **params, **({"cursor": cursor} if cursor else {}))
         pages.append(page)
         ids += [h["id"] for h in page["hits"]]
         cursor = page["next_cursor"]
@@ -80,6 +80,30 @@ def test_many_matches_page_completely_with_top_weight_matches_first(
     in_title = [d["id"] for d in matching if "common" in d["title"]]
     assert ids[: len(in_title)] == sorted(in_title)  # the title tier first, in id order
     assert all(h["score"] is not None and h["highlights"] for p in pages for h in p["hits"])
+
+
+@pytest.mark.parametrize("index_phrases", [False, True])
+def test_tiered_phrases_page_completely_with_top_weight_matches_first(
+    service: Service, corpus: list[dict[str, Any]], index_phrases: bool
+) -> None:
+    """A phrase's tiers are first looked for in id order, then collected (`_tier_ids`):
+    a top tier that fills the first page (15 titles), one that is empty, and, with
+    index_phrases, the same through the word pairs."""
+    name = "docs"
+    if index_phrases:
+        name = "pairs"
+        body = {"fields": FIELDS, "index_phrases": True}
+        service.client.put(f"/collections/{name}", json=body).raise_for_status()
+        service.add(name, corpus)
+        service.drain()
+    for q, phrase in (('"common ground"', "common ground"), ('"common words"', "common words")):
+        matching = [d for d in corpus if phrase in d["title"] or phrase in d["body"]]
+        assert len(matching) > 10
+        ids, pages = page_all(service, name=name, q=q)
+        assert sorted(ids) == sorted(d["id"] for d in matching), q  # complete, no duplicates
+        assert all(p["ranking"] == "tiered" for p in pages)
+        in_title = [d["id"] for d in matching if phrase in d["title"]]
+        assert ids == sorted(in_title) + sorted(set(ids) - set(in_title)), q
 
 
 def test_facets_count_the_whole_result_set_exactly(
@@ -144,7 +168,16 @@ def test_searches_leave_no_transaction_or_setting_on_pooled_connections(
     pool = backend.search_engine.pool
     assert pool.checkedin() >= 1
     with backend.search_engine.connect() as conn:  # the connection the searches used
-        assert conn.execute(text("SHOW enable_bitmapscan")).scalar_one() == "on"
+        for setting in WALK_SETTINGS:
+            name, walk_value = setting.split(" = ")
+            shown = conn.execute(text(f"SHOW {name}")).scalar_one()
+            assert (
+                shown != walk_value
+                and shown
+                == conn.execute(
+                    text(f"SELECT reset_val FROM pg_settings WHERE name = '{name}'")
+                ).scalar_one()
+            )
         prepared = "SELECT count(*) FROM pg_prepared_statements"
         assert conn.execute(text(prepared)).scalar_one() == 0
         assert conn.connection.dbapi_connection.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]

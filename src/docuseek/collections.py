@@ -30,7 +30,7 @@ def check_name(name: str) -> None:
 
 def _row_to_collection(row: Any) -> Collection:
     return Collection.from_row(
-        row.id, row.name, row.fields, row.generation, row.building_generation
+        row.id, row.name, row.fields, row.generation, row.building_generation, row.index_phrases
     )
 
 
@@ -94,15 +94,31 @@ def put(
         {k: v.model_dump(exclude_none=True) for k, v in schema.fields.items()}, sort_keys=True
     )
     with engine.begin() as conn:
-        new_id = conn.execute(Q.INSERT_COLLECTION, {"name": name, "fields": fields_json}).scalar()
+        new_id = conn.execute(
+            Q.INSERT_COLLECTION,
+            {"name": name, "fields": fields_json, "index_phrases": bool(schema.index_phrases)},
+        ).scalar()
         if new_id is not None:
             collection = load(conn, name)
             created = True
         else:
             row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).one()
             old = _row_to_collection(row)
+            if schema.index_phrases not in (None, old.index_phrases):
+                # Index tables are laid out for it when a collection is created.
+                raise Conflict(
+                    f"index_phrases is {str(old.index_phrases).lower()} for collection"
+                    f" {name!r} and is set only when a collection is created: create a new"
+                    " collection to change it",
+                    details=[{"loc": ["body", "index_phrases"]}],
+                )
             new = Collection.from_row(
-                row.id, name, json.loads(fields_json), row.generation, row.building_generation
+                row.id,
+                name,
+                json.loads(fields_json),
+                row.generation,
+                row.building_generation,
+                old.index_phrases,
             )
             for fname, spec in new.fields.items():
                 before = old.fields.get(fname)
@@ -131,6 +147,7 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
     return {
         "name": collection.name,
         "fields": row.fields,
+        "index_phrases": collection.index_phrases,
         "documents": conn.execute(Q.COUNT_DOCUMENTS, {"cid": collection.id}).scalar_one(),
         "pending_tasks": conn.execute(
             Q.COUNT_PENDING_TASKS, {"name": collection.name}

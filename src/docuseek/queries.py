@@ -22,22 +22,24 @@ COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)
 
 # -- collections -----------------------------------------------------------------------------
 SELECT_COLLECTION = _q(
-    "SELECT id, name, fields, generation, building_generation, created_at, updated_at"
-    " FROM collections WHERE name = :name"
+    "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
+    " updated_at FROM collections WHERE name = :name"
 )
 SELECT_COLLECTION_FOR_UPDATE = _q(
-    "SELECT id, name, fields, generation, building_generation FROM collections"
-    " WHERE name = :name FOR UPDATE"
+    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    " FROM collections WHERE name = :name FOR UPDATE"
 )
 SELECT_COLLECTION_BY_ID = _q(
-    "SELECT id, name, fields, generation, building_generation FROM collections WHERE id = :id"
+    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    " FROM collections WHERE id = :id"
 )
 LIST_COLLECTIONS = _q(
-    "SELECT c.id, c.name, c.fields, c.generation, c.building_generation, c.created_at,"
-    " c.updated_at FROM collections c ORDER BY c.name"
+    "SELECT c.id, c.name, c.fields, c.generation, c.building_generation, c.index_phrases,"
+    " c.created_at, c.updated_at FROM collections c ORDER BY c.name"
 )
 INSERT_COLLECTION = _q(
-    "INSERT INTO collections (name, fields) VALUES (:name, CAST(:fields AS jsonb))"
+    "INSERT INTO collections (name, fields, index_phrases)"
+    " VALUES (:name, CAST(:fields AS jsonb), :index_phrases)"
     " ON CONFLICT (name) DO NOTHING RETURNING id"
 )
 UPDATE_COLLECTION_FIELDS = _q(

@@ -50,8 +50,9 @@ def work_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# (backend, one engine at a time forced on)
-MODES = [("postgres", False)] + (
+# (backend, one engine at a time forced on); "postgres-phrases": collections with
+# index_phrases, and the raw table with the same pairs
+MODES = [("postgres", False), ("postgres-phrases", False)] + (
     [("opensearch", False), ("opensearch", True)] if _opensearch_backend() else []
 )
 
@@ -64,6 +65,7 @@ def test_harness_end_to_end(
     tmp_path: Path, work_dir: Path, backend: str, one_at_a_time: bool
 ) -> None:
     peers = importlib.util.find_spec("tantivy") is not None
+    backend, _, variant = backend.partition("-")
     opts = runmod.Options(
         backend=backend,
         scale="smoke",
@@ -83,6 +85,7 @@ def test_harness_end_to_end(
         classes=["rare", "phrase", "filter_facets"],
         one_engine_at_a_time=True if one_at_a_time else None,
         osmem_gogc=50 if one_at_a_time else None,
+        index_phrases=variant == "phrases",
     )
     res = runmod.Run(opts).execute()
     path = runmod.save(res, opts.out_dir)
@@ -148,6 +151,8 @@ def test_harness_end_to_end(
     assert saved["index_size"]["docuseek_database_bytes"] > 0
     if backend == "postgres":
         assert saved["index_size"]["docuseek_index_bytes"] > 0
+    if variant == "phrases":
+        _check_phrase_pairs(opts, saved)
 
     md = report.render(
         report.load_all(opts.out_dir)
@@ -180,3 +185,13 @@ def _check_one_at_a_time(saved: dict) -> None:
     assert saved["index_size"]["raw_bytes"] > 0  # taken before the raw index was deleted
     rows = saved["agreement"]["queries"]  # compared with the stored raw answers
     assert sum(bool(row["raw_ids"]) for row in rows) >= len(rows) // 4, rows
+
+
+def _check_phrase_pairs(opts: runmod.Options, saved: dict) -> None:
+    """--index-phrases: Docuseek's phrase answers, read through the pairs, are the raw
+    engine's (which checks every row holding the words)."""
+    assert saved["meta"]["options"]["index_phrases"] is True
+    phrases = [q for q in saved["agreement"]["queries"] if q["class"] == "phrase"]
+    assert phrases and any(q["raw_total"] for q in phrases), phrases
+    assert all(q["docuseek_total"] == q["raw_total"] for q in phrases), phrases
+    assert all(q["jaccard"] == 1.0 for q in phrases if not q["tiered"]), phrases

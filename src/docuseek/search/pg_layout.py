@@ -8,8 +8,10 @@ One table per generation in the `docuseek_index` schema:
                        subset (GIN): big result sets list these matches first
     "f_<field>"        one typed column per non-text field: keyword text[], integer
                        bigint, float float8, date timestamptz (btree), boolean
+    pairs int[]        collections with index_phrases only: hashes of tsv's adjacent
+                       lexeme pairs, generated from tsv (migration 0005)
 
-`tsv` and the keyword columns share one multi-column GIN index (`<table>_match_<hash of
+`tsv`, the keyword columns (and `pairs`) share one multi-column GIN index (`<table>_match_<hash of
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
 posting lists inside that index: on 1M documents `line` in section `libdevel` (78k and
 88k entries, 6.9k matches) took 55 ms as a BitmapAnd of two GIN indexes and 16 ms
@@ -23,6 +25,7 @@ keeps the rows that counts and tier walks scan narrow (migration 0003).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from docuseek.schema import Collection, FieldSpec
@@ -66,6 +69,49 @@ def column(field: str) -> str:
 
 def query_sql() -> str:
     return f"websearch_to_tsquery('{TS_CONFIG}', :q)"
+
+
+# Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent
+# lexeme pairs of `tsv` (computed by the server from the stored positions).
+PAIRS_COLUMN = f"pairs int[] GENERATED ALWAYS AS ({SCHEMA}.word_pairs(tsv)) STORED"
+# A token of a tsquery's text form: a quoted lexeme (quotes doubled inside) with an
+# optional `:*`/weight suffix, or an operator.
+_TSQUERY_TOKEN = re.compile(
+    r"\s*(?:(?P<lexeme>'(?:[^']|'')*')(?P<suffix>:[*A-D]+)?|(?P<op><->|<\d+>|[&|!()]))"
+)
+
+
+def required_pairs(tsquery: str) -> tuple[list[str], bool]:
+    """The adjacent lexeme pairs every match of `tsquery` (its text form) holds: each
+    `'a' <-> 'b'` of a query made only of AND and phrase operators. Empty when the query
+    has OR or NOT (a pair would not be required), when its text is not understood, or when
+    it has no such pair: then the pairs cannot narrow the search, and are not used.
+    Second: whether every lexeme of the query is in one of the pairs (then the words add
+    nothing to what the pairs find)."""
+    if "\\" in tsquery:
+        return [], False
+    tokens: list[tuple[str, str]] = []  # (kind, value): ("lexeme", text) or ("op", op)
+    position = 0
+    while position < len(tsquery.rstrip()):
+        token = _TSQUERY_TOKEN.match(tsquery, position)
+        if token is None:
+            return [], False
+        position = token.end()
+        if token["op"] is not None:
+            if token["op"] in ("|", "!"):
+                return [], False
+            tokens.append(("op", token["op"]))
+        elif token["suffix"]:
+            tokens.append(("other", ""))  # a prefix or weighted lexeme: no pair with it
+        else:
+            tokens.append(("lexeme", token["lexeme"][1:-1].replace("''", "'")))
+    pairs, paired = [], set()
+    for i, (left, op, right) in enumerate(zip(tokens, tokens[1:], tokens[2:], strict=False)):
+        if left[0] == right[0] == "lexeme" and op == ("op", "<->"):
+            pairs.append(f"{left[1]} {right[1]}")
+            paired |= {i, i + 2}
+    words = {i for i, (kind, _) in enumerate(tokens) if kind != "op"}
+    return list(dict.fromkeys(pairs)), bool(pairs) and words <= paired
 
 
 @dataclass(frozen=True)
@@ -125,7 +171,7 @@ class Layout:
             ("tsv_top", self.tsvector(self.top_fields, doc)),
         ]
         columns += [(column(f.name), self.typed_value(f, doc)) for f in self.typed_fields]
-        return columns
+        return columns  # `pairs`, if any, is generated from tsv
 
     # -- DDL -------------------------------------------------------------------------------
 
@@ -133,7 +179,8 @@ class Layout:
         """The columns of the shared GIN index, in a canonical order (migration 0004 spells
         the same rule in SQL: tsv, then the keyword columns by name)."""
         keywords = sorted(f"f_{f.name}" for f in self.typed_fields if f.type == "keyword")
-        return ["tsv", *keywords]
+        # `pairs` last: the tables of migration 0004 never had it.
+        return ["tsv", *keywords, *(["pairs"] if self.collection.index_phrases else [])]
 
     def ddl(self, generation: int, existing: dict[str, str], indexes: set[str]) -> list[str]:
         """Statements that bring the table to this schema. `existing`: column → SQL type;
@@ -145,6 +192,10 @@ class Layout:
             " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
         ]
+        if self.collection.index_phrases:
+            # In the match index with tsv: a phrase's pair (a short posting list) leads
+            # the scan, its words' long lists are only skipped through.
+            statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {PAIRS_COLUMN}")
         for spec in self.typed_fields:
             name = column(spec.name)
             wanted = COLUMN_TYPES[spec.type]
