@@ -121,6 +121,9 @@ STREAM_DOCUMENTS_SINCE = _q(
 STREAM_DOCUMENT_VERSIONS = _q(
     "SELECT id, version FROM documents WHERE collection_id = :cid ORDER BY id"
 )
+STREAM_DOCUMENT_VERSIONS_SINCE = _q(
+    "SELECT id, version FROM documents WHERE collection_id = :cid AND version > :since"
+)
 CURRENT_VERSION = _q(
     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM document_version_seq"
 )

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -92,13 +93,16 @@ def _rebuild(
     collection = replace(old, building_generation=new_gen)
     backend.ensure_collection(collection, new_gen)
 
+    # A backend that reads the stored documents itself is handed ids: the bodies need not
+    # leave PostgreSQL.
+    stored = backend.reads_stored_documents
     copied = 0
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-            Q.STREAM_DOCUMENTS, {"cid": collection.id}
+            Q.STREAM_DOCUMENT_VERSIONS if stored else Q.STREAM_DOCUMENTS, {"cid": collection.id}
         )
         for chunk in result.partitions(batch_size):
-            ops = [IndexOp(doc_id, int(version), body) for doc_id, version, body in chunk]
+            ops = _upserts(backend, chunk)
             backend.index_batch(collection, new_gen, ops)
             copied += len(ops)
             if progress:
@@ -106,10 +110,11 @@ def _rebuild(
     # Writes committed since the copy began are also dual-written by the worker; applying
     # them here as well closes the window for rows a worker claimed before the switch.
     caught_up = 0
+    since_query = Q.STREAM_DOCUMENT_VERSIONS_SINCE if stored else Q.STREAM_DOCUMENTS_SINCE
     with engine.connect() as conn:
-        rows = conn.execute(Q.STREAM_DOCUMENTS_SINCE, {"cid": collection.id, "since": since}).all()
+        rows = conn.execute(since_query, {"cid": collection.id, "since": since}).all()
     for start in range(0, len(rows), batch_size):
-        ops = [IndexOp(d, int(v), b) for d, v, b in rows[start : start + batch_size]]
+        ops = _upserts(backend, rows[start : start + batch_size])
         backend.index_batch(collection, new_gen, ops)
         caught_up += len(ops)
     caught_up += _verify(engine, backend, collection, new_gen, batch_size)
@@ -143,7 +148,16 @@ def _verify(
                 Q.SELECT_DOCUMENTS_BY_IDS,
                 {"cid": collection.id, "ids": ids[start : start + batch_size]},
             ).all()
-        fixes += [IndexOp(d, int(v), b) for d, v, b in rows]
+        fixes += _upserts(backend, rows)
     for start in range(0, len(fixes), batch_size):
         backend.index_batch(collection, gen, fixes[start : start + batch_size])
     return len(fixes)
+
+
+def _upserts(backend: SearchBackend, rows: Iterable[Sequence[Any]]) -> list[IndexOp]:
+    """Upserts from (id, version[, body]) rows: ids and versions only for a backend that
+    reads the stored documents itself (PostgreSQL: a rebuild's bodies then stay in SQL,
+    as the worker's do since a1c1642)."""
+    if backend.reads_stored_documents:
+        return [IndexOp.upsert_stored(row[0], int(row[1])) for row in rows]
+    return [IndexOp(row[0], int(row[1]), row[2]) for row in rows]
