@@ -376,7 +376,12 @@ def render(results: list[dict]) -> str:
     w("|---|---|---|---|")
     from bench.run import targets as evaluate_targets
 
-    for (b, s), r in runs.items():
+    # Beside the default runs: the newest run of each (backend, scale) with index_phrases.
+    phrase_runs: dict[tuple[str, str], dict] = {}
+    for r in sorted(results, key=lambda r: r["meta"]["date"]):
+        if r["meta"].get("options", {}).get("index_phrases") and r["meta"]["scale"] != "smoke":
+            phrase_runs[(r["meta"]["backend"], f"{r['meta']['scale']}, index_phrases")] = r
+    for (b, s), r in [*runs.items(), *phrase_runs.items()]:
         t = evaluate_targets(r)
 
         def cell(key: str, fmt, t: dict = t) -> str:  # type: ignore[no-untyped-def]
