@@ -498,8 +498,15 @@ class _Search:
                     continue
                 if bool(last_tier) == tier:
                     start = f"id > {self.params.add(last_id, 'text')}"
-            # The whole match of a first page is known to be big (that is why it is tiered).
-            known_big = len(tiers) == 1 and after is None
+            # On a first page the whole match has more than exact_limit rows (that is why
+            # it is tiered), and the top tier, which did not fill the page, holds the rows
+            # picked so far: the rest is the whole match less those few, so it is walked
+            # at once rather than first collected to learn its size (three words on 1M
+            # documents, 1,267 matches: 7 ms of a 28 ms search).
+            exact_limit = self.backend.exact_limit
+            known_big = (
+                after is None and not tier and exact_limit + 1 - len(picked) > exact_limit // 2
+            )
             ids = self._tier_ids(condition, start, limit, known_big)
             picked += [(doc_id, tier) for doc_id in ids]
             if len(picked) >= limit:
