@@ -158,6 +158,8 @@ def _upserts(backend: SearchBackend, rows: Iterable[Sequence[Any]]) -> list[Inde
     """Upserts from (id, version[, body]) rows: ids and versions only for a backend that
     reads the stored documents itself (PostgreSQL: a rebuild's bodies then stay in SQL,
     as the worker's do since a1c1642)."""
-    if backend.reads_stored_documents:
-        return [IndexOp.upsert_stored(row[0], int(row[1])) for row in rows]
-    return [IndexOp(row[0], int(row[1]), row[2]) for row in rows]
+    stored = backend.reads_stored_documents
+    return [
+        IndexOp.upsert(row[0], int(row[1]), None if stored else row[2], stored=stored)
+        for row in rows
+    ]

@@ -164,9 +164,7 @@ class Worker:
             if key in current:
                 version, body = current[key]
                 ops_by_collection[key[0]].append(
-                    IndexOp.upsert_stored(key[1], version)
-                    if stored
-                    else IndexOp(key[1], version, body)
+                    IndexOp.upsert(key[1], version, body, stored=stored)
                 )
             else:  # gone from PostgreSQL: make sure it is gone from the index
                 ops_by_collection[key[0]].append(IndexOp(key[1], newest_row_version[key], None))

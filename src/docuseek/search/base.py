@@ -41,6 +41,12 @@ class IndexOp:
     def upsert_stored(cls, doc_id: str, version: int) -> IndexOp:
         return cls(doc_id, version, None, stored=True)
 
+    @classmethod
+    def upsert(cls, doc_id: str, version: int, body: Any, *, stored: bool) -> IndexOp:
+        """An upsert of a stored document: by id when the backend reads the stored
+        documents itself (`stored`), else carrying its body."""
+        return cls.upsert_stored(doc_id, version) if stored else cls(doc_id, version, body)
+
     @property
     def is_delete(self) -> bool:
         return self.document is None and not self.stored
