@@ -49,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-peers", action="store_true")
     r.add_argument(
         "--index-phrases",
-        action="store_true",
-        help="PostgreSQL: collections with index_phrases, and the raw table with the same"
-        " pairs column in its GIN index (raw queries do not use it)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="PostgreSQL: collections with index_phrases (Docuseek's default), and the raw"
+        " table with the same pairs column in its GIN index (raw queries do not use it);"
+        " --no-index-phrases: both without",
     )
     r.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of the api")
     r.add_argument("--workers", type=int, default=1, help="docuseek worker processes")

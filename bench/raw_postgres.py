@@ -1,11 +1,16 @@
 """Raw PostgreSQL baseline: the same documents and queries, straight SQL, no API.
 
-The table is what a competent engineer would write by hand: typed columns, a
-stored weighted tsvector (description A, long_description C, as the Docuseek
-collection declares them, with the same 100-position gap between the fields so that a
-phrase cannot span both) and a GIN index that exists before the load, so the
-index is maintained row by row as in Docuseek. Loads use COPY (one per batch and
-transaction) or, for batch size 1, one INSERT per autocommitted transaction.
+The table is what a competent engineer would write by hand for the same query paths:
+typed columns, a stored weighted tsvector (description A, long_description C, as the
+Docuseek collection declares them, with the same 100-position gap between the fields so
+that a phrase cannot span both), and the indexes a Docuseek collection of these fields
+keeps, created before the load so that both sides maintain the same indexes row by row:
+one GIN index over the tsvector and the keyword fields as text arrays (filters are
+intersected inside it), a GIN index over the top-weight field's tsvector, a btree on the
+integer field. (Until 2026-11-26 the table had the tsvector's GIN index only, so its loads
+did less index upkeep than Docuseek's; bench/notes.md has the ratios both ways.) Loads use
+COPY (one per batch and transaction) or, for batch size 1, one INSERT per autocommitted
+transaction.
 Queries have the API's semantics: websearch_to_tsquery, ts_rank (normalization
 32) over every match, exact total, ts_headline on the page's rows only, facets by
 GROUP BY.
@@ -32,15 +37,27 @@ TSV = """ts_delete(
         '''field gap'':100'::tsvector ||
         setweight(to_tsvector('english', coalesce({row}long_description, '')), 'C'),
         'field gap')"""
+# The keyword fields (filters and facets), each also kept as a text array for the GIN index.
+KEYWORDS = ("package", "section", "priority", "maintainer")
+MATCH_COLUMNS = ", ".join(["tsv", *(f"kw_{k}" for k in sorted(KEYWORDS))])
+_KEYWORD_ARRAYS = ",\n    ".join(
+    f"kw_{k} text[] GENERATED ALWAYS AS (CASE WHEN {k} IS NOT NULL THEN ARRAY[{k}] END) STORED"
+    for k in KEYWORDS
+)
 DDL = f"""
 DROP TABLE IF EXISTS raw_docs;
 CREATE TABLE raw_docs (
     id text PRIMARY KEY,
     package text, section text, priority text, maintainer text, installed_size integer,
     description text, long_description text,
-    tsv tsvector GENERATED ALWAYS AS ({TSV.format(row="")}) STORED
+    tsv tsvector GENERATED ALWAYS AS ({TSV.format(row="")}) STORED,
+    tsv_top tsvector GENERATED ALWAYS AS
+        (setweight(to_tsvector('english', coalesce(description, '')), 'A')) STORED,
+    {_KEYWORD_ARRAYS}
 );
-CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv);
+CREATE INDEX raw_docs_tsv ON raw_docs USING gin ({MATCH_COLUMNS});
+CREATE INDEX raw_docs_tsv_top ON raw_docs USING gin (tsv_top);
+CREATE INDEX raw_docs_installed_size ON raw_docs (installed_size);
 """
 
 # --index-phrases: the word pairs of a Docuseek collection with index_phrases (the same
@@ -59,7 +76,7 @@ CREATE TRIGGER raw_docs_tsv BEFORE INSERT OR UPDATE ON raw_docs
 ALTER TABLE raw_docs ADD COLUMN pairs int[]
     GENERATED ALWAYS AS (docuseek_index.word_pairs(tsv)) STORED;
 DROP INDEX raw_docs_tsv;
-CREATE INDEX raw_docs_tsv ON raw_docs USING gin (tsv, pairs);
+CREATE INDEX raw_docs_tsv ON raw_docs USING gin ({MATCH_COLUMNS}, pairs);
 """
 
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8"
@@ -88,6 +105,10 @@ def _filter_sql(flt: dict | None) -> tuple[str, dict]:
                 if op in value:
                     clauses.append(f"{field} {sym} %(f{i}{op})s")
                     params[f"f{i}{op}"] = value[op]
+        elif field in KEYWORDS:
+            # Through the GIN index, as Docuseek's keyword filters.
+            clauses.append(f"kw_{field} && ARRAY[%(f{i})s]::text[]")
+            params[f"f{i}"] = value
         else:
             clauses.append(f"{field} = %(f{i})s")
             params[f"f{i}"] = value

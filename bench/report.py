@@ -376,11 +376,18 @@ def render(results: list[dict]) -> str:
     w("|---|---|---|---|")
     from bench.run import targets as evaluate_targets
 
-    # Beside the default runs: the newest run of each (backend, scale) with index_phrases.
+    # Beside the default runs: the newest run of each PostgreSQL (backend, scale) with the
+    # other index_phrases setting (off since it became the default; on before).
     phrase_runs: dict[tuple[str, str], dict] = {}
     for r in sorted(results, key=lambda r: r["meta"]["date"]):
-        if r["meta"].get("options", {}).get("index_phrases") and r["meta"]["scale"] != "smoke":
-            phrase_runs[(r["meta"]["backend"], f"{r['meta']['scale']}, index_phrases")] = r
+        m = r["meta"]
+        current = runs.get((m.get("backend", ""), m["scale"]))
+        if current is None or m.get("backend") != "postgres":
+            continue
+        pairs = bool(m.get("options", {}).get("index_phrases"))
+        if pairs != bool(current["meta"].get("options", {}).get("index_phrases")):
+            setting = f"{m['scale']}, index_phrases {'on' if pairs else 'off'}"
+            phrase_runs[(m["backend"], setting)] = r
     for (b, s), r in [*runs.items(), *phrase_runs.items()]:
         t = evaluate_targets(r)
 

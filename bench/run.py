@@ -82,7 +82,9 @@ class Options:
     one_engine_at_a_time: bool | None = None
     osmem_gogc: int | None = None  # None: Go's default, BIG_OSMEM_GOGC at BIG_DOCS+
     osmem_gomemlimit: str = ""  # e.g. "14GiB"; "" = no soft limit
-    index_phrases: bool = False  # PostgreSQL: collections with index_phrases (+ raw pairs)
+    # PostgreSQL: collections with index_phrases (Docuseek's default), the raw table with the
+    # same pairs in its GIN index; False: both without.
+    index_phrases: bool = True
 
 
 def one_at_a_time(opts: Options, n_docs: int) -> bool:

@@ -124,8 +124,13 @@ class Service:
         """Run a worker until the queue is empty (what `docuseek worker` does, in-process)."""
         Worker(self.engine, self.backend, self.settings).run(until_empty=True)
 
-    def create_collection(self, name: str, fields: dict[str, Any]) -> None:
-        response = self.client.put(f"/collections/{name}", json={"fields": fields})
+    def create_collection(
+        self, name: str, fields: dict[str, Any], index_phrases: bool | None = None
+    ) -> None:
+        body: dict[str, Any] = {"fields": fields}
+        if index_phrases is not None:
+            body["index_phrases"] = index_phrases
+        response = self.client.put(f"/collections/{name}", json=body)
         assert response.status_code in (200, 201), response.text
 
     def add(self, name: str, docs: list[dict[str, Any]]) -> int:

@@ -111,11 +111,12 @@ def match_condition(service: Service, name: str, q: str) -> str:
 
 def test_phrases_match_the_same_documents_with_and_without_pairs(service: Service) -> None:
     docs = corpus(400, seed=7)
-    service.client.put("/collections/plain", json={"fields": FIELDS}).raise_for_status()
     response = service.client.put(
-        "/collections/pairs", json={"fields": FIELDS, "index_phrases": True}
+        "/collections/plain", json={"fields": FIELDS, "index_phrases": False}
     )
-    assert response.status_code == 201 and response.json()["index_phrases"] is True
+    assert response.status_code == 201 and response.json()["index_phrases"] is False
+    response = service.client.put("/collections/pairs", json={"fields": FIELDS})
+    assert response.status_code == 201 and response.json()["index_phrases"] is True  # default
     service.add("plain", docs)
     service.add("pairs", docs)
     service.drain()
@@ -185,9 +186,17 @@ def test_index_phrases_is_set_when_a_collection_is_created(service: Service) -> 
     described = service.client.get("/collections/notes").json()
     assert set(described["fields"]) == {"title", "body", "section", "year"}
     assert described["index_phrases"] is True
-    # A collection created without it says so.
-    service.client.put("/collections/plain", json={"fields": FIELDS}).raise_for_status()
-    assert service.client.get("/collections/plain").json()["index_phrases"] is False
+    # A collection created without it gets the default (on); one created with false keeps
+    # false through an update that leaves it out, and refuses true.
+    service.client.put("/collections/default", json={"fields": FIELDS}).raise_for_status()
+    assert service.client.get("/collections/default").json()["index_phrases"] is True
+    body = {"fields": FIELDS, "index_phrases": False}
+    service.client.put("/collections/plain", json=body).raise_for_status()
+    response = service.client.put("/collections/plain", json={"fields": more})
+    assert response.status_code == 200 and response.json()["index_phrases"] is False
+    response = service.client.put("/collections/plain", json={**body, "index_phrases": True})
+    assert response.status_code == 409
+    assert set(service.client.get("/collections/plain").json()["fields"]) == set(more)
 
 
 @pytest.mark.parametrize(

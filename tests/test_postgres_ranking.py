@@ -89,10 +89,11 @@ def test_tiered_phrases_page_completely_with_top_weight_matches_first(
     """A phrase's tiers are first looked for in id order, then collected (`_tier_ids`):
     a top tier that fills the first page (15 titles), one that is empty, and, with
     index_phrases, the same through the word pairs."""
-    name = "docs"
-    if index_phrases:
-        name = "pairs"
-        body = {"fields": FIELDS, "index_phrases": True}
+    name = "docs"  # created with the default: index_phrases
+    assert service.client.get(f"/collections/{name}").json()["index_phrases"] is True
+    if not index_phrases:
+        name = "plain"
+        body = {"fields": FIELDS, "index_phrases": False}
         service.client.put(f"/collections/{name}", json=body).raise_for_status()
         service.add(name, corpus)
         service.drain()

@@ -96,7 +96,7 @@ def put(
     with engine.begin() as conn:
         new_id = conn.execute(
             Q.INSERT_COLLECTION,
-            {"name": name, "fields": fields_json, "index_phrases": bool(schema.index_phrases)},
+            {"name": name, "fields": fields_json, "index_phrases": schema.index_phrases_or_default},
         ).scalar()
         if new_id is not None:
             collection = load(conn, name)

@@ -50,9 +50,9 @@ def work_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# (backend, one engine at a time forced on); "postgres-phrases": collections with
-# index_phrases, and the raw table with the same pairs
-MODES = [("postgres", False), ("postgres-phrases", False)] + (
+# (backend, one engine at a time forced on); "postgres-nophrases": collections created with
+# index_phrases off, and the raw table without the pairs
+MODES = [("postgres", False), ("postgres-nophrases", False)] + (
     [("opensearch", False), ("opensearch", True)] if _opensearch_backend() else []
 )
 
@@ -85,7 +85,7 @@ def test_harness_end_to_end(
         classes=["rare", "phrase", "filter_facets"],
         one_engine_at_a_time=True if one_at_a_time else None,
         osmem_gogc=50 if one_at_a_time else None,
-        index_phrases=variant == "phrases",
+        index_phrases=variant != "nophrases",
     )
     res = runmod.Run(opts).execute()
     path = runmod.save(res, opts.out_dir)
