@@ -381,7 +381,7 @@ def render(results: list[dict]) -> str:
     phrase_runs: dict[tuple[str, str], dict] = {}
     for r in sorted(results, key=lambda r: r["meta"]["date"]):
         m = r["meta"]
-        current = runs.get((m.get("backend", ""), m["scale"]))
+        current = runs.get((m.get("backend", ""), m.get("scale", "")))
         if current is None or m.get("backend") != "postgres":
             continue
         pairs = bool(m.get("options", {}).get("index_phrases"))
