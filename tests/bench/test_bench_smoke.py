@@ -151,14 +151,31 @@ def test_harness_end_to_end(
     assert saved["index_size"]["docuseek_database_bytes"] > 0
     if backend == "postgres":
         assert saved["index_size"]["docuseek_index_bytes"] > 0
-    if variant == "phrases":
+    if backend == "postgres" and variant != "nophrases":
         _check_phrase_pairs(opts, saved)
 
+    # The report: this run as the current one at 64k, beside it a labelled run with the
+    # other index_phrases setting (PostgreSQL), and a result file of another format (the
+    # rank-cap experiment's, which has no backend or scale).
+    meta = {**saved["meta"], "scale": "64k"}
+    other = not meta["options"]["index_phrases"]
+    beside = {
+        **meta,
+        "label": "other",
+        "date": "2000-01-01T00:00:00Z",
+        "options": {**meta["options"], "index_phrases": other},
+    }
     md = report.render(
         report.load_all(opts.out_dir)
-        + [{**saved, "_file": path.name, "meta": {**saved["meta"], "scale": "64k"}}]
+        + [
+            {**saved, "_file": path.name, "meta": meta},
+            {**saved, "_file": "other.json", "meta": beside},
+            {"_file": "rank-cap.json", "meta": {"date": "2000-01-01T00:00:00Z", "docs": 1}},
+        ]
     )
     assert "## Search latency" in md and "| rare | 1 |" in md
+    setting = f"| {backend} 64k, index_phrases {'on' if other else 'off'} |"
+    assert (setting in md) == (backend == "postgres"), md
 
 
 def _check_one_at_a_time(saved: dict) -> None:
@@ -188,8 +205,8 @@ def _check_one_at_a_time(saved: dict) -> None:
 
 
 def _check_phrase_pairs(opts: runmod.Options, saved: dict) -> None:
-    """--index-phrases: Docuseek's phrase answers, read through the pairs, are the raw
-    engine's (which checks every row holding the words)."""
+    """index_phrases (the default): Docuseek's phrase answers, read through the pairs, are
+    the raw engine's (which checks every row holding the words)."""
     assert saved["meta"]["options"]["index_phrases"] is True
     phrases = [q for q in saved["agreement"]["queries"] if q["class"] == "phrase"]
     assert phrases and any(q["raw_total"] for q in phrases), phrases
