@@ -157,10 +157,11 @@ class Layout:
         key = quote_literal(spec.name)
         if spec.type == "keyword":
             value = f"{doc}->{key}"
+            # A string (the usual case) without the sub-select an array needs.
             return (
-                f"NULLIF(ARRAY(SELECT jsonb_array_elements_text(CASE jsonb_typeof({value})"
-                f" WHEN 'array' THEN {value} WHEN 'string' THEN jsonb_build_array({value})"
-                " ELSE '[]'::jsonb END)), '{}')"
+                f"CASE jsonb_typeof({value}) WHEN 'string' THEN ARRAY[{value} #>> '{{}}']"
+                f" WHEN 'array' THEN NULLIF(ARRAY(SELECT jsonb_array_elements_text({value})),"
+                " '{}') END"
             )
         return f"({doc}->>{key})::{COLUMN_TYPES[spec.type]}"
 
