@@ -407,8 +407,11 @@ def render(results: list[dict]) -> str:
     w(
         "Docuseek: NDJSON batches over HTTP, 2 clients in flight; raw: `COPY` per batch (one "
         "`INSERT` per transaction at batch 1) into a typed table with a stored weighted tsvector "
-        "and its GIN index, or `_bulk` + `_refresh` for OpenSearch, also 2 connections. Batch 1 "
-        "and 100 use the first 2,000 and 20,000 documents.\n"
+        "and the indexes a Docuseek collection of these fields keeps (one GIN index over the "
+        "tsvector, the keyword fields as arrays and, with index_phrases, the word pairs; a GIN "
+        "index over the top-weight field; a btree on the integer field; until 2026-11-26 only "
+        "the tsvector's GIN index), or `_bulk` + `_refresh` for OpenSearch, also 2 connections. "
+        "Batch 1 and 100 use the first 2,000 and 20,000 documents.\n"
     )
     w("| run | batch | docs | Docuseek docs/s | (accepted docs/s) | raw docs/s | ratio |")
     w("|---|---|---|---|---|---|---|")
