@@ -1,4 +1,5 @@
-"""Opt-in phrase index for the PostgreSQL backend (`index_phrases` on a collection).
+"""Phrase index for the PostgreSQL backend (`index_phrases` on a collection; opt-in here,
+on by default for collections created since issue 5's benchmarks, see schema.py).
 
 A GIN index over tsvectors keeps no positions, so a phrase is checked on every row that
 holds all of its words: on 1M documents `"library documentation"` checks 103,542 rows
