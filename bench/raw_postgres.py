@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from bench.corpus import COLUMNS
+from bench.corpus import COLUMNS, FIELDS
 from bench.parallel import ingest_result, run_parallel
 
 _phrase_index = importlib.import_module("docuseek.migrations.versions.0005_phrase_index")
@@ -37,8 +37,9 @@ TSV = """ts_delete(
         '''field gap'':100'::tsvector ||
         setweight(to_tsvector('english', coalesce({row}long_description, '')), 'C'),
         'field gap')"""
-# The keyword fields (filters and facets), each also kept as a text array for the GIN index.
-KEYWORDS = ("package", "section", "priority", "maintainer")
+# The collection's keyword fields (filters and facets), each also kept as a text array for
+# the GIN index.
+KEYWORDS = tuple(name for name, spec in FIELDS.items() if spec["type"] == "keyword")
 MATCH_COLUMNS = ", ".join(["tsv", *(f"kw_{k}" for k in sorted(KEYWORDS))])
 _KEYWORD_ARRAYS = ",\n    ".join(
     f"kw_{k} text[] GENERATED ALWAYS AS (CASE WHEN {k} IS NOT NULL THEN ARRAY[{k}] END) STORED"
