@@ -13,7 +13,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import event, text
+import psycopg
+import pytest
+from sqlalchemy import text
 
 from docuseek.search.postgres import PostgresBackend
 from tests.conftest import Service
@@ -57,19 +59,20 @@ def test_a_page_reads_its_documents_by_key_when_statistics_miss_the_collection(
 
     backend = service.backend
     assert isinstance(backend, PostgresBackend)
+    # Searches run their statements on psycopg's connection: watch them go by there.
     statements: list[tuple[str, Any]] = []
+    execute = psycopg.Cursor.execute
 
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
-        statements.append((statement, params))
+    def capture(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        statements.append((query, params))
+        return execute(cursor, query, params, **kwargs)
 
-    event.listen(backend.search_engine, "before_cursor_execute", capture)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Cursor, "execute", capture)
         for q in ("shared", "title 7"):  # tiered (3,000 matches) and ranked (few)
             result = service.search("new", q=q, limit=10)
             assert len(result["hits"]) == 10
             assert all(h["highlights"] for h in result["hits"]), result["hits"]
-    finally:
-        event.remove(backend.search_engine, "before_cursor_execute", capture)
 
     pages = [(s, p) for s, p in statements if "FROM documents" in s]
     assert len(pages) >= 2, [s for s, _ in statements]

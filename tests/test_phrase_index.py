@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -99,9 +100,11 @@ def match_condition(service: Service, name: str, q: str) -> str:
     collection = collections.load_cached(service.engine, name)
     assert isinstance(service.backend, PostgresBackend)
     with service.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
         search = _Search(
             service.backend,
-            conn,
+            driver,
             collection,
             table_name(collection, collection.generation),
             SearchQuery(q=q),

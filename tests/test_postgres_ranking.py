@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from docuseek import collections
 from docuseek.search.base import SearchBackend
+from docuseek.search.pg_layout import table_name
 from docuseek.search.postgres import WALK_SETTINGS, PostgresBackend
 from tests.conftest import Service
 
@@ -199,6 +201,32 @@ def test_search_survives_its_pooled_connections_being_killed(
         ).scalar_one()
     assert killed >= 1  # a real fault: the pooled search connections are gone
     after = service.search("docs", q="ground rare")  # 200, not 503
+    assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]
+
+
+def test_a_search_the_server_cancels_is_a_503_and_the_next_one_succeeds(
+    service: Service, corpus: list[dict[str, Any]], engine: Engine
+) -> None:
+    """A statement PostgreSQL cancels (statement_timeout, here while another session
+    holds a lock on the index table) is a search the backend could not answer: 503 with
+    a JSON body, not a 500, and the pooled connection serves the next search."""
+    backend = service.backend
+    assert isinstance(backend, PostgresBackend)
+    before = service.search("docs", q="ground rare")  # the pool now holds one connection
+    collection = collections.load_cached(engine, "docs")
+    table = table_name(collection, collection.generation)
+    with backend.search_engine.connect() as conn:  # the connection the searches use
+        conn.execute(text("SET statement_timeout = '300ms'"))
+    with engine.connect() as locker:
+        locker.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        response = service.client.get("/collections/docs/search", params={"q": "ground rare"})
+        locker.rollback()
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "search_unavailable" and "statement timeout" in error["message"]
+    with backend.search_engine.connect() as conn:
+        conn.execute(text("RESET statement_timeout"))
+    after = service.search("docs", q="ground rare")
     assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]
 
 

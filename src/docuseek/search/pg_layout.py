@@ -68,7 +68,9 @@ def column(field: str) -> str:
 
 
 def query_sql() -> str:
-    return f"websearch_to_tsquery('{TS_CONFIG}', :q)"
+    """The query's tsquery, from the search's `q` parameter (psycopg placeholder style:
+    searches run on the driver's connection, see postgres.py)."""
+    return f"websearch_to_tsquery('{TS_CONFIG}', %(q)s)"
 
 
 # Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent

@@ -24,9 +24,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import structlog
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, TextClause, text
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docuseek.db import make_search_engine
 from docuseek.schema import Collection, FieldSpec, normalize_date
@@ -101,13 +103,15 @@ def classify(exc: DBAPIError) -> str:
 
 
 class _Params:
+    """A search's parameters, as psycopg placeholders (a literal % would have to be %%)."""
+
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
 
     def add(self, value: Any, sql_type: str | None = None) -> str:
         name = f"p{len(self.values)}"
         self.values[name] = value
-        return f"CAST(:{name} AS {sql_type})" if sql_type else f":{name}"
+        return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
 
 
 def _rank(column_name: str = "tsv") -> str:
@@ -303,26 +307,43 @@ class PostgresBackend:
         try:
             try:
                 return self._search_once(collection, table, query)
-            except OperationalError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # A pooled connection died (a server restart): SQLAlchemy has dropped the
-                # pool; a search is read-only, so run it once more on a fresh connection.
+            except _ConnectionLost:
+                # A pooled connection died (a server restart), and with it most likely the
+                # rest of the pool, now dropped; a search is read-only, so run it once more
+                # on a fresh connection.
                 return self._search_once(collection, table, query)
-        except DataError as exc:
+        except _ConnectionLost as exc:
+            raise BackendUnavailable(str(exc.__cause__)) from exc
+        except psycopg.errors.UndefinedTable as exc:
+            raise GenerationMissing(table) from exc
+        except psycopg.DataError as exc:
             if query.after is not None:
                 raise InvalidCursor("cursor values do not fit this query") from exc
             raise
-        except ProgrammingError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "42P01":
-                raise GenerationMissing(table) from exc
-            raise
-        except OperationalError as exc:
+        except psycopg.OperationalError as exc:  # e.g. statement_timeout
+            raise BackendUnavailable(str(exc)) from exc
+        except OperationalError as exc:  # no connection to be had from the pool
             raise BackendUnavailable(str(exc.orig)) from exc
 
     def _search_once(self, collection: Collection, table: str, query: SearchQuery) -> SearchResult:
         with self.search_engine.connect() as conn:
-            return _Search(self, conn, collection, table, query).run()
+            # The statements go to psycopg's connection itself: SQLAlchemy's statement
+            # and result objects cost a third of a search's Python time (0.84 -> 0.62 ms of
+            # CPU per faceted search, 1.46 -> 1.01 for a common word; bench/notes.md).
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                return _Search(self, driver, collection, table, query).run()
+            except psycopg.OperationalError as exc:
+                if not driver.broken:
+                    raise
+                conn.invalidate()
+                self.search_engine.dispose()
+                raise _ConnectionLost() from exc
+
+
+class _ConnectionLost(Exception):
+    """A search found its pooled connection dead."""
 
 
 def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
@@ -346,7 +367,7 @@ class _Search:
     def __init__(
         self,
         backend: PostgresBackend,
-        conn: Connection,
+        conn: psycopg.Connection[Any],
         collection: Collection,
         table: str,
         query: SearchQuery,
@@ -544,16 +565,16 @@ class _Search:
         where = f"{condition} AND {start}"
         big = known_big
         if not known_big and '"' in self.query.q:
-            rows = self.conn.execute(
-                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
+            rows = self._scalar(
+                "SELECT reltuples FROM pg_class WHERE oid = CAST(%(table)s AS regclass)",
                 {"table": self.table},
-            ).scalar_one()  # -1 before the first analyze
+            )  # -1 before the first analyze
             probe_rows = max(1000, int(rows * limit / self.backend.exact_limit))
             probe = (
                 f"SELECT id FROM (SELECT id, {condition} AS hit FROM {self.table} WHERE {start}"
                 f" ORDER BY id LIMIT {probe_rows}) AS w WHERE hit LIMIT {limit}"
             )
-            ids = list(self.conn.execute(text(probe), self.params.values).scalars())
+            ids = self._column(probe)
             if len(ids) == limit:
                 return ids
         elif not known_big:
@@ -564,20 +585,20 @@ class _Search:
                 f"WITH m AS MATERIALIZED (SELECT id FROM {self.table} WHERE {where} LIMIT {cap})"
                 f" SELECT id, count(*) OVER () AS n FROM m ORDER BY id LIMIT {limit}"
             )
-            rows = self.conn.execute(text(sql), self.params.values).all()
+            rows = self._rows(sql)
             if not rows or int(rows[0][1]) < cap:
                 return [str(row[0]) for row in rows]
         # Only the primary key's order is left: a seq scan and a sort looks cheaper to a
         # planner that multiplies the selectivities of a phrase and its word pairs (25
         # rows estimated for 15,606 on 1M documents: 394 ms instead of 7). No parallel
         # workers: starting them cost more than the walk ("python bindings": 16 -> 5 ms).
-        self.conn.execute(text(f"SET {'; SET '.join(WALK_SETTINGS)}"))
+        self.conn.execute(f"SET {'; SET '.join(WALK_SETTINGS)}")
         try:  # searches run in autocommit: no SET LOCAL, so reset whatever happens
             sql = f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"
-            return list(self.conn.execute(text(sql), self.params.values).scalars())
+            return self._column(sql)
         finally:
             names = (setting.split(" = ")[0] for setting in WALK_SETTINGS)
-            self.conn.execute(text(f"RESET {'; RESET '.join(names)}"))
+            self.conn.execute(f"RESET {'; RESET '.join(names)}")
 
     def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
@@ -628,7 +649,8 @@ class _Search:
             f" WHERE collection_id = {cid} AND id = p.id LIMIT 1) AS d ON true"
             f" {' '.join(joins)} ORDER BY {order}"
         )
-        return [dict(row) for row in self.conn.execute(text(sql), self.params.values).mappings()]
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(sql, self.params.values).fetchall()
 
     # -- totals and facets -----------------------------------------------------------------
 
@@ -641,23 +663,17 @@ class _Search:
     def _estimated_big(self, where: str) -> bool:
         """More than exact_limit rows, by the planner's estimate (reliable for words; it
         underestimates phrases, so "small" is checked by the caller)."""
-        plan = self.conn.execute(
-            text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}"),
-            self.params.values,
-        ).scalar_one()
+        plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
         return bool(plan[0]["Plan"]["Plan Rows"] > self.backend.exact_limit)
 
     def _count_where(self, where: str) -> int:
         """Rows meeting `where`, counted up to exact_limit + 1: cheap whatever the total."""
         limit = self.backend.exact_limit
         return int(
-            self.conn.execute(
-                text(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}"
-                    f" LIMIT {limit + 1}) AS m"
-                ),
-                self.params.values,
-            ).scalar_one()
+            self._scalar(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}"
+                f" LIMIT {limit + 1}) AS m"
+            )
         )
 
     def _capped_total(self) -> tuple[int, bool]:
@@ -714,7 +730,7 @@ class _Search:
         total = 0
         facets: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
         page: list[tuple[str, bool]] = []
-        for facet, value, n in self.conn.execute(text(sql), self.params.values):
+        for facet, value, n in self._rows(sql):
             if facet == "":
                 total = int(n)
             elif facet == PAGE_ROW:
@@ -724,14 +740,26 @@ class _Search:
                 facets[facet].append((_facet_value(spec, value), int(n)))
         return total, facets, (page if with_tier_page else None)
 
+    # -- statements ------------------------------------------------------------------------
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, self.params.values).fetchall()
+
+    def _column(self, sql: str) -> list[Any]:
+        return [row[0] for row in self._rows(sql)]
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        row = self.conn.execute(sql, self.params.values if params is None else params).fetchone()
+        assert row is not None
+        return row[0]
+
     # -- pieces ----------------------------------------------------------------------------
 
     def _pair_filter(self) -> tuple[str | None, bool]:
         """The condition on a phrase's word pairs, for a collection with index_phrases
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), and whether the pairs hold every word of the query."""
-        tsquery = self.conn.execute(text(f"SELECT {query_sql()}::text"), self.params.values)
-        pairs, complete = required_pairs(tsquery.scalar_one())
+        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql()}::text"))
         if not pairs:
             return None, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
