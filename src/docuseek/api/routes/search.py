@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import pydantic_core
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -120,9 +121,19 @@ class SearchResponse(BaseModel):
     took_ms: float
 
 
-# The routes return a JSONResponse: the body is built from backend data we trust, and
-# FastAPI's response validation would re-walk every document on a worker thread.
+# The routes return a SearchJSONResponse: the body is built from backend data we trust,
+# and FastAPI's response validation would re-walk every document on a worker thread.
 RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": SearchResponse}}
+
+
+class SearchJSONResponse(JSONResponse):
+    """JSON by pydantic-core's serializer: a page of 10 Debian documents with facets
+    (26 KB) in 24 us, where the standard library's takes 147 us (~9% of a search's CPU in
+    the api). JSON has no NaN or infinity: they would come out as null (the stored
+    documents, being jsonb, cannot hold them)."""
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content, inf_nan_mode="null")
 
 
 async def _search(
@@ -138,7 +149,7 @@ async def _search(
     def search() -> JSONResponse:
         check_collection(principal, name)
         collection = collections.load_cached(engine, name)
-        return JSONResponse(_run(engine, backend, collection, query_for(collection)))
+        return SearchJSONResponse(_run(engine, backend, collection, query_for(collection)))
 
     return await to_thread.run_sync(search, limiter=limiter)
 
