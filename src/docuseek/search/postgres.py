@@ -628,26 +628,35 @@ class _Search:
 
         Documents come from `documents`, as of now: an updated hit shows its new version;
         one deleted since it was indexed comes back without a body (LEFT JOIN, so the page
-        still knows there is more) and is left out of the hits."""
-        extra, joins = [], []
+        still knows there is more) and is left out of the hits. The row after the page
+        (there when more follow) gets no highlights or score: nobody reads them, and
+        ts_headline parses a hit's whole text."""
+        shown = f"r.page_row <= {self.query.limit}"
+        extra, inner, joins = [], [], []
         if page_score:
-            extra.append(f"{_rank('x.tsv')} AS page_score")
+            inner.append("x.tsv AS page_tsv")
+            extra.append(f"CASE WHEN {shown} THEN {_rank('r.page_tsv')} END AS page_score")
             joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
             extra += [
-                f"ts_headline('{TS_CONFIG}', {_escaped('d.body', f.name)}, {query_sql()},"
-                f" CASE WHEN length(d.body->>{quote_literal(f.name)}) <= {SHORT_TEXT_CHARS}"
-                f" THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END) AS h_{i}"
+                f"CASE WHEN {shown} THEN ts_headline('{TS_CONFIG}', {_escaped('r.body', f.name)},"
+                f" {query_sql()}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
+                f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
+                f" END AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
             ]
         cid = self.params.add(self.collection.id, "bigint")
         sql = (
-            f"SELECT p.*, d.body{''.join(', ' + e for e in extra)} FROM ({page_sql}) AS p"
+            f"SELECT r.*{''.join(', ' + e for e in extra)} FROM"
+            f" (SELECT p.*, d.body{''.join(', ' + e for e in inner)},"
+            # (_ranked_first_page's count comes on a row of its own, without an id)
+            f" row_number() OVER (PARTITION BY p.id IS NULL ORDER BY {order}) AS page_row"
+            f" FROM ({page_sql}) AS p"
             # A lookup by key per page row, always: as a plain join, a collection missing
             # from the table's statistics was read whole (tests/test_page_documents.py).
             " LEFT JOIN LATERAL (SELECT body FROM documents"
             f" WHERE collection_id = {cid} AND id = p.id LIMIT 1) AS d ON true"
-            f" {' '.join(joins)} ORDER BY {order}"
+            f" {' '.join(joins)}) AS r ORDER BY r.page_row"
         )
         with self.conn.cursor(row_factory=dict_row) as cursor:
             return cursor.execute(sql, self.params.values).fetchall()
