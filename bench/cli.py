@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--batch1-docs", type=int, default=2000)
     r.add_argument("--batch100-docs", type=int, default=20000)
     r.add_argument("--ingest-concurrency", type=int, default=2)
+    r.add_argument(
+        "--ingest-rounds",
+        type=int,
+        help="alternated batch-1000 loads per side; the ratio is their median"
+        " (default: bench.run.ROUNDS_SMALL below bench.run.BIG_DOCS documents, else 1)",
+    )
     r.add_argument("--lag-seconds", type=float, default=15.0)
     r.add_argument("--lag-rate", type=float, default=200.0, help="docs/s of the steady load")
     r.add_argument("--lag-batch", type=int, default=10)
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch1_docs=args.batch1_docs,
                 batch100_docs=args.batch100_docs,
                 ingest_concurrency=args.ingest_concurrency,
+                ingest_rounds=args.ingest_rounds,
                 lag_seconds=args.lag_seconds,
                 lag_rate=args.lag_rate,
                 lag_batch=args.lag_batch,

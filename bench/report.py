@@ -427,6 +427,23 @@ def render(results: list[dict]) -> str:
                 f"{f2(g(r, 'ingest', 'ratio', batch))} |"
             )
     w("")
+    for (b, s), r in runs.items():
+        rounds = g(r, "ingest", "rounds", "1000")
+        if rounds:
+            per_round = ", ".join(
+                f"{f0(d)} / {f0(x)} = {f2(q)}"
+                for d, x, q in zip(
+                    rounds["docuseek_docs_per_s"],
+                    rounds["raw_docs_per_s"],
+                    rounds["ratio"],
+                    strict=True,
+                )
+            )
+            w(
+                f"{b} {s}, batch 1000: {len(rounds['ratio'])} rounds, raw then Docuseek in each;"
+                f" the row above shows the median round of each side and the median ratio."
+                f" Docuseek / raw docs/s per round: {per_round}.\n"
+            )
     w(
         "Peers, loading the same documents in-process (batches of 1000, one transaction/commit "
         "each):\n"

@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import secrets
 import shutil
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -85,6 +86,18 @@ class Options:
     # PostgreSQL: collections with index_phrases (Docuseek's default), the raw table with the
     # same pairs in its GIN index; False: both without.
     index_phrases: bool = True
+    # Batch-1000 loads of each side, alternated (raw, then Docuseek, per round); the ratio
+    # is the median of the rounds'. None: ROUNDS_SMALL below BIG_DOCS documents, else 1.
+    ingest_rounds: int | None = None
+
+
+ROUNDS_SMALL = 3  # one 64k round: ~6 s raw, ~9 s Docuseek; the ratio swung 0.58-0.73 alone
+
+
+def ingest_rounds(opts: Options, n_docs: int) -> int:
+    if opts.ingest_rounds is not None:
+        return max(1, opts.ingest_rounds)
+    return ROUNDS_SMALL if n_docs < BIG_DOCS else 1
 
 
 def one_at_a_time(opts: Options, n_docs: int) -> bool:
@@ -277,32 +290,52 @@ class Run:
     # -- sections ---------------------------------------------------------------------------
 
     def ingest(self, docs: list[dict], qs: list[dict], raw: Raw, client: DocuseekClient) -> None:
-        """Each batch size: the raw load, then Docuseek's. One engine at a time, the raw
-        engine is measured and its index deleted between the two batch-1000 loads."""
+        """Each batch size: the raw load, then Docuseek's; batch 1000 in `ingest_rounds`
+        alternated rounds (the last one's loads stay for the searches). One engine at a
+        time, the raw engine is measured and its index deleted between the two batch-1000
+        loads."""
         o = self.o
-        out: dict = {"docuseek": {}, "raw": {}, "ratio": {}}
+        out: dict = {"docuseek": {}, "raw": {}, "ratio": {}, "rounds": {}}
         self.result["ingest"] = out
-        plan = [(1, docs[: o.batch1_docs]), (100, docs[: o.batch100_docs]), (1000, docs)]
-        for batch, subset in plan:
-            raw.reset()
-            r = raw.ingest(subset, batch, o.ingest_concurrency)
-            out["raw"][str(batch)] = r
-            self.log(f"raw b{batch}: {r['docs_per_s']:.0f} docs/s ({len(subset)} docs)")
-            if batch == 1000:
-                out["raw_count"] = raw.count()
-                if self.one_at_a_time and isinstance(raw, RawOpenSearch):
-                    self.section("raw engine alone", lambda: self.raw_alone(qs, raw))
-            name = "bench" if batch == 1000 else f"bench_b{batch}"
-            client.create_collection(name, index_phrases=o.index_phrases)
-            d = client.ingest(name, subset, batch, o.ingest_concurrency)
-            out["docuseek"][str(batch)] = d
-            out["ratio"][str(batch)] = d["docs_per_s"] / r["docs_per_s"]
-            self.log(
-                f"docuseek b{batch}: {d['docs_per_s']:.0f} docs/s "
-                f"(accept {d['accept_docs_per_s']:.0f}/s), ratio {out['ratio'][str(batch)]:.2f}"
-            )
-            if batch != 1000:
-                client.client().delete(f"/collections/{name}")
+        rounds = ingest_rounds(o, len(docs))
+        plan = [(1, docs[: o.batch1_docs], 1), (100, docs[: o.batch100_docs], 1)]
+        plan += [(1000, docs, rounds)]
+        for batch, subset, n_rounds in plan:
+            per_round: dict[str, list] = {"raw": [], "docuseek": [], "ratio": []}
+            for i in range(n_rounds):
+                last = i == n_rounds - 1
+                raw.reset()
+                r = raw.ingest(subset, batch, o.ingest_concurrency)
+                per_round["raw"].append(r)
+                self.log(f"raw b{batch}: {r['docs_per_s']:.0f} docs/s ({len(subset)} docs)")
+                if batch == 1000 and last:
+                    out["raw_count"] = raw.count()
+                    if self.one_at_a_time and isinstance(raw, RawOpenSearch):
+                        self.section("raw engine alone", lambda: self.raw_alone(qs, raw))
+                name = "bench" if batch == 1000 and last else f"bench_b{batch}_{i}"
+                client.create_collection(name, index_phrases=o.index_phrases)
+                d = client.ingest(name, subset, batch, o.ingest_concurrency)
+                per_round["docuseek"].append(d)
+                per_round["ratio"].append(d["docs_per_s"] / r["docs_per_s"])
+                self.log(
+                    f"docuseek b{batch}: {d['docs_per_s']:.0f} docs/s "
+                    f"(accept {d['accept_docs_per_s']:.0f}/s), ratio {per_round['ratio'][-1]:.2f}"
+                )
+                if name != "bench":
+                    client.client().delete(f"/collections/{name}")
+            out["raw"][str(batch)] = median_round(per_round["raw"])
+            out["docuseek"][str(batch)] = median_round(per_round["docuseek"])
+            out["ratio"][str(batch)] = statistics.median(per_round["ratio"])
+            if n_rounds > 1:
+                out["rounds"][str(batch)] = {
+                    "raw_docs_per_s": [x["docs_per_s"] for x in per_round["raw"]],
+                    "docuseek_docs_per_s": [x["docs_per_s"] for x in per_round["docuseek"]],
+                    "ratio": per_round["ratio"],
+                }
+                self.log(
+                    f"b{batch} over {n_rounds} rounds: ratio median {out['ratio'][str(batch)]:.2f}"
+                    f" ({', '.join(f'{x:.2f}' for x in per_round['ratio'])})"
+                )
         self.note_osmem_rss("docuseek b1000 loaded")
         out["docuseek_count"] = client.count("bench")
 
@@ -521,6 +554,13 @@ class Run:
             f"lag: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
             f"({r['measured']}/{r['writes']} writes, {r['errors']} errors)"
         )
+
+
+def median_round(results: list[dict]) -> dict:
+    """The round with the median docs/s (the lower middle one of an even count), so the
+    figures reported beside it belong to one real load."""
+    ordered = sorted(results, key=lambda x: x["docs_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def agreement_row(q: dict, a: dict, b: dict, exact_limit: int | None) -> dict:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import statistics
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,13 @@ def test_harness_end_to_end(
         assert ing["docuseek"][batch]["docs_per_s"] > 0
         assert ing["raw"][batch]["docs"] == n
         assert ing["ratio"][batch] > 0
+    # Batch 1000 in alternated rounds below BIG_DOCS documents; the ratio is their median,
+    # and each side's figures are those of its median round.
+    rounds = ing["rounds"]["1000"]
+    assert len(rounds["ratio"]) == runmod.ROUNDS_SMALL
+    assert ing["ratio"]["1000"] == statistics.median(rounds["ratio"])
+    assert ing["raw"]["1000"]["docs_per_s"] == statistics.median(rounds["raw_docs_per_s"])
+    assert ing["docuseek"]["1000"]["docs_per_s"] == statistics.median(rounds["docuseek_docs_per_s"])
 
     ag = saved["agreement"]
     assert len(ag["queries"]) == 60
