@@ -629,13 +629,12 @@ class _Search:
         Documents come from `documents`, as of now: an updated hit shows its new version;
         one deleted since it was indexed comes back without a body (LEFT JOIN, so the page
         still knows there is more) and is left out of the hits. The row after the page
-        (there when more follow) gets no highlights or score: nobody reads them, and
-        ts_headline parses a hit's whole text."""
+        (there when more follow) gets no highlights: nobody reads them, and ts_headline
+        parses a hit's whole text."""
         shown = f"r.page_row <= {self.query.limit}"
         extra, inner, joins = [], [], []
         if page_score:
-            inner.append("x.tsv AS page_tsv")
-            extra.append(f"CASE WHEN {shown} THEN {_rank('r.page_tsv')} END AS page_score")
+            inner.append(f"{_rank('x.tsv')} AS page_score")
             joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
             extra += [
