@@ -317,5 +317,7 @@ class WorkerPool:
                             for worker in self.workers:
                                 worker.wake.set()
             except psycopg.Error as exc:
+                if self.stop_event.is_set():
+                    return  # the server went away because everything is shutting down
                 log.warning("outbox listener reconnecting", error=str(exc))
                 self.stop_event.wait(2.0)
