@@ -128,3 +128,24 @@ def test_0005_phrase_pairs_go_with_their_downgrade_and_the_match_index_stays(
     assert service.client.get("/collections/notes").json()["index_phrases"] is False
     hits = service.search("notes", q='"lazy fox"', filter="section:a")["hits"]
     assert [h["id"] for h in hits] == ["n1"]
+
+
+def test_0006_queues_chunks_and_its_downgrade_expands_them_per_document(
+    service: Service, settings: Settings, engine: Engine
+) -> None:
+    service.create_collection("notes", FIELDS)
+    task_id = service.add("notes", [{"id": f"n{i}", "title": f"fox {i}"} for i in range(150)])
+    assert settings.database_url
+
+    command.downgrade(alembic_config(settings.database_url), "0005")
+    with engine.connect() as conn:  # the older code's queue: one row per document
+        rows = conn.execute(text("SELECT doc_id, task_id FROM outbox ORDER BY doc_id")).all()
+    assert len(rows) == 150 and rows[0] == ("n0", task_id)
+
+    upgrade(settings.database_url)
+    with engine.connect() as conn:
+        sizes = conn.execute(text("SELECT cardinality(doc_ids) FROM outbox")).scalars().all()
+    assert sizes == [1] * 150
+    service.drain()
+    assert service.task(task_id)["status"] == "succeeded"
+    assert service.search("notes", q="fox")["total"] == 150

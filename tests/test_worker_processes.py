@@ -18,6 +18,10 @@ def scalar(engine: Engine, sql: str) -> int:
         return int(conn.execute(text(sql)).scalar_one())
 
 
+# Documents still queued (an outbox row is a chunk of them).
+QUEUED = "SELECT coalesce(sum(cardinality(doc_ids)), 0) FROM outbox"
+
+
 def enqueue(service: Service, n: int = N_DOCS) -> list[int]:
     service.create_collection("books", BOOK_FIELDS)
     tasks = []
@@ -53,9 +57,7 @@ def test_two_workers_apply_each_row_once(
 ) -> None:
     workers += [WorkerProcess(database_url, batch=200), WorkerProcess(database_url, batch=200)]
     tasks = enqueue(service)
-    wait_for(
-        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain"
-    )
+    wait_for(lambda: scalar(service.engine, QUEUED) == 0, 120, "queue to drain")
     applied = [w.applied() for w in workers]
     # SKIP LOCKED: both took part, and together they applied every row exactly once.
     assert all(a > 0 for a in applied), applied
@@ -74,7 +76,7 @@ def test_worker_killed_mid_batch_loses_nothing(
 
     def mid_batch() -> bool:
         # The worker holds a claim transaction open while it applies a batch.
-        done = N_DOCS - scalar(service.engine, "SELECT count(*) FROM outbox")
+        done = N_DOCS - scalar(service.engine, QUEUED)
         busy = scalar(
             service.engine,
             "SELECT count(*) FROM pg_stat_activity WHERE application_name"
@@ -84,14 +86,12 @@ def test_worker_killed_mid_batch_loses_nothing(
 
     wait_for(mid_batch, 60, "the worker to be mid-batch")
     first.stop(signal.SIGKILL)
-    left = scalar(service.engine, "SELECT count(*) FROM outbox")
+    left = scalar(service.engine, QUEUED)
     assert 0 < left < N_DOCS
     assert any(service.task(t)["status"] != "succeeded" for t in tasks)
 
     workers.append(WorkerProcess(database_url, batch=500))
-    wait_for(
-        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") == 0, 120, "queue to drain"
-    )
+    wait_for(lambda: scalar(service.engine, QUEUED) == 0, 120, "queue to drain")
     wait_for(lambda: all(service.task(t)["status"] == "succeeded" for t in tasks), 10, "tasks")
     index_matches_database(service)
     assert sum(service.task(t)["details"]["indexed"] for t in tasks) == N_DOCS
@@ -103,11 +103,9 @@ def test_sigterm_finishes_the_batch_and_exits(
     enqueue(service)
     worker = WorkerProcess(database_url, batch=1000)
     workers.append(worker)
-    wait_for(
-        lambda: scalar(service.engine, "SELECT count(*) FROM outbox") < N_DOCS, 60, "first batch"
-    )
+    wait_for(lambda: scalar(service.engine, QUEUED) < N_DOCS, 60, "first batch")
     assert worker.stop(signal.SIGTERM) == 0
-    left = scalar(service.engine, "SELECT count(*) FROM outbox")
+    left = scalar(service.engine, QUEUED)
     # It stopped early, and settled whole batches only: what is gone from the queue is indexed.
     assert left > 0 and left % 1000 == 0
     indexed = scalar(service.engine, "SELECT coalesce(sum(indexed), 0) FROM tasks")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Result
 
 from docuseek import collections
 from docuseek import queries as Q
@@ -82,23 +82,23 @@ def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> E
             Q.INSERT_TASK,
             {"type": TASK_UPSERT, "collection": collection.name, "received": len(docs)},
         ).scalar_one()
-        changed = (
+        changed = queued_ids(
             conn.execute(
                 Q.UPSERT_DOCUMENTS,
                 {"cid": collection.id, "rows": rows_json(ids, bodies, hashes), "task_id": task_id},
             )
-            .scalars()
-            .all()
         )
         queued = len(changed)
         if queued < len(ids):
             changed_set = set(changed)
             unchanged = [i for i in ids if i not in changed_set]
             queued += len(
-                conn.execute(
-                    Q.REQUEUE_UNCHANGED_PENDING,
-                    {"cid": collection.id, "ids": unchanged, "task_id": task_id},
-                ).all()
+                queued_ids(
+                    conn.execute(
+                        Q.REQUEUE_UNCHANGED_PENDING,
+                        {"cid": collection.id, "ids": unchanged, "task_id": task_id},
+                    )
+                )
             )
         return _finish(conn, task_id, len(docs), queued)
 
@@ -111,11 +111,18 @@ def delete_documents(engine: Engine, collection_name: str, ids: list[str]) -> En
             {"type": TASK_DELETE, "collection": collection.name, "received": len(ids)},
         ).scalar_one()
         queued = len(
-            conn.execute(
-                Q.DELETE_DOCUMENTS, {"cid": collection.id, "ids": ids, "task_id": task_id}
-            ).all()
+            queued_ids(
+                conn.execute(
+                    Q.DELETE_DOCUMENTS, {"cid": collection.id, "ids": ids, "task_id": task_id}
+                )
+            )
         )
         return _finish(conn, task_id, len(ids), queued)
+
+
+def queued_ids(result: Result[Any]) -> list[str]:
+    """The document ids of the outbox chunks an INSERT … RETURNING doc_ids queued."""
+    return [doc_id for chunk in result.scalars() for doc_id in chunk]
 
 
 def _finish(conn: Any, task_id: int, received: int, queued: int) -> Enqueued:

@@ -22,7 +22,7 @@ HTTP_LATENCY = Histogram(
 )
 BATCH_SIZE = Histogram(
     "docuseek_index_batch_size",
-    "Outbox rows per indexing batch",
+    "Documents per indexing batch",
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
 )
 BATCH_DURATION = Histogram(
@@ -46,7 +46,7 @@ class QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("docuseek_queue_depth", "Outbox rows waiting to be indexed")
+        depth = GaugeMetricFamily("docuseek_queue_depth", "Documents waiting to be indexed")
         age = GaugeMetricFamily(
             "docuseek_queue_oldest_age_seconds", "Age of the oldest outbox row (0 when empty)"
         )

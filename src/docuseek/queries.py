@@ -60,8 +60,28 @@ DOCUMENTS_WITH_FIELD = _q(
 )
 
 # -- documents -------------------------------------------------------------------------------
+# The outbox holds one row per chunk of up to OUTBOX_CHUNK documents of one write (ids and
+# versions as two arrays; migration 0006 says why). Big enough that a row's own cost is
+# spread thin, small enough that a worker's batch can be cut close to its size.
+OUTBOX_CHUNK = 100
+
+
+def _queue_chunks(source: str, op: str, task_id: str) -> str:
+    """INSERT into the outbox the rows (id, version) of `source`, in chunks; RETURNING
+    each chunk's ids."""
+    return f"""
+    INSERT INTO outbox (collection_id, doc_ids, versions, op, task_id)
+    SELECT :cid, array_agg(q.id ORDER BY q.id), array_agg(q.version ORDER BY q.id),
+           '{op}', {task_id}
+    FROM (SELECT s.id, s.version, (row_number() OVER () - 1) / {OUTBOX_CHUNK} AS chunk
+          FROM {source}) AS q
+    GROUP BY q.chunk
+    RETURNING doc_ids
+    """
+
+
 # Upsert a batch and queue the changed ones in one statement. Unchanged documents (same
-# content hash) keep their version and get no outbox row.
+# content hash) keep their version and are not queued.
 UPSERT_DOCUMENTS = _q(
     """
     WITH input AS (
@@ -74,43 +94,40 @@ UPSERT_DOCUMENTS = _q(
                 content_hash = excluded.content_hash, updated_at = now()
             WHERE d.content_hash <> excluded.content_hash
         RETURNING d.id, d.version
-    )
-    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
-    SELECT :cid, id, version, 'upsert', :task_id FROM changed
-    RETURNING doc_id
-    """
+    )"""
+    + _queue_chunks("changed AS s", "upsert", ":task_id")
 )
 # Unchanged documents whose earlier change is still queued: the task must still wait for
 # them, or it could say `succeeded` before they are searchable.
 REQUEUE_UNCHANGED_PENDING = _q(
     """
-    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
-    SELECT d.collection_id, d.id, d.version, 'upsert', :task_id
-    FROM documents d
-    WHERE d.collection_id = :cid AND d.id = ANY(CAST(:ids AS text[]))
-      AND EXISTS (SELECT 1 FROM outbox o WHERE o.collection_id = d.collection_id
-                  AND o.doc_id = d.id AND o.task_id IS DISTINCT FROM :task_id)
-    RETURNING doc_id
-    """
+    WITH queued AS (
+        SELECT DISTINCT q.id FROM outbox o, unnest(o.doc_ids) AS q(id)
+        WHERE o.collection_id = :cid AND o.task_id IS DISTINCT FROM :task_id
+          AND o.doc_ids && CAST(:ids AS text[])
+    ), again AS (
+        SELECT d.id, d.version FROM documents d JOIN queued ON queued.id = d.id
+        WHERE d.collection_id = :cid AND d.id = ANY(CAST(:ids AS text[]))
+    )"""
+    + _queue_chunks("again AS s", "upsert", ":task_id")
 )
 DELETE_DOCUMENTS = _q(
     """
     WITH gone AS (
         DELETE FROM documents WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))
         RETURNING id
+    )"""
+    + _queue_chunks(
+        "(SELECT id, nextval('document_version_seq') AS version FROM gone) AS s",
+        "delete",
+        ":task_id",
     )
-    INSERT INTO outbox (collection_id, doc_id, version, op, task_id)
-    SELECT :cid, id, nextval('document_version_seq'), 'delete', :task_id FROM gone
-    RETURNING doc_id
-    """
 )
 SELECT_DOCUMENT = _q(
     "SELECT body, version, updated_at FROM documents WHERE collection_id = :cid AND id = :id"
 )
 REQUEUE_ALL_DOCUMENTS = _q(
-    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
-    " SELECT collection_id, id, version, 'upsert', :task_id FROM documents"
-    " WHERE collection_id = :cid"
+    _queue_chunks("documents AS s WHERE s.collection_id = :cid", "upsert", ":task_id")
 )
 STREAM_DOCUMENTS = _q(
     "SELECT id, version, body FROM documents WHERE collection_id = :cid ORDER BY id"
@@ -161,16 +178,25 @@ FAIL_PENDING_TASKS_OF_COLLECTION = _q(
 )
 
 # -- outbox (the queue) ----------------------------------------------------------------------
-CLAIM_BATCH = _q(
+# A worker claims rows through a cursor: FOR UPDATE locks a row when it is fetched, so the
+# worker fetches only as many chunks as its batch has room for (worker.py).
+DECLARE_CLAIM = _q(
     """
-    SELECT o.id, o.collection_id, o.doc_id, o.version, o.op, o.task_id, o.attempts
+    DECLARE outbox_claim NO SCROLL CURSOR FOR
+    SELECT o.id, o.collection_id, o.doc_ids, o.versions, o.op, o.task_id, o.attempts
     FROM outbox o
     WHERE o.available_at <= now()
     ORDER BY o.available_at, o.id
-    LIMIT :limit
     FOR UPDATE SKIP LOCKED
     """
 )
+
+
+def fetch_claim(rows: int) -> TextClause:
+    return _q(f"FETCH {int(rows)} FROM outbox_claim")  # FETCH takes no parameter
+
+
+CLOSE_CLAIM = _q("CLOSE outbox_claim")
 # Wakes idle workers; PostgreSQL delivers it when (and only if) the write commits.
 OUTBOX_CHANNEL = "docuseek_outbox"
 NOTIFY_OUTBOX = _q(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
@@ -179,13 +205,18 @@ MARK_TASKS_PROCESSING = _q(
     "UPDATE tasks SET status = 'processing', started_at = coalesce(started_at, clock_timestamp())"
     " WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'enqueued'"
 )
+# One key lookup per document of the batch, as a LATERAL subquery with LIMIT 1 that the
+# planner cannot flatten into a join of its choosing: with `documents` analyzed while it
+# held only a deleted collection's dead rows, `(collection_id, id) IN (unnest …)` ran as a
+# scan joined to the keys, 2-4 s per batch (tests/test_worker_lookups.py).
 _CURRENT_ROWS = (
-    " FROM documents WHERE (collection_id, id) IN (SELECT * FROM unnest(CAST(:cids AS bigint[]),"
-    " CAST(:ids AS text[])))"
+    " FROM unnest(CAST(:cids AS bigint[]), CAST(:ids AS text[])) AS k(collection_id, id)"
+    " CROSS JOIN LATERAL (SELECT d.version, d.body FROM documents d"
+    " WHERE d.collection_id = k.collection_id AND d.id = k.id LIMIT 1) AS d"
 )
-SELECT_CURRENT_DOCUMENTS = _q("SELECT collection_id, id, version, body" + _CURRENT_ROWS)
+SELECT_CURRENT_DOCUMENTS = _q("SELECT k.collection_id, k.id, d.version, d.body" + _CURRENT_ROWS)
 # The same rows without their bodies, for a backend that reads them itself.
-SELECT_CURRENT_VERSIONS = _q("SELECT collection_id, id, version, NULL" + _CURRENT_ROWS)
+SELECT_CURRENT_VERSIONS = _q("SELECT k.collection_id, k.id, d.version, NULL" + _CURRENT_ROWS)
 DELETE_OUTBOX_ROWS = _q("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 RETRY_OUTBOX_ROWS = _q(
     "UPDATE outbox SET attempts = attempts + :increment, last_error = :error,"
@@ -211,25 +242,32 @@ SETTLE_TASKS = _q(
     WHERE t.id = s.task_id
     """
 )
+# Documents waiting (not rows: a row is a chunk), and the oldest one's age.
 QUEUE_STATS = _q(
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) FROM outbox"
+    "SELECT coalesce(sum(cardinality(doc_ids)), 0),"
+    " coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) FROM outbox"
 )
 
 # -- reconcile (ISSUE 3) ---------------------------------------------------------------------
-PENDING_DOC_IDS = _q("SELECT DISTINCT doc_id FROM outbox WHERE collection_id = :cid")
+PENDING_DOC_IDS = _q("SELECT DISTINCT unnest(doc_ids) FROM outbox WHERE collection_id = :cid")
 SELECT_DOCUMENTS_BY_IDS = _q(
     "SELECT id, version, body FROM documents"
     " WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
 )
 QUEUE_REPAIR_UPSERTS = _q(
-    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
-    " SELECT collection_id, id, version, 'upsert', NULL FROM documents"
-    " WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
+    _queue_chunks(
+        "documents AS s WHERE s.collection_id = :cid AND s.id = ANY(CAST(:ids AS text[]))",
+        "upsert",
+        "NULL::bigint",
+    )
 )
 # A fresh version outranks whatever the index holds; ids re-created meanwhile are skipped.
 QUEUE_REPAIR_DELETES = _q(
-    "INSERT INTO outbox (collection_id, doc_id, version, op, task_id)"
-    " SELECT :cid, x.id, nextval('document_version_seq'), 'delete', NULL"
-    " FROM unnest(CAST(:ids AS text[])) AS x(id)"
-    " WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = :cid AND d.id = x.id)"
+    _queue_chunks(
+        "(SELECT x.id, nextval('document_version_seq') AS version"
+        " FROM unnest(CAST(:ids AS text[])) AS x(id) WHERE NOT EXISTS"
+        " (SELECT 1 FROM documents d WHERE d.collection_id = :cid AND d.id = x.id)) AS s",
+        "delete",
+        "NULL::bigint",
+    )
 )

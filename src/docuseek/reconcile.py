@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from docuseek import collections
 from docuseek import queries as Q
+from docuseek.ingest import queued_ids
 from docuseek.schema import Collection
 from docuseek.search.base import SearchBackend
 
@@ -38,7 +39,7 @@ class ReconcileReport:
     indexed: int  # searchable in the index
     in_flight: int  # ids with queued changes, left out of the comparison
     drift: Drift
-    queued: int = 0  # outbox rows queued by --repair
+    queued: int = 0  # documents queued by --repair
 
 
 def diff_versions(
@@ -109,10 +110,12 @@ def reconcile(
 def queue_repairs(engine: Engine, collection: Collection, drift: Drift) -> int:
     """Queue upserts for missing and stale ids and deletes for extra ones, atomically."""
     with engine.begin() as conn:
-        queued = conn.execute(
-            Q.QUEUE_REPAIR_UPSERTS, {"cid": collection.id, "ids": drift.missing + drift.stale}
-        ).rowcount
-        queued += conn.execute(
-            Q.QUEUE_REPAIR_DELETES, {"cid": collection.id, "ids": drift.extra}
-        ).rowcount
-    return int(queued)
+        upserts = queued_ids(
+            conn.execute(
+                Q.QUEUE_REPAIR_UPSERTS, {"cid": collection.id, "ids": drift.missing + drift.stale}
+            )
+        )
+        deletes = queued_ids(
+            conn.execute(Q.QUEUE_REPAIR_DELETES, {"cid": collection.id, "ids": drift.extra})
+        )
+    return len(upserts) + len(deletes)

@@ -93,7 +93,9 @@ class Settings(BaseSettings):
         description="Physical indices are named <prefix>-<collection>-<generation>.",
     )
     worker_batch_size: int = Field(
-        1000, validation_alias="WORKER_BATCH_SIZE", description="Outbox rows claimed per batch."
+        1000,
+        validation_alias="WORKER_BATCH_SIZE",
+        description="Documents claimed per batch (whole outbox chunks of up to 100, at least one).",
     )
     worker_concurrency: int = Field(
         2,

@@ -3,6 +3,7 @@
 A batch is claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open while
 the backend applies it; rows are deleted and tasks settled in that same transaction. A
 worker killed at any point rolls back: its rows return to the queue for another worker.
+An outbox row is a chunk of up to `queries.OUTBOX_CHUNK` documents of one write.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +40,16 @@ BACKOFF_CAP_SECONDS = 60.0
 class OutboxRow:
     id: int
     collection_id: int
-    doc_id: str
-    version: int
+    doc_ids: list[str]
+    versions: list[int]
     op: str
     task_id: int | None
     attempts: int
+
+    def documents(self) -> Iterator[tuple[tuple[int, str], int]]:
+        """((collection id, document id), version) of each document of the chunk."""
+        for doc_id, version in zip(self.doc_ids, self.versions, strict=True):
+            yield (self.collection_id, doc_id), version
 
 
 @dataclass
@@ -106,10 +112,7 @@ class Worker:
 
     def run_batch(self) -> BatchOutcome:
         with self.engine.begin() as conn:
-            rows = [
-                OutboxRow(*r)
-                for r in conn.execute(Q.CLAIM_BATCH, {"limit": self.settings.worker_batch_size})
-            ]
+            rows = self._claim(conn)
             if not rows:
                 return BatchOutcome()
             started = time.perf_counter()
@@ -132,9 +135,30 @@ class Worker:
                 return outcome
             self._settle(conn, rows, outcome.failed_docs)
             self.unavailable_streak = 0
-            BATCH_SIZE.observe(len(rows))
+            BATCH_SIZE.observe(sum(len(r.doc_ids) for r in rows))
             BATCH_DURATION.observe(time.perf_counter() - started)
             return outcome
+
+    def _claim(self, conn: Connection) -> list[OutboxRow]:
+        """Lock the oldest available chunks, up to `worker_batch_size` documents (and at
+        least one chunk). A row is locked when the cursor fetches it, so the worker fetches
+        as many as would fit if each were as large as the largest seen so far: the first
+        fetch cannot overshoot; a later one only when larger chunks follow smaller ones."""
+        batch = self.settings.worker_batch_size
+        conn.execute(Q.DECLARE_CLAIM)
+        rows: list[OutboxRow] = []
+        docs, want = 0, max(1, batch // Q.OUTBOX_CHUNK)
+        while True:
+            fetched = [OutboxRow(*r) for r in conn.execute(Q.fetch_claim(want))]
+            rows += fetched
+            docs += sum(len(r.doc_ids) for r in fetched)
+            if len(fetched) < want or docs >= batch:
+                break  # the queue has no more available rows, or the batch is full
+            want = (batch - docs) // max(len(r.doc_ids) for r in rows)
+            if want == 0:
+                break  # no chunk as large as the largest one seen would fit
+        conn.execute(Q.CLOSE_CLAIM)
+        return rows
 
     def _mark_processing(self, rows: Sequence[OutboxRow]) -> None:
         task_ids = sorted({r.task_id for r in rows if r.task_id is not None})
@@ -145,7 +169,7 @@ class Worker:
                 conn.execute(Q.MARK_TASKS_PROCESSING, {"ids": task_ids})
 
     def _apply(self, conn: Connection, rows: Sequence[OutboxRow], outcome: BatchOutcome) -> None:
-        keys = sorted({(r.collection_id, r.doc_id) for r in rows})
+        keys = sorted({key for r in rows for key, _ in r.documents()})
         stored = self.backend.reads_stored_documents
         current = {
             (cid, doc_id): (int(version), body)
@@ -156,8 +180,8 @@ class Worker:
         }
         newest_row_version: dict[tuple[int, str], int] = {}
         for r in rows:
-            key = (r.collection_id, r.doc_id)
-            newest_row_version[key] = max(newest_row_version.get(key, 0), r.version)
+            for key, version in r.documents():
+                newest_row_version[key] = max(newest_row_version.get(key, 0), version)
 
         ops_by_collection: dict[int, list[IndexOp]] = defaultdict(list)
         for key in keys:
@@ -228,8 +252,9 @@ class Worker:
             )
         if exhausted:
             failed = {
-                (r.collection_id, r.doc_id): f"gave up after {max_attempts} attempts: {error}"
+                key: f"gave up after {max_attempts} attempts: {error}"
                 for r in exhausted
+                for key, _ in r.documents()
             }
             self._settle(conn, exhausted, failed)
 
@@ -245,12 +270,13 @@ class Worker:
             if r.task_id is None:
                 continue
             entry = per_task.setdefault(r.task_id, [0, 0, None])
-            reason = failed_docs.get((r.collection_id, r.doc_id))
-            if reason is None:
-                entry[0] += 1
-            else:
-                entry[1] += 1
-                entry[2] = entry[2] or f"document {r.doc_id!r}: {reason}"
+            for key, _ in r.documents():
+                reason = failed_docs.get(key)
+                if reason is None:
+                    entry[0] += 1
+                else:
+                    entry[1] += 1
+                    entry[2] = entry[2] or f"document {key[1]!r}: {reason}"
         if failed_docs:
             DOCUMENTS_FAILED.inc(len(failed_docs))
         if per_task:
