@@ -68,10 +68,11 @@ OUTBOX_CHUNK = 100
 
 def _queue_chunks(source: str, op: str, task_id: str) -> str:
     """INSERT into the outbox the rows (id, version) of `source`, in chunks; RETURNING
-    each chunk's ids."""
+    each chunk's ids. Both arrays are ordered alike, so they pair up."""
     return f"""
     INSERT INTO outbox (collection_id, doc_ids, versions, op, task_id)
-    SELECT :cid, array_agg(q.id ORDER BY q.id), array_agg(q.version ORDER BY q.id),
+    SELECT :cid, array_agg(q.id ORDER BY q.id, q.version),
+           array_agg(q.version ORDER BY q.id, q.version),
            '{op}', {task_id}
     FROM (SELECT s.id, s.version, (row_number() OVER () - 1) / {OUTBOX_CHUNK} AS chunk
           FROM {source}) AS q
