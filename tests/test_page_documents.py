@@ -10,7 +10,6 @@ materialized and filtered once per page row (found on 2026-11-26: 82-111 ms for 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from docuseek.search.postgres import PostgresBackend
-from tests.conftest import Service
+from tests.conftest import Service, plan_nodes
 
 FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
 
@@ -28,12 +27,6 @@ def docs(prefix: str, n: int) -> list[dict[str, Any]]:
         {"id": f"{prefix}{i:05d}", "title": f"title {i}", "body": f"shared words {i % 10}"}
         for i in range(n)
     ]
-
-
-def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from plan_nodes(child)
 
 
 def test_a_page_reads_its_documents_by_key_when_statistics_miss_the_collection(

@@ -10,19 +10,10 @@ documents instead of 8.5).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from sqlalchemy import text
 
 from docuseek import queries as Q
-from tests.conftest import BOOK_FIELDS, Service
-
-
-def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from plan_nodes(child)
+from tests.conftest import BOOK_FIELDS, Service, plan_nodes
 
 
 def test_the_version_lookup_reads_by_key_after_documents_was_analyzed_empty(
