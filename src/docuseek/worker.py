@@ -169,7 +169,12 @@ class Worker:
                 conn.execute(Q.MARK_TASKS_PROCESSING, {"ids": task_ids})
 
     def _apply(self, conn: Connection, rows: Sequence[OutboxRow], outcome: BatchOutcome) -> None:
-        keys = sorted({key for r in rows for key, _ in r.documents()})
+        # One pass over the chunks: each document's newest queued version, and the keys.
+        newest_row_version: dict[tuple[int, str], int] = {}
+        for r in rows:
+            for key, version in r.documents():
+                newest_row_version[key] = max(newest_row_version.get(key, 0), version)
+        keys = sorted(newest_row_version)
         stored = self.backend.reads_stored_documents
         current = {
             (cid, doc_id): (int(version), body)
@@ -178,11 +183,6 @@ class Worker:
                 {"cids": [k[0] for k in keys], "ids": [k[1] for k in keys]},
             )
         }
-        newest_row_version: dict[tuple[int, str], int] = {}
-        for r in rows:
-            for key, version in r.documents():
-                newest_row_version[key] = max(newest_row_version.get(key, 0), version)
-
         ops_by_collection: dict[int, list[IndexOp]] = defaultdict(list)
         for key in keys:
             if key in current:
