@@ -112,7 +112,9 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(
         8,
         validation_alias="WORKER_MAX_ATTEMPTS",
-        description="Attempts before an outbox row fails its task.",
+        description=(
+            "Attempts at an outbox chunk before its documents count as failed in their task."
+        ),
     )
     worker_backoff_base: float = Field(
         0.5,
