@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Result
 
-from docuseek import collections
+from docuseek import collections, storable
 from docuseek import queries as Q
 from docuseek.errors import InvalidInput
 from docuseek.schema import Collection, DocumentError, validate_document
@@ -28,7 +28,9 @@ class Enqueued:
 
 
 def canonical_json(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], list[str], list[str]]:
@@ -37,16 +39,15 @@ def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], lis
     A repeated id within one batch keeps its last occurrence, as a sequence of upserts would.
     """
     errors: list[dict[str, Any]] = []
-    by_id: dict[str, str] = {}
+    by_id: dict[str, tuple[str, str]] = {}
     for position, raw in enumerate(docs):
         try:
             doc = validate_document(collection, position, raw)
+            by_id[doc["id"]] = stored_form(position, doc)
         except DocumentError as exc:
             errors.append(exc.as_detail())
             if len(errors) >= 20:
                 break
-            continue
-        by_id[doc["id"]] = canonical_json(doc)
     if errors:
         first = errors[0]
         where = f"document {first['position']}" + (
@@ -57,9 +58,32 @@ def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], lis
             details=errors,
         )
     ids = list(by_id)
-    bodies = list(by_id.values())
-    hashes = [hashlib.sha256(b.encode()).hexdigest() for b in bodies]
+    bodies = [body for body, _ in by_id.values()]
+    hashes = [digest for _, digest in by_id.values()]
     return ids, bodies, hashes
+
+
+def stored_form(position: int, doc: dict[str, Any]) -> tuple[str, str]:
+    """The document's canonical JSON and its SHA-256, or a DocumentError saying which
+    part of it PostgreSQL cannot store (storable.py). The whole-body checks cost little;
+    the walk that names the part runs only when one of them trips."""
+    stored: tuple[str, str] | None = None
+    try:
+        body = canonical_json(doc)  # ValueError: an infinite number
+        stored = body, hashlib.sha256(body.encode()).hexdigest()  # UnicodeEncodeError: a surrogate
+        if "\\u0000" not in body:  # how json spells a NUL
+            return stored
+    except ValueError:
+        pass
+    found = storable.find_problem(doc)
+    if found is None:
+        if stored is not None:  # a false alarm: the text "\\u0000" itself
+            return stored
+        raise DocumentError(position, None, "cannot be stored as JSON")
+    path, problem = found
+    field = path[0] if isinstance(path[0], str) else None  # a document is an object
+    message = problem if len(path) == 1 else f"at {storable.format_path(path)!r}: {problem}"
+    raise DocumentError(position, field, message)
 
 
 def rows_json(ids: list[str], bodies: list[str], hashes: list[str]) -> str:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from docuseek.storable import StorableModel
+
 FieldType = Literal["text", "keyword", "integer", "float", "boolean", "date"]
 Weight = Literal["A", "B", "C", "D"]
 
@@ -40,7 +42,7 @@ class FieldDefinition(BaseModel):
 INDEX_PHRASES_DEFAULT = True
 
 
-class CollectionSchema(BaseModel):
+class CollectionSchema(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     fields: dict[str, FieldDefinition] = Field(min_length=1)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docuseek import __version__
+from docuseek.api.deps import check_params_storable
 from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from docuseek.api.routes import collections, documents, health, keys, search, tasks
 from docuseek.db import make_engine
@@ -73,6 +74,7 @@ def create_app(
         title="Docuseek",
         version=__version__,
         description="Self-hosted document search. Authenticate with `Authorization: Bearer <key>`.",
+        dependencies=[Depends(check_params_storable)],
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -12,9 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from docuseek.auth import ENV_ADMIN, Principal, Scope, authenticate, is_env_admin
-from docuseek.errors import Forbidden, Unauthorized
+from docuseek.errors import Forbidden, InvalidInput, Unauthorized
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
+from docuseek.storable import text_problem
 
 
 async def get_settings(request: Request) -> Settings:
@@ -40,6 +41,20 @@ async def get_search_limiter(request: Request) -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(state.settings.effective_search_concurrency())
         state.search_limiter = limiter
     return limiter
+
+
+async def check_params_storable(request: Request) -> None:
+    """Every route's path and query parameters: refuse a string PostgreSQL cannot hold
+    (storable.py) before it reaches a statement."""
+    for where, params in (
+        ("path", request.path_params.items()),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in params:
+            problem = text_problem(value) if isinstance(value, str) else None
+            if problem:
+                message = f"{where} parameter {name!r} {problem}"
+                raise InvalidInput(message, details=[{"loc": [where, name], "msg": message}])
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -17,18 +17,19 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from docuseek.errors import InvalidInput
 from docuseek.schema import SORTABLE_TYPES, Collection, FieldSpec, coerce_value
 from docuseek.search.base import FieldFilter, SearchQuery, SortKey, effective_sort
+from docuseek.storable import StorableModel
 
 MAX_LIMIT = 1000
 RANGE_OPS = {">=": "gte", ">": "gt", "<=": "lte", "<": "lt"}
 FILTER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|:)\s*(.*?)\s*$", re.S)
 
 
-class SearchBody(BaseModel):
+class SearchBody(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field("", max_length=2000, description='Web-search syntax: words, "phrases", -not, OR')

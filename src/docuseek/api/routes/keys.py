@@ -12,9 +12,10 @@ from docuseek import auth
 from docuseek import queries as Q
 from docuseek.api.deps import AdminKey, EngineDep
 from docuseek.errors import NotFound
+from docuseek.storable import StorableModel
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(StorableModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Literal["search", "write", "admin"]] = Field(min_length=1)
     collections: list[str] = Field(default_factory=lambda: ["*"], min_length=1)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from docuseek import tasks
 from docuseek.api.deps import AnyKey, EngineDep, check_collection
+from docuseek.schema import INT64
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -28,7 +29,9 @@ def list_tasks(
     principal: AnyKey,
     status: TaskStatus | None = None,
     collection: str | None = None,
-    before: int | None = Query(None, description="Only tasks with a smaller id (paging)"),
+    before: int | None = Query(
+        None, ge=-INT64, lt=INT64, description="Only tasks with a smaller id (paging)"
+    ),
     limit: int = Query(50, ge=1, le=1000),
 ) -> dict[str, Any]:
     if collection is not None:
