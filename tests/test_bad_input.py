@@ -107,7 +107,13 @@ def test_bad_searches_get_4xx(service: Service) -> None:
         get("/collections/books/search", params={"filter": "title:hello"}), 422, "full text"
     )
     assert_error(
-        get("/collections/books/search", params={"filter": "year>=abc"}), 422, "not a number"
+        get("/collections/books/search", params={"filter": "year>=abc"}), 422, "not an integer"
+    )
+    assert_error(
+        get("/collections/books/search", params={"filter": "year:1.5"}), 422, "not an integer"
+    )
+    assert_error(
+        get("/collections/books/search", params={"filter": "price<cheap"}), 422, "not a number"
     )
     assert_error(
         get("/collections/books/search", params={"filter": "gibberish"}), 422, "cannot parse"

@@ -127,6 +127,12 @@ def test_filters_facets_and_sort(service: Service) -> None:
     assert set(ids(service.search("books", filter="year:2005..2018"))) == {"b2", "b3", "b5"}
     assert set(ids(service.search("books", filter="price>20"))) == {"b3", "b4"}
     assert set(ids(service.search("books", filter="in_print:false"))) == {"b2"}
+    # Any of several values works for every filterable type, as a POST body's list does.
+    assert set(ids(service.search("books", filter="year:2005,2021"))) == {"b2", "b4"}
+    assert len(ids(service.search("books", filter="in_print:true,false"))) == len(BOOKS)
+    assert set(ids(service.search("books", filter="price:9.5,12"))) == {"b1", "b2"}
+    both = "published:1999-03-01,2005-06-15T10:00:00Z"
+    assert set(ids(service.search("books", filter=both))) == {"b1", "b2"}
     assert set(ids(service.search("books", filter="published>=2010-01-01"))) == {"b3", "b4", "b5"}
     assert set(ids(service.search("books", filter="tags:dog"))) == {"b1"}
     assert ids(service.search("books", sort="year:desc")) == ["b4", "b3", "b5", "b2", "b1"]

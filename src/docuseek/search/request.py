@@ -76,7 +76,8 @@ def _parse_text_value(spec: FieldSpec, raw: str) -> Any:
         try:
             return int(raw) if spec.type == "integer" else float(raw)
         except ValueError:
-            raise _bad("filter", f"filter on {spec.name!r}: {raw!r} is not a number") from None
+            kind = "an integer" if spec.type == "integer" else "a number"
+            raise _bad("filter", f"filter on {spec.name!r}: {raw!r} is not {kind}") from None
     if spec.type == "boolean":
         if raw.lower() not in ("true", "false"):
             raise _bad("filter", f"filter on {spec.name!r}: expected true or false")
@@ -107,7 +108,8 @@ def parse_filter_strings(collection: Collection, raw_filters: list[str]) -> tupl
                 )
             )
         else:
-            parts = value.split(",") if spec.type == "keyword" else [value]
+            # Any of several values, for every filterable type, as a POST body's list.
+            parts = value.split(",")
             out.append(FieldFilter(name, values=tuple(_typed(spec, v, True) for v in parts)))
     return tuple(out)
 

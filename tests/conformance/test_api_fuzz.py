@@ -1,6 +1,6 @@
-"""Every operation of the API, fuzzed from its OpenAPI schema (schemathesis): no input
-may get a 500. This is how the NUL, surrogate and bigint 500s of test_unstorable_input
-were found; it runs derandomized, so a failure here reproduces."""
+"""Every operation of the API, fuzzed from its OpenAPI schema (schemathesis), on each
+search backend: no input may get a 500. This is how the NUL, surrogate and bigint 500s
+of test_unstorable_input were found; it runs derandomized, so a failure reproduces."""
 
 from __future__ import annotations
 
