@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 from sqlalchemy import Engine, text
 
+from docuseek import collections as collections_mod
 from docuseek import reconcile as reconcile_mod
 from docuseek.reindex import reindex
-from docuseek.search.base import SearchBackend
+from docuseek.search.base import IndexOp, SearchBackend
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.worker import Worker
 from tests.conformance.opensearch_target import start_osmem
@@ -50,7 +51,8 @@ class OsmemProcess:
         os.kill(self.server.process.pid, signal.SIGCONT)
 
     def close(self) -> None:
-        self.thaw()
+        if self.server.process.poll() is None:  # not killed by a test that then failed
+            self.thaw()
         self.server.close()
 
 
@@ -247,3 +249,67 @@ def test_reconcile_command_reports_and_repairs_drift(service: Service, osmem: Os
     service.drain()
     clean = run()
     assert clean.returncode == 0 and "drift 0" in clean.stderr, clean.stderr
+
+
+# -- schema changes on OpenSearch --------------------------------------------------------
+
+
+def test_schema_changes_wait_for_an_engine_that_is_down(
+    service: Service, osmem: OsmemProcess
+) -> None:
+    """PostgreSQL and the engine change together or not at all: with the engine down a
+    PUT or DELETE of a collection answers 503 and stores nothing (each was a 500 that
+    had already committed)."""
+    service.create_collection("docs", BOOK_FIELDS)
+    osmem.kill()
+    new = service.client.put("/collections/fresh", json={"fields": {"t": {"type": "text"}}})
+    assert new.status_code == 503, new.text
+    assert "nothing was changed" in new.json()["error"]["message"]
+    more = {**BOOK_FIELDS, "isbn": {"type": "keyword"}}
+    assert service.client.put("/collections/docs", json={"fields": more}).status_code == 503
+    assert service.client.delete("/collections/docs").status_code == 503
+    osmem.restart()
+    assert service.client.get("/collections/fresh").status_code == 404
+    assert "isbn" not in service.client.get("/collections/docs").json()["fields"]
+    # Once the engine answers, the same requests go through.
+    service.create_collection("docs", more)
+    assert service.client.delete("/collections/docs").status_code == 204
+
+
+def test_changing_a_field_type_is_refused_with_the_way_to_do_it(service: Service) -> None:
+    """OpenSearch cannot change a mapping type in place: the PUT is refused (409, schema
+    unchanged) instead of storing a schema the index cannot follow (searches on the field
+    then answered 500), and the way it names works."""
+    service.create_collection("docs", {"title": {"type": "text"}, "code": {"type": "keyword"}})
+    service.add("docs", [{"id": "1", "title": "first", "code": "10"}])
+    service.drain()
+    retyped = {"title": {"type": "text"}, "code": {"type": "text"}}
+    response = service.client.put("/collections/docs", json={"fields": retyped})
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert "'code' is indexed as keyword" in error["message"]
+    assert "docuseek reindex --collection docs" in error["message"]
+    assert error["details"][0]["loc"] == ["body", "fields", "code"]
+    assert service.client.get("/collections/docs").json()["fields"]["code"]["type"] == "keyword"
+
+    # The way out: drop the field, rebuild the index, add it with its new type.
+    service.create_collection("docs", {"title": {"type": "text"}})
+    reindex(service.engine, service.backend, "docs")
+    service.create_collection("docs", retyped)
+    service.add("docs", [{"id": "2", "title": "second", "code": "spelled out in words"}])
+    service.drain()
+    assert [h["id"] for h in service.search("docs", q="words")["hits"]] == ["2"]
+
+
+def test_a_recreated_collection_does_not_inherit_a_leftover_index(service: Service) -> None:
+    """If dropping a deleted collection's index failed (the engine went away between the
+    check and the drop), creating the name again must not bring its documents back."""
+    service.create_collection("docs", BOOK_FIELDS)
+    with service.engine.connect() as conn:
+        old = collections_mod.load(conn, "docs")
+    service.client.delete("/collections/docs")
+    # What a failed drop leaves: the old index, with a document in it.
+    service.backend.ensure_collection(old, 1)
+    service.backend.index_batch(old, 1, [IndexOp("ghost", 1, {"id": "ghost", "title": "boo"})])
+    service.create_collection("docs", BOOK_FIELDS)
+    assert service.search("docs")["total"] == 0

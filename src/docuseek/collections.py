@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, Engine
 
 from docuseek import queries as Q
-from docuseek.errors import Conflict, InvalidInput, NotFound
+from docuseek.errors import Conflict, InvalidInput, NotFound, SearchUnavailable
 from docuseek.schema import (
     COLLECTION_NAME_RE,
     Collection,
@@ -17,7 +20,9 @@ from docuseek.schema import (
     FieldSpec,
     coerce_value,
 )
-from docuseek.search.base import SearchBackend
+from docuseek.search.base import BackendUnavailable, SchemaConflict, SearchBackend
+
+log = structlog.get_logger("docuseek.collections")
 
 
 def check_name(name: str) -> None:
@@ -101,6 +106,11 @@ def put(
         if new_id is not None:
             collection = load(conn, name)
             created = True
+            with _engine_errors(name):
+                # Before the row commits (a second PUT of the name waits for it): clear
+                # what a deleted collection of this name may have left in the engine, so
+                # its documents cannot come back. 503 here if the engine is down.
+                backend.drop_collection(collection)
         else:
             row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).one()
             old = _row_to_collection(row)
@@ -124,15 +134,45 @@ def put(
                 before = old.fields.get(fname)
                 if before is None or before.type != spec.type:
                     _check_existing_documents(conn, old.id, fname, spec)
+            with _engine_errors(name):
+                backend.check_schema(new)  # 503 if the engine is down, 409 if it cannot
             conn.execute(Q.UPDATE_COLLECTION_FIELDS, {"id": old.id, "fields": fields_json})
             if _index_affecting(old, new):
                 # Text fields or weights changed: every document is indexed again.
                 conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})
             collection, created = new, False
-    for generation in collection.write_generations:
-        backend.ensure_collection(collection, generation)
     forget(name)
+    # After the commit: the PostgreSQL backend's DDL waits for the worker's transactions
+    # on the index table, which must not wait behind the collection's row lock.
+    try:
+        for generation in collection.write_generations:
+            backend.ensure_collection(collection, generation)
+    except BackendUnavailable as exc:  # the engine went away since the check above
+        raise SearchUnavailable(
+            f"the schema of {name!r} was stored, but the search engine could not be"
+            f" updated ({exc}): PUT it again once the engine answers"
+        ) from exc
     return collection, created
+
+
+@contextmanager
+def _engine_errors(name: str) -> Iterator[None]:
+    """The search engine's refusals as API errors, raised before anything commits."""
+    try:
+        yield
+    except BackendUnavailable as exc:
+        raise SearchUnavailable(
+            f"the search backend is unavailable ({exc}); nothing was changed, try again"
+        ) from exc
+    except SchemaConflict as exc:
+        raise Conflict(
+            f"{exc}; the schema was not changed. To change a field's type on this engine,"
+            f" PUT the schema without the field, run `docuseek reindex --collection {name}`,"
+            " then PUT it with the new type",
+            details=[
+                {"loc": ["body", "fields", field], "msg": why} for field, why in exc.fields.items()
+            ],
+        ) from exc
 
 
 def _index_affecting(old: Collection, new: Collection) -> bool:
@@ -162,10 +202,20 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
 def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
     with engine.begin() as conn:
         collection = load(conn, name)
+        with _engine_errors(name):
+            backend.check()  # the index goes too, or nothing does (503)
         conn.execute(Q.FAIL_PENDING_TASKS_OF_COLLECTION, {"name": name})
         conn.execute(Q.DELETE_COLLECTION, {"id": collection.id})
     forget(name)
-    backend.drop_collection(collection)
+    try:
+        backend.drop_collection(collection)
+    except BackendUnavailable as exc:  # the engine went away since the check above
+        log.error(
+            "collection deleted, but its index could not be dropped; it is dropped when a"
+            " collection of this name is created again",
+            collection=name,
+            error=str(exc),
+        )
 
 
 def list_all(conn: Connection) -> list[Collection]:

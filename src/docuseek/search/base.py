@@ -24,6 +24,14 @@ class InvalidCursor(ValueError):
     """The cursor's values do not fit the query (tampered with, or from another sort)."""
 
 
+class SchemaConflict(RuntimeError):
+    """The engine's existing index cannot take a schema change in place."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()))
+        self.fields = fields  # field name -> what stands in the way
+
+
 class GenerationMissing(RuntimeError):
     """The generation asked for does not exist (dropped by a concurrent reindex)."""
 
@@ -127,6 +135,10 @@ class SearchBackend(Protocol):
 
     def ensure_collection(self, collection: Collection, generation: int) -> None:
         """Create (or update the mapping of) one generation's index. Idempotent."""
+
+    def check_schema(self, collection: Collection) -> None:
+        """Before a schema change commits: raise BackendUnavailable if the engine does not
+        answer, SchemaConflict if an index being written cannot take the schema in place."""
 
     def drop_generation(self, collection: Collection, generation: int) -> None:
         """Drop one generation; a missing one is not an error."""

@@ -46,6 +46,7 @@ from docuseek.search.base import (
     Hit,
     IndexOp,
     InvalidCursor,
+    SchemaConflict,
     SearchQuery,
     SearchResult,
     effective_sort,
@@ -350,6 +351,27 @@ class OpenSearchBackend:
                     exc.info,
                     collection.name,
                 )
+
+    def check_schema(self, collection: Collection) -> None:
+        conflicts: dict[str, str] = {}
+        with _translate_errors():
+            for generation in collection.write_generations:
+                index = self.index_name(collection, generation)
+                try:
+                    mappings = self.client.indices.get_mapping(index=index)[index]["mappings"]
+                except NotFoundError:
+                    continue  # ensure_collection creates it
+                indexed = mappings.get("properties", {})
+                for name, spec in collection.fields.items():
+                    have = indexed.get(name, {}).get("type")
+                    want = field_mapping(spec)["type"]
+                    if have is not None and have != want and name not in conflicts:
+                        conflicts[name] = (
+                            f"field {name!r} is indexed as {have} in {index}; as {spec.type} it"
+                            f" needs {want}, and OpenSearch cannot change a mapping type in place"
+                        )
+        if conflicts:
+            raise SchemaConflict(conflicts)
 
     def drop_generation(self, collection: Collection, generation: int) -> None:
         with _translate_errors():
