@@ -204,6 +204,12 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
         collection = load(conn, name)
         with _engine_errors(name):
             backend.check()  # the index goes too, or nothing does (503)
+        # Locks in the worker's order, outbox rows before tasks: the collection's row first
+        # (writers' foreign keys wait behind it, so no new outbox rows), then its outbox
+        # rows (waiting for a worker's batch that holds some to settle), then the tasks.
+        # Tasks first deadlocked with a worker settling a batch (found by fuzzing).
+        conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name})
+        conn.execute(Q.DELETE_OUTBOX_OF_COLLECTION, {"id": collection.id})
         conn.execute(Q.FAIL_PENDING_TASKS_OF_COLLECTION, {"name": name})
         conn.execute(Q.DELETE_COLLECTION, {"id": collection.id})
     forget(name)

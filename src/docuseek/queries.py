@@ -46,6 +46,7 @@ UPDATE_COLLECTION_FIELDS = _q(
     "UPDATE collections SET fields = CAST(:fields AS jsonb), updated_at = now() WHERE id = :id"
 )
 DELETE_COLLECTION = _q("DELETE FROM collections WHERE id = :id")
+DELETE_OUTBOX_OF_COLLECTION = _q("DELETE FROM outbox WHERE collection_id = :id")
 COUNT_DOCUMENTS = _q("SELECT count(*) FROM documents WHERE collection_id = :cid")
 COUNT_PENDING_TASKS = _q(
     "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
