@@ -110,3 +110,48 @@ def test_key_with_a_nul_is_rejected_and_not_stored(service: Service) -> None:
     ):
         assert_error(service.client.post("/keys", json=body), 422, "NUL character")
     assert keys() == before
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_nesting_is_bounded_where_every_read_path_copes(service: Service) -> None:
+    """Deep nesting was a 500 on the way in (json's parser gives up near 1,000 levels)
+    and, worse, a stored document ~300 levels deep was a 500 for every GET and search
+    that returned it. Documents may nest MAX_DEPTH (64) levels, the document included."""
+    service.create_collection("books", BOOK_FIELDS)
+    before = stored_counts(service)
+    too_deep = f'[{{"id": "2", "x": {nested(64)}}}]'.encode()
+    assert_error(
+        service.client.post("/collections/books/documents", content=too_deep, headers=JSON),
+        422,
+        "nested deeper than 64 levels",
+    )
+    for content_type, body in (
+        ("application/json", f'[{{"id": "3", "x": {nested(5000)}}}]'),
+        ("application/x-ndjson", f'{{"id": "3", "x": {nested(5000)}}}\n'),
+    ):
+        response = service.client.post(
+            "/collections/books/documents",
+            content=body.encode(),
+            headers={"content-type": content_type},
+        )
+        assert_error(response, 400, "nested too deeply")
+    assert stored_counts(service) == before
+
+    deepest = f'[{{"id": "1", "x": {nested(63)}}}]'.encode()
+    response = service.client.post("/collections/books/documents", content=deepest, headers=JSON)
+    assert response.status_code == 202, response.text
+    service.drain()
+    assert service.client.get("/collections/books/documents/1").status_code == 200
+    assert [hit["id"] for hit in service.search("books")["hits"]] == ["1"]
+
+    filter_body = {"q": "a", "filter": {"section": [[[]]]}}
+    for _ in range(70):
+        filter_body = {"q": "a", "filter": {"section": [filter_body["filter"]["section"]]}}
+    assert_error(
+        service.client.post("/collections/books/search", json=filter_body),
+        422,
+        "nested deeper than 64 levels",
+    )

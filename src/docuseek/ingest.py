@@ -66,15 +66,24 @@ def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], lis
 def stored_form(position: int, doc: dict[str, Any]) -> tuple[str, str]:
     """The document's canonical JSON and its SHA-256, or a DocumentError saying which
     part of it PostgreSQL cannot store (storable.py). The whole-body checks cost little;
-    the walk that names the part runs only when one of them trips."""
-    stored: tuple[str, str] | None = None
+    the walks that name the part run only when one of them trips."""
     try:
-        body = canonical_json(doc)  # ValueError: an infinite number
-        stored = body, hashlib.sha256(body.encode()).hexdigest()  # UnicodeEncodeError: a surrogate
-        if "\\u0000" not in body:  # how json spells a NUL
-            return stored
-    except ValueError:
-        pass
+        body: str | None = canonical_json(doc)
+    except (ValueError, RecursionError):  # an infinite number; hundreds of levels deep
+        body = None
+    # The brackets bound the depth from above: only a document with many is walked.
+    many = body is None or body.count("[") + body.count("{") > storable.MAX_DEPTH
+    if many and storable.too_deep(doc):
+        raise DocumentError(position, None, f"nested deeper than {storable.MAX_DEPTH} levels")
+    stored: tuple[str, str] | None = None
+    if body is not None:
+        try:
+            stored = body, hashlib.sha256(body.encode()).hexdigest()
+        except UnicodeEncodeError:  # a lone surrogate
+            pass
+        else:
+            if "\\u0000" not in body:  # how json spells a NUL
+                return stored
     found = storable.find_problem(doc)
     if found is None:
         if stored is not None:  # a false alarm: the text "\\u0000" itself

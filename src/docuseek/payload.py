@@ -20,26 +20,33 @@ def is_ndjson(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() in NDJSON_TYPES
 
 
+def _why(exc: Exception) -> str:
+    # json's parser recurses per level and gives up near 1,000 (a 500 before; storable.py
+    # refuses documents deeper than MAX_DEPTH anyway).
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
 def iter_ndjson(stream: IO[bytes]) -> Iterator[Any]:
     for line_no, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
             yield json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            why = _why(exc)
             raise MalformedBody(
-                f"line {line_no} is not valid JSON: {exc}",
-                details=[{"loc": ["body", f"line {line_no}"], "msg": str(exc)}],
+                f"line {line_no} is not valid JSON: {why}",
+                details=[{"loc": ["body", f"line {line_no}"], "msg": why}],
             ) from None
 
 
 def parse_json_array(stream: IO[bytes]) -> list[Any]:
     try:
         data = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = _why(exc)
         raise MalformedBody(
-            f"body is not valid JSON: {exc}",
-            details=[{"loc": ["body"], "msg": str(exc)}],
+            f"body is not valid JSON: {why}", details=[{"loc": ["body"], "msg": why}]
         ) from None
     if isinstance(data, dict):
         data = [data]  # one document on its own is a batch of one

@@ -16,6 +16,10 @@ from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticCustomError
 
 NUL = "\x00"
+# Containers nested deeper than this are refused: JSON's own parser stops near 1,000
+# levels, and reading a document back (FastAPI's encoder) near 300 (found by fuzzing).
+# Elasticsearch's mapping depth limit is 20.
+MAX_DEPTH = 64
 
 
 def text_problem(value: str) -> str | None:
@@ -32,9 +36,25 @@ def text_problem(value: str) -> str | None:
 Path = tuple[str | int, ...]
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and objects nest more than `limit` levels (without recursing)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if level + 1 > limit:
+            return True
+        stack.extend((child, level + 1) for child in item)
+    return False
+
+
 def find_problem(value: Any, path: Path = ()) -> tuple[Path, str] | None:
     """The first part of a parsed JSON value that PostgreSQL cannot store: its path (keys
-    and list positions) and why; None if it can all be stored."""
+    and list positions) and why; None if it can all be stored. Recursive: check
+    too_deep() first."""
     if isinstance(value, str):
         problem = text_problem(value)
         return (path, problem) if problem else None
@@ -74,6 +94,10 @@ class StorableModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
+        if too_deep(data):
+            raise PydanticCustomError(
+                "too_deep", "{message}", {"message": f"nested deeper than {MAX_DEPTH} levels"}
+            )
         found = find_problem(data)
         if found:
             raise PydanticCustomError("unstorable", "{message}", {"message": describe(*found)})
