@@ -56,3 +56,47 @@ def test_delete_waits_for_a_batch_in_flight_instead_of_deadlocking(service: Serv
     assert not thread.is_alive()
     assert result["response"].status_code == 204, result["response"].text
     assert service.client.get("/collections/books").status_code == 404
+
+
+def test_writes_racing_a_collection_delete_get_404(service: Service) -> None:
+    """A write that loaded the collection just before a DELETE committed went on to a
+    foreign-key violation (POST) or a deadlock with the DELETE's cascade (DELETE of a
+    document): both 500s, found by a concurrent fuzz. Writes now hold the collection's
+    row from their first statement, so they wait for the DELETE and then find it gone."""
+    service.create_collection("books", BOOK_FIELDS)
+    service.add("books", [{"id": "1", "title": "t"}])
+    service.drain()
+    with service.engine.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM collections WHERE name = 'books'")).scalar_one()
+    writes = {
+        "post": lambda: service.client.post("/collections/books/documents", json=[{"id": "2"}]),
+        "delete": lambda: service.client.delete("/collections/books/documents/1"),
+    }
+    responses: dict[str, Any] = {}
+    with service.engine.connect() as deleting:
+        # The DELETE's first step: the collection's row, FOR UPDATE.
+        deleting.execute(text("SELECT 1 FROM collections WHERE id = :id FOR UPDATE"), {"id": cid})
+        threads = [
+            threading.Thread(target=lambda k=k, w=w: responses.__setitem__(k, w()))
+            for k, w in writes.items()
+        ]
+        for thread in threads:
+            thread.start()
+
+        def both_waiting() -> bool:
+            with service.engine.connect() as conn:
+                waiting = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                ).scalar_one()
+            return int(waiting) >= 2
+
+        wait_for(both_waiting, 10, "both writes to wait for the collection's row")
+        # Its cascade, then the row itself.
+        deleting.execute(text("DELETE FROM documents WHERE collection_id = :id"), {"id": cid})
+        deleting.execute(text("DELETE FROM collections WHERE id = :id"), {"id": cid})
+        deleting.commit()
+        for thread in threads:
+            thread.join(timeout=30)
+    for name, response in responses.items():
+        assert response.status_code == 404, (name, response.text)
+        assert "does not exist" in response.json()["error"]["message"]

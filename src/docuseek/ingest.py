@@ -109,7 +109,7 @@ def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> E
     if not docs:
         raise InvalidInput("the batch is empty: send at least one document")
     with engine.begin() as conn:
-        collection = collections.load(conn, collection_name)
+        collection = collections.load_for_write(conn, collection_name)
         ids, bodies, hashes = prepare(collection, docs)
         task_id = conn.execute(
             Q.INSERT_TASK,
@@ -138,7 +138,7 @@ def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> E
 
 def delete_documents(engine: Engine, collection_name: str, ids: list[str]) -> Enqueued:
     with engine.begin() as conn:
-        collection = collections.load(conn, collection_name)
+        collection = collections.load_for_write(conn, collection_name)
         task_id = conn.execute(
             Q.INSERT_TASK,
             {"type": TASK_DELETE, "collection": collection.name, "received": len(ids)},

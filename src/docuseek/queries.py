@@ -25,6 +25,12 @@ SELECT_COLLECTION = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
     " updated_at FROM collections WHERE name = :name"
 )
+# Writes of documents and queue rows hold the collection's row in KEY SHARE from their
+# first statement; PUT and DELETE take it FOR UPDATE first (collections.load_for_write).
+SELECT_COLLECTION_FOR_WRITE = _q(
+    "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
+    " updated_at FROM collections WHERE name = :name FOR KEY SHARE"
+)
 SELECT_COLLECTION_FOR_UPDATE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases"
     " FROM collections WHERE name = :name FOR UPDATE"

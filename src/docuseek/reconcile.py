@@ -110,6 +110,7 @@ def reconcile(
 def queue_repairs(engine: Engine, collection: Collection, drift: Drift) -> int:
     """Queue upserts for missing and stale ids and deletes for extra ones, atomically."""
     with engine.begin() as conn:
+        collections.load_for_write(conn, collection.name)
         upserts = queued_ids(
             conn.execute(
                 Q.QUEUE_REPAIR_UPSERTS, {"cid": collection.id, "ids": drift.missing + drift.stale}
