@@ -112,60 +112,81 @@ def put(
         {k: v.model_dump(exclude_none=True) for k, v in schema.fields.items()}, sort_keys=True
     )
     with engine.begin() as conn:
-        new_id = conn.execute(
-            Q.INSERT_COLLECTION,
-            {"name": name, "fields": fields_json, "index_phrases": schema.index_phrases_or_default},
-        ).scalar()
+        new_id, row = None, None
+        for _ in range(2):  # a DELETE can remove the row between the two statements
+            new_id = conn.execute(
+                Q.INSERT_COLLECTION,
+                {
+                    "name": name,
+                    "fields": fields_json,
+                    "index_phrases": schema.index_phrases_or_default,
+                },
+            ).scalar()
+            if new_id is not None:
+                break
+            row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
+            if row is not None:
+                break
         if new_id is not None:
-            collection = load(conn, name)
-            created = True
+            collection, created = load(conn, name), True
             with _engine_errors(name):
                 # Before the row commits (a second PUT of the name waits for it): clear
                 # what a deleted collection of this name may have left in the engine, so
-                # its documents cannot come back. 503 here if the engine is down.
+                # its documents cannot come back; then create the index, so that no
+                # search finds the collection without one. 503 if the engine is down.
                 backend.drop_collection(collection)
+                backend.ensure_collection(collection, collection.generation)
+        elif row is not None:
+            collection, created = _update(conn, backend, row, schema, fields_json), False
         else:
-            row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).one()
-            old = _row_to_collection(row)
-            if schema.index_phrases not in (None, old.index_phrases):
-                # Index tables are laid out for it when a collection is created.
-                raise Conflict(
-                    f"index_phrases is {str(old.index_phrases).lower()} for collection"
-                    f" {name!r} and is set only when a collection is created: create a new"
-                    " collection to change it",
-                    details=[{"loc": ["body", "index_phrases"]}],
-                )
-            new = Collection.from_row(
-                row.id,
-                name,
-                json.loads(fields_json),
-                row.generation,
-                row.building_generation,
-                old.index_phrases,
-            )
-            for fname, spec in new.fields.items():
-                before = old.fields.get(fname)
-                if before is None or before.type != spec.type:
-                    _check_existing_documents(conn, old.id, fname, spec)
-            with _engine_errors(name):
-                backend.check_schema(new)  # 503 if the engine is down, 409 if it cannot
-            conn.execute(Q.UPDATE_COLLECTION_FIELDS, {"id": old.id, "fields": fields_json})
-            if _index_affecting(old, new):
-                # Text fields or weights changed: every document is indexed again.
-                conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})
-            collection, created = new, False
+            raise Conflict(f"collection {name!r} was deleted and created meanwhile; try again")
     forget(name)
-    # After the commit: the PostgreSQL backend's DDL waits for the worker's transactions
-    # on the index table, which must not wait behind the collection's row lock.
-    try:
-        for generation in collection.write_generations:
-            backend.ensure_collection(collection, generation)
-    except BackendUnavailable as exc:  # the engine went away since the check above
-        raise SearchUnavailable(
-            f"the schema of {name!r} was stored, but the search engine could not be"
-            f" updated ({exc}): PUT it again once the engine answers"
-        ) from exc
+    if not created:
+        # After the commit: the PostgreSQL backend's DDL waits for the worker's
+        # transactions on the index table, which must not wait behind the row lock.
+        try:
+            for generation in collection.write_generations:
+                backend.ensure_collection(collection, generation)
+        except BackendUnavailable as exc:  # the engine went away since check_schema
+            raise SearchUnavailable(
+                f"the schema of {name!r} was stored, but the search engine could not be"
+                f" updated ({exc}): PUT it again once the engine answers"
+            ) from exc
     return collection, created
+
+
+def _update(
+    conn: Connection, backend: SearchBackend, row: Any, schema: CollectionSchema, fields_json: str
+) -> Collection:
+    old = _row_to_collection(row)
+    name = old.name
+    if schema.index_phrases not in (None, old.index_phrases):
+        # Index tables are laid out for it when a collection is created.
+        raise Conflict(
+            f"index_phrases is {str(old.index_phrases).lower()} for collection"
+            f" {name!r} and is set only when a collection is created: create a new"
+            " collection to change it",
+            details=[{"loc": ["body", "index_phrases"]}],
+        )
+    new = Collection.from_row(
+        row.id,
+        name,
+        json.loads(fields_json),
+        row.generation,
+        row.building_generation,
+        old.index_phrases,
+    )
+    for fname, spec in new.fields.items():
+        before = old.fields.get(fname)
+        if before is None or before.type != spec.type:
+            _check_existing_documents(conn, old.id, fname, spec)
+    with _engine_errors(name):
+        backend.check_schema(new)  # 503 if the engine is down, 409 if it cannot
+    conn.execute(Q.UPDATE_COLLECTION_FIELDS, {"id": old.id, "fields": fields_json})
+    if _index_affecting(old, new):
+        # Text fields or weights changed: every document is indexed again.
+        conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})
+    return new
 
 
 @contextmanager

@@ -63,6 +63,12 @@ def _run(
             collections.forget(collection.name)
             collection = collections.load_cached(engine, collection.name)
             result = backend.search(collection, query)
+    except GenerationMissing as exc:  # still missing: lost, or dropped with the collection
+        raise SearchUnavailable(
+            f"the index of collection {collection.name!r} is missing ({exc}); writes are"
+            f" still accepted and queued; rebuild it with"
+            f" `docuseek reindex --collection {collection.name}`"
+        ) from exc
     except BackendUnavailable as exc:
         raise SearchUnavailable(
             f"the search backend is unavailable: {exc}; writes are still accepted and queued"
