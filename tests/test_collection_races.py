@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
+from docuseek import collections
+from docuseek.errors import NotFound
 from tests.conftest import BOOK_FIELDS, Service, wait_for
 
 
@@ -149,3 +152,14 @@ def test_a_lost_index_is_a_503_that_says_how_to_rebuild_it(service: Service) -> 
     response = service.client.get("/collections/books/search", params={"q": "x"})
     assert response.status_code == 503, response.text
     assert "docuseek reindex --collection books" in response.json()["error"]["message"]
+
+
+def test_describing_a_collection_deleted_meanwhile_is_a_404(service: Service) -> None:
+    """PUT describes the collection it stored on a new connection; a DELETE in between
+    made that a 500 (NoResultFound), found by the concurrent fuzz."""
+    service.create_collection("books", BOOK_FIELDS)
+    with service.engine.connect() as conn:
+        loaded = collections.load(conn, "books")
+    assert service.client.delete("/collections/books").status_code == 204
+    with service.engine.connect() as conn, pytest.raises(NotFound):
+        collections.describe(conn, loaded)

@@ -313,3 +313,22 @@ def test_a_recreated_collection_does_not_inherit_a_leftover_index(service: Servi
     service.backend.index_batch(old, 1, [IndexOp("ghost", 1, {"id": "ghost", "title": "boo"})])
     service.create_collection("docs", BOOK_FIELDS)
     assert service.search("docs")["total"] == 0
+
+
+def test_a_removed_field_keeps_no_hold_on_new_documents(service: Service) -> None:
+    """A field dropped from the schema stays in the index mapping with its old type; a
+    later document with another kind of value there failed to index
+    (mapper_parsing_exception). Fields outside the schema are not parsed now, and
+    documents come back whole."""
+    fields: dict[str, Any] = {"title": {"type": "text"}, "flag": {"type": "boolean"}}
+    service.create_collection("docs", fields)
+    service.add("docs", [{"id": "1", "title": "first", "flag": True}])
+    service.drain()
+    service.create_collection("docs", {"title": {"type": "text"}})
+    document = {"id": "2", "title": "second", "flag": "no longer a boolean", "n": {"x": [1]}}
+    task_id = service.add("docs", [document])
+    service.drain()
+    assert service.task(task_id)["status"] == "succeeded", service.task(task_id)
+    hits = {h["id"]: h["document"] for h in service.search("docs", q="second")["hits"]}
+    assert hits == {"2": document}
+    assert service.search("docs", q="first")["hits"][0]["document"]["flag"] is True

@@ -217,7 +217,10 @@ def _index_affecting(old: Collection, new: Collection) -> bool:
 
 
 def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
-    row = conn.execute(Q.SELECT_COLLECTION, {"name": collection.name}).one()
+    # Deleted since it was loaded (a concurrent DELETE): a 404, as a moment later.
+    row = conn.execute(Q.SELECT_COLLECTION, {"name": collection.name}).first()
+    if row is None:
+        raise NotFound(f"collection {collection.name!r} does not exist")
     return {
         "name": collection.name,
         "fields": row.fields,

@@ -70,6 +70,12 @@ STOP_WORDS = (  # noqa: SIM905 - one word list, as PostgreSQL ships it
 STOP_SET = frozenset(STOP_WORDS)
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
+# A document's fields outside the schema travel in this one unmapped object, which
+# OpenSearch stores but neither parses nor indexes (dynamic: false). At the top level such
+# a field could meet the mapping of a field the schema once had: a mapping keeps a removed
+# field's type until a reindex, and a value of another type failed the whole document
+# (mapper_parsing_exception, found by fuzzing). Hits put the document back together.
+EXTRA_FIELD = "@docuseek_extra"
 GC_DELETES = "10m"  # keep delete tombstones well past any in-flight stale write
 # The periodic refresh that bulk's refresh=wait_for waits for; set explicitly, which also
 # keeps OpenSearch from pausing it on search-idle shards.
@@ -115,6 +121,31 @@ def index_body(collection: Collection) -> dict[str, Any]:
         # dynamic false: fields outside the schema stay in _source but are not indexed.
         "mappings": {"dynamic": False, "properties": properties},
     }
+
+
+def indexed_source(collection: Collection, doc_id: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The `_source` indexed for a document: its schema fields at the top level."""
+    source: dict[str, Any] = {ID_FIELD: doc_id}
+    extra: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in collection.fields:
+            source[key] = value
+        elif key != ID_FIELD:
+            extra[key] = value
+    if extra:
+        source[EXTRA_FIELD] = extra
+    return source
+
+
+def stored_document(source: dict[str, Any]) -> dict[str, Any]:
+    """The document an indexed `_source` was made from (also one indexed flat, before
+    EXTRA_FIELD)."""
+    extra = source.get(EXTRA_FIELD)
+    if extra is None:
+        return source
+    document = {key: value for key, value in source.items() if key != EXTRA_FIELD}
+    document.update(extra)
+    return document
 
 
 # -- the web-search query language -----------------------------------------------------------
@@ -431,7 +462,7 @@ class OpenSearchBackend:
                     }
                 )
             else:
-                source = {**op.document, ID_FIELD: op.doc_id}
+                source = indexed_source(collection, op.doc_id, op.document)
                 actions.append(
                     {
                         "_op_type": "index",
@@ -576,7 +607,7 @@ class OpenSearchBackend:
             Hit(
                 id=h["_id"],
                 score=float(h["_score"]) if has_q and h.get("_score") is not None else None,
-                document=h["_source"],
+                document=stored_document(h["_source"]),
                 highlights={k: list(v) for k, v in h.get("highlight", {}).items()},
                 sort_values=list(h["sort"]),
             )
