@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from docuseek import collections
 from docuseek.errors import NotFound
+from docuseek.schema import Collection, CollectionSchema
+from docuseek.search.postgres import PostgresBackend
 from tests.conftest import BOOK_FIELDS, Service, wait_for
 
 
@@ -163,3 +165,47 @@ def test_describing_a_collection_deleted_meanwhile_is_a_404(service: Service) ->
     assert service.client.delete("/collections/books").status_code == 204
     with service.engine.connect() as conn, pytest.raises(NotFound):
         collections.describe(conn, loaded)
+
+
+class DeleteDuringIndexChange(PostgresBackend):
+    """A PostgreSQL backend that starts a DELETE of the collection at the moment a PUT
+    changes its index, after the PUT committed (what the concurrent fuzz hit by chance),
+    and gives it a second to get through before changing the index."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(service.engine)
+        self.service = service
+        self.deleting: threading.Thread | None = None
+        self.response: Any = None
+
+    def ensure_collection(self, collection: Collection, generation: int) -> None:
+        if self.deleting is None:
+            self.deleting = threading.Thread(
+                target=lambda: setattr(
+                    self, "response", self.service.client.delete("/collections/books")
+                )
+            )
+            self.deleting.start()
+            self.deleting.join(timeout=1.0)
+        super().ensure_collection(collection, generation)
+
+
+def test_a_delete_waits_for_a_schema_change_to_reach_the_index(service: Service) -> None:
+    """Before, the DELETE dropped the table between the PUT's commit and its index
+    change, which then failed (500) or made the table again for a collection that was
+    gone. Now the DELETE waits and goes through after."""
+    service.create_collection("books", BOOK_FIELDS)
+    backend = DeleteDuringIndexChange(service)
+    schema = CollectionSchema.model_validate(
+        {"fields": {**BOOK_FIELDS, "isbn": {"type": "keyword"}}}
+    )
+    collection, created = collections.put(service.engine, backend, "books", schema)
+    assert not created and "isbn" in collection.fields
+    assert backend.deleting is not None
+    backend.deleting.join(timeout=30)
+    assert backend.response.status_code == 204, backend.response.text
+    with service.engine.connect() as conn:
+        table = conn.execute(
+            text("SELECT to_regclass(:t)"), {"t": f"docuseek_index.c{collection.id}_g1"}
+        ).scalar()
+    assert table is None  # dropped with the collection, not made again

@@ -143,15 +143,20 @@ def put(
     forget(name)
     if not created:
         # After the commit: the PostgreSQL backend's DDL waits for the worker's
-        # transactions on the index table, which must not wait behind the row lock.
-        try:
-            for generation in collection.write_generations:
-                backend.ensure_collection(collection, generation)
-        except BackendUnavailable as exc:  # the engine went away since check_schema
-            raise SearchUnavailable(
-                f"the schema of {name!r} was stored, but the search engine could not be"
-                f" updated ({exc}): PUT it again once the engine answers"
-            ) from exc
+        # transactions on the index table, which must not wait behind the FOR UPDATE.
+        # KEY SHARE keeps a concurrent DELETE from dropping the index meanwhile (the
+        # DDL then failed, or made a table again for a collection that was gone).
+        with engine.begin() as conn:
+            if conn.execute(Q.LOCK_COLLECTION_BY_ID, {"id": collection.id}).first() is None:
+                raise NotFound(f"collection {name!r} was deleted meanwhile")
+            try:
+                for generation in collection.write_generations:
+                    backend.ensure_collection(collection, generation)
+            except BackendUnavailable as exc:  # the engine went away since check_schema
+                raise SearchUnavailable(
+                    f"the schema of {name!r} was stored, but the search engine could not be"
+                    f" updated ({exc}): PUT it again once the engine answers"
+                ) from exc
     return collection, created
 
 

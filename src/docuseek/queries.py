@@ -31,6 +31,7 @@ SELECT_COLLECTION_FOR_WRITE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
     " updated_at FROM collections WHERE name = :name FOR KEY SHARE"
 )
+LOCK_COLLECTION_BY_ID = _q("SELECT id FROM collections WHERE id = :id FOR KEY SHARE")
 SELECT_COLLECTION_FOR_UPDATE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases"
     " FROM collections WHERE name = :name FOR UPDATE"
