@@ -209,3 +209,27 @@ def test_a_delete_waits_for_a_schema_change_to_reach_the_index(service: Service)
             text("SELECT to_regclass(:t)"), {"t": f"docuseek_index.c{collection.id}_g1"}
         ).scalar()
     assert table is None  # dropped with the collection, not made again
+
+
+def test_a_search_between_a_type_change_and_its_table_change_is_a_503(service: Service) -> None:
+    """The schema says a field is boolean while its column is still text[] (the table
+    changes after the schema commits, and other api processes keep a schema copy for 2
+    s): the filter's SQL failed to type-check, a 500 in the concurrent fuzz. The search
+    reloads the collection and tries again, then answers 503."""
+    service.create_collection("books", BOOK_FIELDS)
+    service.add("books", [{"id": "1", "title": "lazy", "section": "x"}])
+    service.drain()
+    with service.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE collections SET fields = jsonb_set(fields, '{section,type}', :type)"
+                " WHERE name = 'books'"
+            ),
+            {"type": '"boolean"'},
+        )
+    collections.forget("books")
+    response = service.client.get(
+        "/collections/books/search", params={"q": "lazy", "filter": "section:true"}
+    )
+    assert response.status_code == 503, response.text
+    assert "does not match the schema" in response.json()["error"]["message"]

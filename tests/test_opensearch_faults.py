@@ -332,3 +332,43 @@ def test_a_removed_field_keeps_no_hold_on_new_documents(service: Service) -> Non
     hits = {h["id"]: h["document"] for h in service.search("docs", q="second")["hits"]}
     assert hits == {"2": document}
     assert service.search("docs", q="first")["hits"][0]["document"]["flag"] is True
+
+
+class CreateDuringDrop(OpenSearchBackend):
+    """Starts a PUT that creates the collection again at the moment a DELETE drops its
+    index, and gives it a second to get through first (a race of the concurrent fuzz)."""
+
+    def __init__(self, backend: OpenSearchBackend, service: Service) -> None:
+        super().__init__(backend.client, backend.prefix)
+        self.service = service
+        self.creating: threading.Thread | None = None
+
+    def drop_collection(self, collection: Any) -> None:
+        if self.creating is None:
+            body = {"fields": {"title": {"type": "text"}}}
+            self.creating = threading.Thread(
+                target=lambda: self.service.client.put("/collections/docs", json=body)
+            )
+            self.creating.start()
+            self.creating.join(timeout=1.0)
+        super().drop_collection(collection)
+
+
+def test_a_collection_created_again_keeps_its_index(service: Service) -> None:
+    """The DELETE dropped the old index after its commit, by name; a PUT creating the name
+    again in between had made its index under the same names, and the drop took it: the
+    new collection had no index (searches 503 until a write or a reindex)."""
+    service.create_collection("docs", BOOK_FIELDS)
+    assert isinstance(service.backend, OpenSearchBackend)
+    racing = CreateDuringDrop(service.backend, service)
+    collections_mod.delete(service.engine, racing, "docs")
+    assert racing.creating is not None
+    racing.creating.join(timeout=30)
+    # Before any write (the worker would make a missing index again on its first one).
+    assert service.search("docs", q="anew")["total"] == 0
+    service.add("docs", [{"id": "1", "title": "created anew"}])
+    service.drain()
+    assert [h["id"] for h in service.search("docs", q="anew")["hits"]] == ["1"]
+    assert service.client.get("/collections/docs").json()["fields"] == {
+        "title": {"type": "text", "facet": False}
+    }

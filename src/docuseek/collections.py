@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import structlog
 from sqlalchemy import Connection, Engine
 
 from docuseek import queries as Q
@@ -21,8 +20,6 @@ from docuseek.schema import (
     coerce_value,
 )
 from docuseek.search.base import BackendUnavailable, SchemaConflict, SearchBackend
-
-log = structlog.get_logger("docuseek.collections")
 
 
 def check_name(name: str) -> None:
@@ -243,27 +240,21 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
 
 def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
     with engine.begin() as conn:
-        collection = load(conn, name)
-        with _engine_errors(name):
-            backend.check()  # the index goes too, or nothing does (503)
         # Locks in the worker's order, outbox rows before tasks: the collection's row first
         # (writers' foreign keys wait behind it, so no new outbox rows), then its outbox
         # rows (waiting for a worker's batch that holds some to settle), then the tasks.
         # Tasks first deadlocked with a worker settling a batch (found by fuzzing).
-        conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name})
+        row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
+        collection = _loaded(name, row)
         conn.execute(Q.DELETE_OUTBOX_OF_COLLECTION, {"id": collection.id})
         conn.execute(Q.FAIL_PENDING_TASKS_OF_COLLECTION, {"name": name})
         conn.execute(Q.DELETE_COLLECTION, {"id": collection.id})
+        with _engine_errors(name):
+            # Before the commit, so the index goes too or nothing does (503), and so that
+            # a PUT creating the name again, which waits for this row, comes after: dropped
+            # after the commit, the old index's names could take the new one's index.
+            backend.drop_collection(collection)
     forget(name)
-    try:
-        backend.drop_collection(collection)
-    except BackendUnavailable as exc:  # the engine went away since the check above
-        log.error(
-            "collection deleted, but its index could not be dropped; it is dropped when a"
-            " collection of this name is created again",
-            collection=name,
-            error=str(exc),
-        )
 
 
 def list_all(conn: Connection) -> list[Collection]:

@@ -321,6 +321,15 @@ class PostgresBackend:
             raise BackendUnavailable(str(exc.__cause__)) from exc
         except psycopg.errors.UndefinedTable as exc:
             raise GenerationMissing(table) from exc
+        except (
+            psycopg.errors.UndefinedColumn,
+            psycopg.errors.DatatypeMismatch,
+            psycopg.errors.UndefinedFunction,  # an operator for the column's old type
+        ) as exc:
+            # A field changed type, and the table's column has not yet (its DDL follows the
+            # schema's commit), or this process's copy of the schema is older than the
+            # table: as for a switched generation, the caller reloads and tries again.
+            raise GenerationMissing(f"{table} does not match the schema: {exc}") from exc
         except psycopg.DataError as exc:
             if query.after is not None:
                 raise InvalidCursor("cursor values do not fit this query") from exc
