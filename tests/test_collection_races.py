@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from docuseek import collections
+from docuseek import collections, ingest
 from docuseek.errors import NotFound
 from docuseek.schema import Collection, CollectionSchema
 from docuseek.search.postgres import PostgresBackend
@@ -233,3 +233,79 @@ def test_a_search_between_a_type_change_and_its_table_change_is_a_503(service: S
     )
     assert response.status_code == 503, response.text
     assert "does not match the schema" in response.json()["error"]["message"]
+
+
+class SearchDuringDrop(PostgresBackend):
+    """Runs a search right after a DELETE dropped the collection's table, before the
+    DELETE commits, and gives it a second (a race of the concurrent fuzz)."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(service.engine)
+        self.service = service
+        self.response: Any = None
+
+    def drop_collection(self, collection: Collection, conn: Any = None) -> None:
+        super().drop_collection(collection, *([conn] if conn is not None else []))
+        searching = threading.Thread(
+            target=lambda: setattr(
+                self, "response", self.service.client.get("/collections/books/search")
+            )
+        )
+        searching.start()
+        searching.join(timeout=1.0)
+        self.searching = searching
+
+
+def test_a_search_racing_a_delete_gets_404_not_503(service: Service) -> None:
+    """The table was dropped and committed before the collection's row: a search in
+    between found the collection without its index and answered 503 ("rebuild it").
+    The table now goes in the DELETE's own transaction."""
+    service.create_collection("books", BOOK_FIELDS)
+    backend = SearchDuringDrop(service)
+    collections.delete(service.engine, backend, "books")
+    backend.searching.join(timeout=30)
+    assert backend.response.status_code == 404, backend.response.text
+
+
+def test_a_schema_change_gives_the_index_the_newest_schema(service: Service) -> None:
+    """A PUT changes the index after its commit; a second PUT could commit in between,
+    and the first then applied its older schema's DDL after the second's (a keyword
+    column in the GIN index made bigint: 500, or a table that no longer fit the schema;
+    also a deadlock between the two). The DDL step reads the schema again under a lock
+    that serializes it: here it is handed the older schema after the newer committed."""
+    service.create_collection("books", {"title": {"type": "text"}, "code": {"type": "keyword"}})
+    with service.engine.connect() as conn:
+        older = collections.load(conn, "books")
+    service.create_collection("books", {"title": {"type": "text"}, "code": {"type": "integer"}})
+    collections._apply_to_index(service.engine, service.backend, older)
+    service.add("books", [{"id": "1", "title": "numbered", "code": 7}])
+    service.drain()
+    assert [h["id"] for h in service.search("books", filter="code>=5")["hits"]] == ["1"]
+
+
+def test_concurrent_batches_with_the_same_ids_do_not_deadlock(service: Service) -> None:
+    """Two batches upserting the same documents in opposite orders locked them in
+    opposite orders: deadlock, 500 (concurrent fuzz). Batches are written in id order."""
+    service.create_collection("books", BOOK_FIELDS)
+    docs = [{"id": f"d{i:04d}", "title": f"title {i}"} for i in range(2000)]
+    errors: list[BaseException] = []
+    for round_ in range(4):
+        batches = [
+            [{**d, "body": f"round {round_}"} for d in docs],
+            [{**d, "body": f"round {round_} again"} for d in reversed(docs)],
+        ]
+        start = threading.Barrier(2)
+
+        def write(batch: list[dict[str, Any]], start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                ingest.upsert_documents(service.engine, "books", batch)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(b,)) for b in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert errors == []

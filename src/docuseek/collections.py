@@ -131,7 +131,7 @@ def put(
                 # what a deleted collection of this name may have left in the engine, so
                 # its documents cannot come back; then create the index, so that no
                 # search finds the collection without one. 503 if the engine is down.
-                backend.drop_collection(collection)
+                backend.drop_collection(collection, conn)
                 backend.ensure_collection(collection, collection.generation)
         elif row is not None:
             collection, created = _update(conn, backend, row, schema, fields_json), False
@@ -139,22 +139,32 @@ def put(
             raise Conflict(f"collection {name!r} was deleted and created meanwhile; try again")
     forget(name)
     if not created:
-        # After the commit: the PostgreSQL backend's DDL waits for the worker's
-        # transactions on the index table, which must not wait behind the FOR UPDATE.
-        # KEY SHARE keeps a concurrent DELETE from dropping the index meanwhile (the
-        # DDL then failed, or made a table again for a collection that was gone).
-        with engine.begin() as conn:
-            if conn.execute(Q.LOCK_COLLECTION_BY_ID, {"id": collection.id}).first() is None:
-                raise NotFound(f"collection {name!r} was deleted meanwhile")
-            try:
-                for generation in collection.write_generations:
-                    backend.ensure_collection(collection, generation)
-            except BackendUnavailable as exc:  # the engine went away since check_schema
-                raise SearchUnavailable(
-                    f"the schema of {name!r} was stored, but the search engine could not be"
-                    f" updated ({exc}): PUT it again once the engine answers"
-                ) from exc
+        _apply_to_index(engine, backend, collection)
     return collection, created
+
+
+def _apply_to_index(engine: Engine, backend: SearchBackend, collection: Collection) -> None:
+    """A schema change's index DDL, after its commit: the PostgreSQL backend's DDL waits
+    for the worker's transactions on the index table, which must not wait behind the
+    FOR UPDATE. Under NO KEY UPDATE a DELETE cannot drop the index meanwhile (the DDL then
+    failed, or made a table again for a collection that was gone), and the DDL of two
+    PUTs cannot interleave (they deadlocked, or an older schema's DDL came last). The
+    schema is read again under the lock: the newest one is what the index gets."""
+    name = collection.name
+    with engine.begin() as conn:
+        lock = {"id": collection.id}
+        current = conn.execute(Q.SELECT_COLLECTION_FOR_INDEX_CHANGE, lock).first()
+        if current is None:
+            raise NotFound(f"collection {name!r} was deleted meanwhile")
+        latest = _row_to_collection(current)
+        try:
+            for generation in latest.write_generations:
+                backend.ensure_collection(latest, generation)
+        except BackendUnavailable as exc:  # the engine went away since check_schema
+            raise SearchUnavailable(
+                f"the schema of {name!r} was stored, but the search engine could not be"
+                f" updated ({exc}): PUT it again once the engine answers"
+            ) from exc
 
 
 def _update(
@@ -253,7 +263,7 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
             # Before the commit, so the index goes too or nothing does (503), and so that
             # a PUT creating the name again, which waits for this row, comes after: dropped
             # after the commit, the old index's names could take the new one's index.
-            backend.drop_collection(collection)
+            backend.drop_collection(collection, conn)
     forget(name)
 
 

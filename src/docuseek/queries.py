@@ -31,7 +31,12 @@ SELECT_COLLECTION_FOR_WRITE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
     " updated_at FROM collections WHERE name = :name FOR KEY SHARE"
 )
-LOCK_COLLECTION_BY_ID = _q("SELECT id FROM collections WHERE id = :id FOR KEY SHARE")
+# A schema change's index DDL, after its commit: NO KEY UPDATE waits for (and holds off) the
+# DDL of another change and a DELETE, but not writers' KEY SHARE.
+SELECT_COLLECTION_FOR_INDEX_CHANGE = _q(
+    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    " FROM collections WHERE id = :id FOR NO KEY UPDATE"
+)
 SELECT_COLLECTION_FOR_UPDATE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases"
     " FROM collections WHERE name = :name FOR UPDATE"

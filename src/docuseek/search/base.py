@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from docuseek.schema import Collection
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 class BackendUnavailable(RuntimeError):
@@ -143,8 +146,10 @@ class SearchBackend(Protocol):
     def drop_generation(self, collection: Collection, generation: int) -> None:
         """Drop one generation; a missing one is not an error."""
 
-    def drop_collection(self, collection: Collection) -> None:
-        """Drop every generation of the collection."""
+    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
+        """Drop every generation of the collection. `conn`: the transaction that deletes
+        the collection's row; an index inside PostgreSQL is dropped in it, so that both
+        go at once."""
 
     def activate_generation(self, collection: Collection, generation: int) -> None:
         """Point searches at `generation` (an alias swap for OpenSearch)."""

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import (
@@ -52,6 +52,9 @@ from docuseek.search.base import (
     effective_sort,
 )
 from docuseek.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger("docuseek.search.opensearch")
 
@@ -410,7 +413,7 @@ class OpenSearchBackend:
                 index=self.index_name(collection, generation), ignore_unavailable=True
             )
 
-    def drop_collection(self, collection: Collection) -> None:
+    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
         # Match `<alias>-<digits>` exactly: collection "a-1" has indices "…-a-1-<n>" too.
         pattern = re.compile(re.escape(self.alias(collection)) + r"-\d+")
         with _translate_errors():

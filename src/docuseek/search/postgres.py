@@ -178,17 +178,20 @@ class PostgresBackend:
         with self.engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {table_name(collection, generation)}"))
 
-    def drop_collection(self, collection: Collection) -> None:
-        with self.engine.begin() as conn:
-            tables = conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = :schema"
-                    " AND tablename LIKE :pattern"
-                ),
-                {"schema": SCHEMA, "pattern": f"c{int(collection.id)}\\_g%"},
-            ).scalars()
-            for name in list(tables):
-                conn.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
+    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
+        if conn is None:
+            with self.engine.begin() as own:
+                self.drop_collection(collection, own)
+            return
+        tables = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :schema"
+                " AND tablename LIKE :pattern"
+            ),
+            {"schema": SCHEMA, "pattern": f"c{int(collection.id)}\\_g%"},
+        ).scalars()
+        for name in list(tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
 
     def activate_generation(self, collection: Collection, generation: int) -> None:
         # Searches read the generation from the collections row; nothing to switch here.
