@@ -343,7 +343,7 @@ class CreateDuringDrop(OpenSearchBackend):
         self.service = service
         self.creating: threading.Thread | None = None
 
-    def drop_collection(self, collection: Any) -> None:
+    def drop_collection(self, collection: Any, conn: Any = None) -> None:
         if self.creating is None:
             body = {"fields": {"title": {"type": "text"}}}
             self.creating = threading.Thread(
@@ -351,7 +351,7 @@ class CreateDuringDrop(OpenSearchBackend):
             )
             self.creating.start()
             self.creating.join(timeout=1.0)
-        super().drop_collection(collection)
+        super().drop_collection(collection, conn)
 
 
 def test_a_collection_created_again_keeps_its_index(service: Service) -> None:
