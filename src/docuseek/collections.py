@@ -50,6 +50,14 @@ def load_for_write(conn: Connection, name: str) -> Collection:
     return _loaded(name, conn.execute(Q.SELECT_COLLECTION_FOR_WRITE, {"name": name}).first())
 
 
+def load_settled(engine: Engine, name: str) -> Collection:
+    """load(), after a DELETE of the collection in flight has committed (its FOR UPDATE
+    holds off KEY SHARE): for a search that found no index, which then sees the
+    collection gone (404) rather than half deleted (503)."""
+    with engine.begin() as conn:
+        return load_for_write(conn, name)
+
+
 def _loaded(name: str, row: Any) -> Collection:
     if row is None:
         raise NotFound(f"collection {name!r} does not exist")

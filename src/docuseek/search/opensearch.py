@@ -592,9 +592,13 @@ class OpenSearchBackend:
                 }
                 for name in query.facets
             }
-        with _translate_errors(), self._missing_is_unavailable(collection):
+        with _translate_errors():
             try:
                 response = self.client.search(index=self.alias(collection), body=body)
+            except NotFoundError as exc:
+                # The read alias is gone: the collection is being deleted (its indexes go
+                # before its row commits), or the cluster lost them. The caller reloads.
+                raise GenerationMissing(f"index {self.alias(collection)} is missing") from exc
             except RequestError as exc:
                 if query.after is not None:
                     raise InvalidCursor("cursor values do not fit this query") from exc

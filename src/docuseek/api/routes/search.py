@@ -59,9 +59,10 @@ def _run(
         try:
             result = backend.search(collection, query)
         except GenerationMissing:
-            # A reindex switched generations between loading the collection and the query.
+            # A reindex switched generations between loading the collection and the query,
+            # or a DELETE is dropping its index: load it again once that has committed.
             collections.forget(collection.name)
-            collection = collections.load_cached(engine, collection.name)
+            collection = collections.load_settled(engine, collection.name)
             result = backend.search(collection, query)
     except GenerationMissing as exc:  # still missing: lost, or dropped with the collection
         raise SearchUnavailable(
