@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -229,6 +230,22 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Racer:
+    """A request started on a thread at a chosen moment of another, with `head_start`
+    seconds to get through before that one goes on (it may be waiting for a lock)."""
+
+    def __init__(self, request: Callable[[], Any], head_start: float = 1.0) -> None:
+        self.response: Any = None
+        self.thread = threading.Thread(target=lambda: setattr(self, "response", request()))
+        self.thread.start()
+        self.thread.join(timeout=head_start)
+
+    def finish(self, timeout: float = 30) -> Any:
+        self.thread.join(timeout=timeout)
+        assert not self.thread.is_alive(), "the racing request did not finish"
+        return self.response
 
 
 def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -12,7 +12,7 @@ from docuseek import collections, ingest
 from docuseek.errors import NotFound
 from docuseek.schema import Collection, CollectionSchema
 from docuseek.search.postgres import PostgresBackend
-from tests.conftest import BOOK_FIELDS, Service, wait_for
+from tests.conftest import BOOK_FIELDS, Racer, Service, wait_for
 
 
 def test_delete_waits_for_a_batch_in_flight_instead_of_deadlocking(service: Service) -> None:
@@ -169,24 +169,16 @@ def test_describing_a_collection_deleted_meanwhile_is_a_404(service: Service) ->
 
 class DeleteDuringIndexChange(PostgresBackend):
     """A PostgreSQL backend that starts a DELETE of the collection at the moment a PUT
-    changes its index, after the PUT committed (what the concurrent fuzz hit by chance),
-    and gives it a second to get through before changing the index."""
+    changes its index, after the PUT committed (what the concurrent fuzz hit by chance)."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(service.engine)
         self.service = service
-        self.deleting: threading.Thread | None = None
-        self.response: Any = None
+        self.racer: Racer | None = None
 
     def ensure_collection(self, collection: Collection, generation: int) -> None:
-        if self.deleting is None:
-            self.deleting = threading.Thread(
-                target=lambda: setattr(
-                    self, "response", self.service.client.delete("/collections/books")
-                )
-            )
-            self.deleting.start()
-            self.deleting.join(timeout=1.0)
+        if self.racer is None:
+            self.racer = Racer(lambda: self.service.client.delete("/collections/books"))
         super().ensure_collection(collection, generation)
 
 
@@ -201,9 +193,9 @@ def test_a_delete_waits_for_a_schema_change_to_reach_the_index(service: Service)
     )
     collection, created = collections.put(service.engine, backend, "books", schema)
     assert not created and "isbn" in collection.fields
-    assert backend.deleting is not None
-    backend.deleting.join(timeout=30)
-    assert backend.response.status_code == 204, backend.response.text
+    assert backend.racer is not None
+    response = backend.racer.finish()
+    assert response.status_code == 204, response.text
     with service.engine.connect() as conn:
         table = conn.execute(
             text("SELECT to_regclass(:t)"), {"t": f"docuseek_index.c{collection.id}_g1"}
@@ -237,23 +229,16 @@ def test_a_search_between_a_type_change_and_its_table_change_is_a_503(service: S
 
 class SearchDuringDrop(PostgresBackend):
     """Runs a search right after a DELETE dropped the collection's table, before the
-    DELETE commits, and gives it a second (a race of the concurrent fuzz)."""
+    DELETE commits (a race of the concurrent fuzz)."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(service.engine)
         self.service = service
-        self.response: Any = None
+        self.racer: Racer | None = None
 
     def drop_collection(self, collection: Collection, conn: Any = None) -> None:
-        super().drop_collection(collection, *([conn] if conn is not None else []))
-        searching = threading.Thread(
-            target=lambda: setattr(
-                self, "response", self.service.client.get("/collections/books/search")
-            )
-        )
-        searching.start()
-        searching.join(timeout=1.0)
-        self.searching = searching
+        super().drop_collection(collection, conn)
+        self.racer = Racer(lambda: self.service.client.get("/collections/books/search"))
 
 
 def test_a_search_racing_a_delete_gets_404_not_503(service: Service) -> None:
@@ -263,8 +248,9 @@ def test_a_search_racing_a_delete_gets_404_not_503(service: Service) -> None:
     service.create_collection("books", BOOK_FIELDS)
     backend = SearchDuringDrop(service)
     collections.delete(service.engine, backend, "books")
-    backend.searching.join(timeout=30)
-    assert backend.response.status_code == 404, backend.response.text
+    assert backend.racer is not None
+    response = backend.racer.finish()
+    assert response.status_code == 404, response.text
 
 
 def test_a_schema_change_gives_the_index_the_newest_schema(service: Service) -> None:

@@ -25,7 +25,15 @@ from docuseek.search.base import IndexOp, SearchBackend
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.worker import Worker
 from tests.conformance.opensearch_target import start_osmem
-from tests.conftest import ADMIN_KEY, BOOK_FIELDS, DOCUSEEK_BIN, Service, free_port, wait_for
+from tests.conftest import (
+    ADMIN_KEY,
+    BOOK_FIELDS,
+    DOCUSEEK_BIN,
+    Racer,
+    Service,
+    free_port,
+    wait_for,
+)
 
 REQUEST_TIMEOUT = 2.0  # seconds: a frozen engine answers 503 this fast
 
@@ -336,21 +344,17 @@ def test_a_removed_field_keeps_no_hold_on_new_documents(service: Service) -> Non
 
 class CreateDuringDrop(OpenSearchBackend):
     """Starts a PUT that creates the collection again at the moment a DELETE drops its
-    index, and gives it a second to get through first (a race of the concurrent fuzz)."""
+    index (a race of the concurrent fuzz)."""
 
     def __init__(self, backend: OpenSearchBackend, service: Service) -> None:
         super().__init__(backend.client, backend.prefix)
         self.service = service
-        self.creating: threading.Thread | None = None
+        self.racer: Racer | None = None
 
     def drop_collection(self, collection: Any, conn: Any = None) -> None:
-        if self.creating is None:
+        if self.racer is None:
             body = {"fields": {"title": {"type": "text"}}}
-            self.creating = threading.Thread(
-                target=lambda: self.service.client.put("/collections/docs", json=body)
-            )
-            self.creating.start()
-            self.creating.join(timeout=1.0)
+            self.racer = Racer(lambda: self.service.client.put("/collections/docs", json=body))
         super().drop_collection(collection, conn)
 
 
@@ -362,8 +366,8 @@ def test_a_collection_created_again_keeps_its_index(service: Service) -> None:
     assert isinstance(service.backend, OpenSearchBackend)
     racing = CreateDuringDrop(service.backend, service)
     collections_mod.delete(service.engine, racing, "docs")
-    assert racing.creating is not None
-    racing.creating.join(timeout=30)
+    assert racing.racer is not None
+    assert racing.racer.finish().status_code == 201
     # Before any write (the worker would make a missing index again on its first one).
     assert service.search("docs", q="anew")["total"] == 0
     service.add("docs", [{"id": "1", "title": "created anew"}])
@@ -380,18 +384,11 @@ class SearchDuringDrop(OpenSearchBackend):
     def __init__(self, backend: OpenSearchBackend, service: Service) -> None:
         super().__init__(backend.client, backend.prefix)
         self.service = service
-        self.response: Any = None
-        self.searching: threading.Thread | None = None
+        self.racer: Racer | None = None
 
     def drop_collection(self, collection: Any, conn: Any = None) -> None:
         super().drop_collection(collection, conn)
-        self.searching = threading.Thread(
-            target=lambda: setattr(
-                self, "response", self.service.client.get("/collections/docs/search")
-            )
-        )
-        self.searching.start()
-        self.searching.join(timeout=1.0)
+        self.racer = Racer(lambda: self.service.client.get("/collections/docs/search"))
 
 
 def test_a_search_racing_a_delete_gets_404(service: Service) -> None:
@@ -402,6 +399,6 @@ def test_a_search_racing_a_delete_gets_404(service: Service) -> None:
     assert isinstance(service.backend, OpenSearchBackend)
     racing = SearchDuringDrop(service.backend, service)
     collections_mod.delete(service.engine, racing, "docs")
-    assert racing.searching is not None
-    racing.searching.join(timeout=30)
-    assert racing.response.status_code == 404, racing.response.text
+    assert racing.racer is not None
+    response = racing.racer.finish()
+    assert response.status_code == 404, response.text
