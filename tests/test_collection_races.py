@@ -227,32 +227,6 @@ def test_a_search_between_a_type_change_and_its_table_change_is_a_503(service: S
     assert "does not match the schema" in response.json()["error"]["message"]
 
 
-class SearchDuringDrop(PostgresBackend):
-    """Runs a search right after a DELETE dropped the collection's table, before the
-    DELETE commits (a race of the concurrent fuzz)."""
-
-    def __init__(self, service: Service) -> None:
-        super().__init__(service.engine)
-        self.service = service
-        self.racer: Racer | None = None
-
-    def drop_collection(self, collection: Collection, conn: Any = None) -> None:
-        super().drop_collection(collection, conn)
-        self.racer = Racer(lambda: self.service.client.get("/collections/books/search"))
-
-
-def test_a_search_racing_a_delete_gets_404_not_503(service: Service) -> None:
-    """The table was dropped and committed before the collection's row: a search in
-    between found the collection without its index and answered 503 ("rebuild it").
-    The table now goes in the DELETE's own transaction."""
-    service.create_collection("books", BOOK_FIELDS)
-    backend = SearchDuringDrop(service)
-    collections.delete(service.engine, backend, "books")
-    assert backend.racer is not None
-    response = backend.racer.finish()
-    assert response.status_code == 404, response.text
-
-
 def test_a_schema_change_gives_the_index_the_newest_schema(service: Service) -> None:
     """A PUT changes the index after its commit; a second PUT could commit in between,
     and the first then applied its older schema's DDL after the second's (a keyword

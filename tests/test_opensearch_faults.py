@@ -376,29 +376,3 @@ def test_a_collection_created_again_keeps_its_index(service: Service) -> None:
     assert service.client.get("/collections/docs").json()["fields"] == {
         "title": {"type": "text", "facet": False}
     }
-
-
-class SearchDuringDrop(OpenSearchBackend):
-    """Runs a search right after a DELETE dropped the indexes, before its commit."""
-
-    def __init__(self, backend: OpenSearchBackend, service: Service) -> None:
-        super().__init__(backend.client, backend.prefix)
-        self.service = service
-        self.racer: Racer | None = None
-
-    def drop_collection(self, collection: Any, conn: Any = None) -> None:
-        super().drop_collection(collection, conn)
-        self.racer = Racer(lambda: self.service.client.get("/collections/docs/search"))
-
-
-def test_a_search_racing_a_delete_gets_404(service: Service) -> None:
-    """The indexes go before the DELETE commits its row; a search in between found the
-    collection without an index and answered 503 ("rebuild it"). It now loads the
-    collection again once the DELETE has committed, and finds it gone."""
-    service.create_collection("docs", BOOK_FIELDS)
-    assert isinstance(service.backend, OpenSearchBackend)
-    racing = SearchDuringDrop(service.backend, service)
-    collections_mod.delete(service.engine, racing, "docs")
-    assert racing.racer is not None
-    response = racing.racer.finish()
-    assert response.status_code == 404, response.text
