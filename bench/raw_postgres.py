@@ -45,6 +45,15 @@ _KEYWORD_ARRAYS = ",\n    ".join(
     f"kw_{k} text[] GENERATED ALWAYS AS (CASE WHEN {k} IS NOT NULL THEN ARRAY[{k}] END) STORED"
     for k in KEYWORDS
 )
+# Each batch is written in the order Docuseek's worker writes one (its facet fields by
+# name, then id: `Layout.cluster_columns`), so both sides get the same page locality.
+FACETS = sorted(name for name, spec in FIELDS.items() if spec.get("facet"))
+
+
+def _cluster_key(doc: dict) -> tuple:
+    return (*((doc.get(k) is None, doc.get(k) or "") for k in FACETS), doc["id"])
+
+
 DDL = f"""
 DROP TABLE IF EXISTS raw_docs;
 CREATE TABLE raw_docs (
@@ -196,7 +205,7 @@ class RawPostgres:
             conn.cursor() as cur,
             cur.copy(f"COPY raw_docs ({', '.join(COLUMNS)}) FROM STDIN") as cp,
         ):
-            for d in docs:
+            for d in sorted(docs, key=_cluster_key):
                 cp.write_row([d.get(c) for c in COLUMNS])
 
     def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:

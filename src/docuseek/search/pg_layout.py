@@ -176,6 +176,16 @@ class Layout:
         columns += [(column(f.name), self.typed_value(f, doc)) for f in self.typed_fields]
         return columns  # `pairs`, if any, is generated from tsv
 
+    def cluster_columns(self) -> list[str]:
+        """The columns a batch's rows are written in order of: the facet columns by field
+        name, then id. Rows sharing facet values land on the same pages, so a filter on a
+        facet reads fewer heap pages, and a facet search visits one page per match
+        (1M documents, a section filter with facets: 23 -> 17 ms for 8,730 matches; the
+        gain was as large with the rows of each 1,000-document batch sorted as with the
+        whole table sorted: bench/notes.md, 2026-11-26 19:00-20:00 UTC)."""
+        facets = sorted(f.name for f in self.typed_fields if f.facet)
+        return [*(column(name) for name in facets), "id"]
+
     # -- DDL -------------------------------------------------------------------------------
 
     def match_columns(self) -> list[str]:

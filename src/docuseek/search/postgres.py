@@ -365,13 +365,18 @@ class _ConnectionLost(Exception):
 
 def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
     """INSERT … SELECT of live rows from `source` (rows `u` with id, version and the JSON
-    document at `doc`); a row only replaces one of a lower or equal version."""
+    document at `doc`), in `Layout.cluster_columns` order; a row only replaces one of a
+    lower or equal version."""
     columns = layout.insert_columns(doc)
     names = ", ".join(name for name, _ in columns)
+    # Output positions of the SELECT (id is 1; the derived columns start at 4), so that the
+    # sort reuses the computed values.
+    position = {"id": 1, **{name: 4 + i for i, (name, _) in enumerate(columns)}}
+    order = ", ".join(str(position[name]) for name in layout.cluster_columns())
     return text(
         f"INSERT INTO {table} AS t (id, version, live, {names})"
         f" SELECT u.id, u.version, true, {', '.join(expr for _, expr in columns)}"
-        f" FROM {source}"
+        f" FROM {source} ORDER BY {order}"
         " ON CONFLICT (id) DO UPDATE SET version = excluded.version, live = true, "
         + ", ".join(f"{name} = excluded.{name}" for name, _ in columns)
         + " WHERE t.version <= excluded.version"
