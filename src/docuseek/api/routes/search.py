@@ -32,7 +32,7 @@ from docuseek.search.base import (
     SearchQuery,
     SearchResult,
 )
-from docuseek.search.request import (
+from docuseek.api.search_request import (
     MAX_LIMIT,
     SearchBody,
     build_query,
