@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from docuseek import collections
 from docuseek.search.base import SearchQuery
-from docuseek.search.pg_layout import required_pairs, table_name
+from docuseek.search.postgres.layout import required_pairs, table_name
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres.backend import _Search
 from tests.conftest import Service

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend
-from docuseek.search.pg_layout import table_name
+from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres.backend import WALK_SETTINGS
 from tests.conftest import Service

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from docuseek import collections
 from docuseek.api.app import create_app
 from docuseek.search.base import SearchBackend
-from docuseek.search.pg_layout import table_name
+from docuseek.search.postgres.layout import table_name
 from docuseek.settings import Settings
 from docuseek.worker import Worker
 from tests.conftest import ADMIN_KEY

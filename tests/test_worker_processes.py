@@ -6,7 +6,7 @@ import signal
 
 from sqlalchemy import Engine, text
 
-from docuseek.search.pg_layout import table_name
+from docuseek.search.postgres.layout import table_name
 from tests.conftest import BOOK_FIELDS, Service, WorkerProcess, wait_for
 
 N_DOCS = 12_000

@@ -3,7 +3,7 @@ index, replacing their one-column GIN indexes. A query with a keyword filter the
 intersects the term's and the filter's posting lists inside one index instead of building
 two bitmaps and ANDing them: on 1M documents a common word in one section (78k and 88k
 entries, 6.9k matches) went from 55 ms to 16 ms. The name and column order follow
-`pg_layout.Layout.match_columns` and `pg_layout.match_index_name`.
+`search.postgres.layout.Layout.match_columns` and `layout.match_index_name`.
 
 Revision ID: 0004
 Revises: 0003

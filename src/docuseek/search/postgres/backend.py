@@ -1,6 +1,6 @@
 """PostgreSQL full-text search backend (the embedded default).
 
-Table layout: `pg_layout.py`. A deleted document stays as a tombstone row (live = false)
+Table layout: `layout.py`. A deleted document stays as a tombstone row (live = false)
 holding its delete version, so a late upsert of an older version cannot bring it back.
 Queries use websearch_to_tsquery; the stored document and highlights (ts_headline) are
 read for the rows of the page only.
@@ -45,7 +45,7 @@ from docuseek.search.base import (
     SortKey,
     effective_sort,
 )
-from docuseek.search.pg_layout import (
+from docuseek.search.postgres.layout import (
     PARAM_TYPES,
     SCHEMA,
     TS_CONFIG,

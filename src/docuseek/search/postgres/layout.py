@@ -69,7 +69,7 @@ def column(field: str) -> str:
 
 def query_sql() -> str:
     """The query's tsquery, from the search's `q` parameter (psycopg placeholder style:
-    searches run on the driver's connection, see postgres.py)."""
+    searches run on the driver's connection, see backend.py)."""
     return f"websearch_to_tsquery('{TS_CONFIG}', %(q)s)"
 
 
