@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from docuseek import collections
 from docuseek.search.base import SearchQuery
-from docuseek.search.postgres.layout import required_pairs, table_name
 from docuseek.search.postgres import PostgresBackend
-from docuseek.search.postgres.backend import _Search
+from docuseek.search.postgres.layout import required_pairs, table_name
+from docuseek.search.postgres.planner import Search
 from tests.conftest import Service
 
 FIELDS = {
@@ -103,12 +103,12 @@ def match_condition(service: Service, name: str, q: str) -> str:
     with service.engine.connect() as conn:
         driver = conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
-        search = _Search(
-            service.backend,
+        search = Search(
             driver,
             collection,
             table_name(collection, collection.generation),
             SearchQuery(q=q),
+            exact_limit=service.backend.exact_limit,
         )
         return search.match
 

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend
-from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres import PostgresBackend
-from docuseek.search.postgres.backend import WALK_SETTINGS
+from docuseek.search.postgres.layout import table_name
+from docuseek.search.postgres.planner import WALK_SETTINGS
 from tests.conftest import Service
 
 FIELDS = {

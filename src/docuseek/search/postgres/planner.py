@@ -1,0 +1,585 @@
+"""The PostgreSQL backend's query planner: one search's SQL, built from the query and run
+on one connection.
+
+Ordering every match by ts_rank costs a read of every matching row: fine for a few
+thousand, seconds for a common word in a million. So a query first counts its matches up
+to `exact_limit`:
+- up to that many, they are ranked exactly (ts_rank with the schema's weights) and the
+  total is exact;
+- beyond it, matches in the highest-weighted fields come first, then the others, each
+  tier in id order (both walk an index and stop at the page), scores are computed for
+  the page only, and the total says `gte` exact_limit.
+A cursor keeps the mode it was made in, so paging stays complete and stable either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from docuseek.schema import Collection, FieldSpec, normalize_date
+from docuseek.search.base import (
+    FieldFilter,
+    Hit,
+    InvalidCursor,
+    SearchQuery,
+    SearchResult,
+    SortKey,
+    effective_sort,
+)
+from docuseek.search.postgres.layout import (
+    PARAM_TYPES,
+    TS_CONFIG,
+    Layout,
+    column,
+    query_sql,
+    quote_literal,
+    required_pairs,
+)
+
+RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
+# Short texts come back whole; longer ones as up to two fragments around the matches
+# (fragment mode alone would cut a short title down to the matching word).
+SHORT_TEXT_CHARS = 200
+HEADLINE_WHOLE = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
+HEADLINE_FRAGMENTS = (
+    "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8,"
+    ' FragmentDelimiter=" … "'
+)
+RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
+PAGE_ROW = "#page"  # _facets: a row of the first tiered page, not a facet value
+# _tier_ids: how a big tier is walked along the primary key.
+WALK_SETTINGS = (
+    "enable_bitmapscan = off",
+    "enable_seqscan = off",
+    "max_parallel_workers_per_gather = 0",
+)
+# A word websearch_to_tsquery may negate: a `-` not inside a word (`fox -dog`,
+# `"fox"-dog`, `(-dog)`; `fox-dog` is a compound). Checked against PostgreSQL on 30,000
+# random queries: every negation is caught; false positives (`fox,-dog`) only cost the
+# top tier its shortcut.
+NEGATION = re.compile(r"(?<!\w)-")
+
+
+class _Params:
+    """A search's parameters, as psycopg placeholders (a literal % would have to be %%)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any, sql_type: str | None = None) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
+
+
+def _rank(column_name: str = "tsv") -> str:
+    return f"ts_rank({column_name}, {query_sql()}, {RANK_NORMALIZATION})"
+
+
+class Search:
+    """One search: builds its SQL from the query, runs it on one connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        collection: Collection,
+        table: str,
+        query: SearchQuery,
+        *,
+        exact_limit: int,
+    ) -> None:
+        self.exact_limit = exact_limit  # more matches than this are tiered, not ranked
+        self.conn = conn
+        self.collection = collection
+        self.table = table
+        self.query = query
+        self.params = _Params()
+        self.has_q = bool(query.q.strip())
+        where = ["live"]
+        # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
+        self.words_match = f"{{column}} @@ {query_sql()}"
+        if self.has_q:
+            self.params.values["q"] = query.q
+            pair_filter, complete = None, False
+            if collection.index_phrases and '"' in query.q:
+                pair_filter, complete = self._pair_filter()
+            if complete:
+                # Every word is in a pair: the pairs alone pick the candidates. `IS TRUE`
+                # keeps the planner from also walking the words' long posting lists in the
+                # index (the capped count of "source code", 1M documents: 16.8 -> 8 ms).
+                self.words_match = f"({self.words_match}) IS TRUE"
+            where.append(self.words_match.format(column="tsv"))
+            if pair_filter:
+                where.append(pair_filter)
+        where += [self._filter(f) for f in query.filters]
+        self.match = " AND ".join(where)
+        self.capped_count: int | None = None  # matches counted up to exact_limit + 1
+
+    def run(self) -> SearchResult:
+        query = self.query
+        sort = effective_sort(query)
+        relevance_first = self.has_q and sort[0] == SortKey("_score", True)
+        total, exact = None, True
+        tier_page: list[tuple[str, bool]] | None = None  # a first tiered page, from facets
+        if query.facets:
+            first_page = relevance_first and query.after is None
+            total, facets, tier_page = self._facets(first_page)
+            self.capped_count = min(total, self.exact_limit + 1)  # no second count
+        else:
+            facets = {}
+        if not relevance_first:
+            rows, ranked = self._sorted_page(sort), True
+        elif query.after is None and self.capped_count is None:
+            first = self._ranked_first_page()  # None: too many matches to rank them all
+            rows, ranked = (first, True) if first is not None else (self._tiered_page(), False)
+        else:
+            ranked = self._relevance_mode() == RANKED
+            if ranked:
+                rows = self._ranked_page()
+            elif tier_page is not None:
+                rows = self._picked_page(tier_page)
+            else:
+                rows = self._tiered_page()
+        if total is None:
+            total, exact = self._capped_total()
+        hits = self._hits(rows)
+        return SearchResult(
+            hits=hits,
+            total=total,
+            facets=facets,
+            has_more=len(rows) > query.limit,
+            total_exact=exact,
+            exact_order=ranked,
+        )
+
+    # -- modes -----------------------------------------------------------------------------
+
+    def _relevance_mode(self) -> str:
+        after = self.query.after
+        if after is not None:
+            if not after or after[0] not in (RANKED, TIERED) or len(after) != 3:
+                raise InvalidCursor("cursor does not match this query's sort")
+            return str(after[0])
+        return RANKED if self._count_capped() <= self.exact_limit else TIERED
+
+    def _ranked_page(self) -> list[dict[str, Any]]:
+        where = "TRUE"
+        if self.query.after is not None:
+            _, score, last_id = self.query.after
+            s, i = self.params.add(score, "real"), self.params.add(last_id, "text")
+            where = f"(score < {s} OR (score = {s} AND id > {i}))"
+        # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
+        sql = (
+            f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
+            f" (SELECT id, {_rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
+            f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
+        )
+        return self._page(sql, "s1 DESC, s2", page_score=False)
+
+    def _ranked_first_page(self) -> list[dict[str, Any]] | None:
+        """Count the matches (up to exact_limit + 1) and, when there are no more than
+        exact_limit, rank them and return the first page: one statement, where counting
+        first and ranking next took two round trips for every query with few matches.
+        The count comes back on a row of its own; None when the matches are too many
+        (then nothing was ranked)."""
+        limit = self.exact_limit
+        # The candidates carry their tsvector: ranked from there, not looked up again by id
+        # (a key lookup per candidate; 20 rare words on 1M documents: 2.27 -> 1.36 ms mean).
+        candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
+        ranked = (
+            f"SELECT c.id, {_rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
+            f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
+        )
+        sql = (
+            f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
+            f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
+            f" NULL::real AS s1, NULL::text AS s2, n AS capped FROM n"
+            f" UNION ALL SELECT id, score, '{RANKED}', score, id, NULL FROM ({ranked}) r"
+        )
+        rows = self._page(sql, "s1 DESC, s2", page_score=False)
+        self.capped_count = next(int(r["capped"]) for r in rows if r["capped"] is not None)
+        if self.capped_count > limit:
+            return None
+        return [r for r in rows if r["capped"] is None]
+
+    def _tiered_page(self) -> list[dict[str, Any]]:
+        """Top-tier matches first, then the rest, each tier in id order.
+
+        Each tier is its own statement so it gets its own plan: walking the primary key
+        and stopping at the page is right for a big tier, a bitmap and a sort for a small
+        one, and PostgreSQL misjudges phrase selectivity badly (33,711 title matches
+        estimated as 838 on 1M documents: a 1.2 s sort instead of a 4 ms walk), and the
+        other way round too. So each tier's size is checked and the plan chosen
+        explicitly (`_tier_ids`)."""
+        limit = self.query.limit + 1
+        top_match = self.words_match.format(column="tsv_top")
+        # (tier, condition): without a negated word the top tier's match implies the full
+        # one, so it can skip the second (large) index scan; `fox -dog` must still look
+        # for `dog` in every field.
+        tiers: list[tuple[bool, str]] = []
+        if Layout(self.collection).top_fields:
+            if NEGATION.search(self.query.q):
+                top = f"{self.match} AND {top_match}"
+            else:
+                top = self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
+            tiers.append((True, top))
+            tiers.append((False, f"{self.match} AND NOT coalesce({top_match}, false)"))
+        else:
+            tiers.append((False, self.match))
+        after = self.query.after
+        picked: list[tuple[str, bool]] = []
+        for tier, condition in tiers:
+            start = "TRUE"  # where the tier's walk in id order starts
+            if after is not None:
+                _, last_tier, last_id = after
+                if bool(last_tier) != tier and tier:  # a tier already paged through
+                    continue
+                if bool(last_tier) == tier:
+                    start = f"id > {self.params.add(last_id, 'text')}"
+            # On a first page the whole match has more than exact_limit rows (that is why
+            # it is tiered), and the top tier, which did not fill the page, holds the rows
+            # picked so far: the rest is the whole match less those few, so it is walked
+            # at once rather than first collected to learn its size (three words on 1M
+            # documents, 1,267 matches: 7 ms of a 28 ms search).
+            exact_limit = self.exact_limit
+            known_big = (
+                after is None and not tier and exact_limit + 1 - len(picked) > exact_limit // 2
+            )
+            ids = self._tier_ids(condition, start, limit, known_big)
+            picked += [(doc_id, tier) for doc_id in ids]
+            if len(picked) >= limit:
+                break
+        return self._picked_page(picked[:limit])
+
+    def _picked_page(self, picked: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        """The page of a tiered search, from its (id, top tier?) pairs in page order."""
+        ids = self.params.add([doc_id for doc_id, _ in picked], "text[]")
+        flags = self.params.add([tier for _, tier in picked], "boolean[]")
+        sql = (
+            f"SELECT id, NULL::real AS score, '{TIERED}' AS s0, tier AS s1, id AS s2"
+            f" FROM unnest({ids}, {flags}) AS m(id, tier)"
+        )
+        return self._page(sql, "s1 DESC, s2", page_score=True)
+
+    def _tier_ids(self, condition: str, start: str, limit: int, known_big: bool) -> list[str]:
+        """The first `limit` ids of one tier (rows meeting `condition`) from `start` on,
+        in id order.
+
+        A big tier (more than exact_limit rows) is walked along the primary key, stopping
+        at the page. A small one is collected whole through the GIN index and sorted: in a
+        MATERIALIZED CTE, planned apart from the page's LIMIT, because with it the planner
+        bets on finding a few matches early in id order and may walk the whole table instead
+        (two title words, 1M documents: 2.6 s instead of 3 ms). The planner's estimate says
+        "big" reliably for words but underestimates phrases, so a tier it calls small is
+        collected up to exact_limit + 1 rows: those rows are the whole tier when there are
+        no more, and the walk runs only when there are (the count and the collection were
+        two scans of the same rows before). For a phrase the estimate is no guide at all
+        (far too low, more so with word pairs), so rows are first looked at in id order:
+        as many as it takes a tier of exact_limit rows, spread evenly, to fill the page.
+        A big tier fills it there, and a small one is collected next (the 20 phrases of
+        the benchmark on 1M documents: 25 -> 14 ms mean, where 1,001 rows were collected
+        to learn that a tier is big)."""
+        where = f"{condition} AND {start}"
+        big = known_big
+        if not known_big and '"' in self.query.q:
+            rows = self._scalar(
+                "SELECT reltuples FROM pg_class WHERE oid = CAST(%(table)s AS regclass)",
+                {"table": self.table},
+            )  # -1 before the first analyze
+            probe_rows = max(1000, int(rows * limit / self.exact_limit))
+            probe = (
+                f"SELECT id FROM (SELECT id, {condition} AS hit FROM {self.table} WHERE {start}"
+                f" ORDER BY id LIMIT {probe_rows}) AS w WHERE hit LIMIT {limit}"
+            )
+            ids = self._column(probe)
+            if len(ids) == limit:
+                return ids
+        elif not known_big:
+            big = self._estimated_big(where)
+        if not big:
+            cap = self.exact_limit + 1
+            sql = (
+                f"WITH m AS MATERIALIZED (SELECT id FROM {self.table} WHERE {where} LIMIT {cap})"
+                f" SELECT id, count(*) OVER () AS n FROM m ORDER BY id LIMIT {limit}"
+            )
+            rows = self._rows(sql)
+            if not rows or int(rows[0][1]) < cap:
+                return [str(row[0]) for row in rows]
+        # Only the primary key's order is left: a seq scan and a sort looks cheaper to a
+        # planner that multiplies the selectivities of a phrase and its word pairs (25
+        # rows estimated for 15,606 on 1M documents: 394 ms instead of 7). No parallel
+        # workers: starting them cost more than the walk ("python bindings": 16 -> 5 ms).
+        self.conn.execute(f"SET {'; SET '.join(WALK_SETTINGS)}")
+        try:  # searches run in autocommit: no SET LOCAL, so reset whatever happens
+            sql = f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"
+            return self._column(sql)
+        finally:
+            names = (setting.split(" = ")[0] for setting in WALK_SETTINGS)
+            self.conn.execute(f"RESET {'; RESET '.join(names)}")
+
+    def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
+        keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
+        for key in sort:
+            if key.field == "_score":  # after other keys: rank every match, or 0 without q
+                keyset.append((_rank() if self.has_q else "0::real", key.descending, "real"))
+            elif key.field == "_id":
+                keyset.append(("id", key.descending, "text"))
+            else:
+                expr, sql_type = _sort_value(self.collection.fields[key.field])
+                keyset.append((f"({expr} IS NULL)", False, "boolean"))
+                keyset.append((expr, key.descending, sql_type))
+        where = self.match
+        if self.query.after is not None:
+            where += " AND " + _keyset_condition(keyset, self.query.after, self.params)
+        order = ", ".join(f"{e} {'DESC' if d else 'ASC'}" for e, d, _ in keyset)
+        columns = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(keyset))
+        sql = (
+            f"SELECT id, NULL::real AS score, {columns} FROM {self.table} WHERE {where}"
+            f" ORDER BY {order} LIMIT {self.query.limit + 1}"
+        )
+        outer = ", ".join(f"s{i} {'DESC' if d else 'ASC'}" for i, (_, d, _) in enumerate(keyset))
+        return self._page(sql, outer, page_score=self.has_q)
+
+    def _page(self, page_sql: str, order: str, *, page_score: bool) -> list[dict[str, Any]]:
+        """The page's rows with their documents, highlights and (when asked) scores.
+
+        Documents come from `documents`, as of now: an updated hit shows its new version;
+        one deleted since it was indexed comes back without a body (LEFT JOIN, so the page
+        still knows there is more) and is left out of the hits. The row after the page
+        (there when more follow) gets no highlights: nobody reads them, and ts_headline
+        parses a hit's whole text."""
+        shown = f"r.page_row <= {self.query.limit}"
+        extra, inner, joins = [], [], []
+        if page_score:
+            inner.append(f"{_rank('x.tsv')} AS page_score")
+            joins.append(f"JOIN {self.table} x ON x.id = p.id")
+        if self.has_q and self.query.highlight:
+            extra += [
+                f"CASE WHEN {shown} THEN ts_headline('{TS_CONFIG}', {_escaped('r.body', f.name)},"
+                f" {query_sql()}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
+                f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
+                f" END AS h_{i}"
+                for i, f in enumerate(self.collection.text_fields)
+            ]
+        cid = self.params.add(self.collection.id, "bigint")
+        sql = (
+            f"SELECT r.*{''.join(', ' + e for e in extra)} FROM"
+            f" (SELECT p.*, d.body{''.join(', ' + e for e in inner)},"
+            # (_ranked_first_page's count comes on a row of its own, without an id)
+            f" row_number() OVER (PARTITION BY p.id IS NULL ORDER BY {order}) AS page_row"
+            f" FROM ({page_sql}) AS p"
+            # A lookup by key per page row, always: as a plain join, a collection missing
+            # from the table's statistics was read whole (tests/test_page_documents.py).
+            " LEFT JOIN LATERAL (SELECT body FROM documents"
+            f" WHERE collection_id = {cid} AND id = p.id LIMIT 1) AS d ON true"
+            f" {' '.join(joins)}) AS r ORDER BY r.page_row"
+        )
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(sql, self.params.values).fetchall()
+
+    # -- totals and facets -----------------------------------------------------------------
+
+    def _count_capped(self) -> int:
+        """Matches, counted up to exact_limit + 1 (once per search)."""
+        if self.capped_count is None:
+            self.capped_count = self._count_where(self.match)
+        return self.capped_count
+
+    def _estimated_big(self, where: str) -> bool:
+        """More than exact_limit rows, by the planner's estimate (reliable for words; it
+        underestimates phrases, so "small" is checked by the caller)."""
+        plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
+        return bool(plan[0]["Plan"]["Plan Rows"] > self.exact_limit)
+
+    def _count_where(self, where: str) -> int:
+        """Rows meeting `where`, counted up to exact_limit + 1: cheap whatever the total."""
+        limit = self.exact_limit
+        return int(
+            self._scalar(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}"
+                f" LIMIT {limit + 1}) AS m"
+            )
+        )
+
+    def _capped_total(self) -> tuple[int, bool]:
+        n, limit = self._count_capped(), self.exact_limit
+        return (n, True) if n <= limit else (limit, False)
+
+    def _facets(
+        self, with_tier_page: bool
+    ) -> tuple[int, dict[str, list[tuple[Any, int]]], list[tuple[str, bool]] | None]:
+        """Facet counts over the whole result set, with its exact size, in one statement.
+
+        with_tier_page: also return what a first tiered page would hold, the (id, top tier?)
+        pairs of its rows, top tier first, each tier in id order. The statement reads
+        every match anyway; picking the page there saves the tier statements (5-9 ms of
+        15-25 on 1M documents). Used only if the total exceeds exact_limit."""
+        names = list(self.query.facets)  # distinct (parse_facets)
+        columns = ", ".join(column(name) for name in names)
+        # One grouping over every facet column, then each facet (and the total) from its
+        # few rows: one hash pass over the matches instead of one per facet plus a count.
+        parts = ["(SELECT '' AS facet, NULL::text AS value, coalesce(sum(n), 0)::bigint FROM g)"]
+        for i, name in enumerate(names):
+            col = column(name)
+            if self.collection.fields[name].type == "keyword":
+                # Each group's count spread over its array's values: one unnest per
+                # distinct array, not one per match (8,730 matches of `feature` in `perl`
+                # on 1M documents: 33 -> 28 ms). A value twice in one array counts twice.
+                source, value = f"g, unnest(g.{col}) AS e{i}(v)", f"e{i}.v"
+            else:
+                source, value = "g", f"g.{col}"
+            parts.append(
+                f"(SELECT {quote_literal(name)}, {value}::text, sum(g.n)::bigint AS n"
+                f" FROM {source} WHERE {value} IS NOT NULL GROUP BY {value}"
+                f" ORDER BY n DESC, {value} LIMIT {int(self.query.facet_size)})"
+            )
+        matches = f"{self.table} WHERE {self.match}"
+        if with_tier_page:
+            top = "false"
+            if Layout(self.collection).top_fields:
+                # A sub-select: the query is parsed once, not once per row.
+                top = f"coalesce(tsv_top @@ (SELECT {query_sql()}), false)"
+            # A facet name is an identifier, so "#page" cannot be one.
+            parts.append(
+                f"(SELECT '{PAGE_ROW}', id, top::int::bigint FROM m"
+                f" ORDER BY top DESC, id LIMIT {self.query.limit + 1})"
+            )
+            prefix = f"WITH m AS MATERIALIZED (SELECT {columns}, id, {top} AS top FROM {matches}), "
+            matches = "m"
+        else:
+            prefix = "WITH "
+        sql = (
+            f"{prefix}g AS MATERIALIZED (SELECT {columns}, count(*) AS n FROM {matches}"
+            f" GROUP BY {columns}) " + " UNION ALL ".join(parts)
+        )
+        total = 0
+        facets: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+        page: list[tuple[str, bool]] = []
+        for facet, value, n in self._rows(sql):
+            if facet == "":
+                total = int(n)
+            elif facet == PAGE_ROW:
+                page.append((value, bool(n)))
+            else:
+                spec = self.collection.fields[facet]
+                facets[facet].append((_facet_value(spec, value), int(n)))
+        return total, facets, (page if with_tier_page else None)
+
+    # -- statements ------------------------------------------------------------------------
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, self.params.values).fetchall()
+
+    def _column(self, sql: str) -> list[Any]:
+        return [row[0] for row in self._rows(sql)]
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        row = self.conn.execute(sql, self.params.values if params is None else params).fetchone()
+        assert row is not None
+        return row[0]
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _pair_filter(self) -> tuple[str | None, bool]:
+        """The condition on a phrase's word pairs, for a collection with index_phrases
+        (the rows holding them are few where the rows holding its words may be 100,000:
+        migration 0005), and whether the pairs hold every word of the query."""
+        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql()}::text"))
+        if not pairs:
+            return None, False
+        hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
+        return f"pairs @> ARRAY[{hashes}]", complete
+
+    def _filter(self, flt: FieldFilter) -> str:
+        spec = self.collection.fields[flt.field]
+        col, sql_type = column(spec.name), PARAM_TYPES[spec.type]
+        clauses: list[str] = []
+        if flt.values:
+            if spec.type == "keyword":
+                clauses.append(
+                    f"{col} && {self.params.add([str(v) for v in flt.values], 'text[]')}"
+                )
+            else:
+                clauses.append(f"{col} = ANY({self.params.add(list(flt.values), sql_type + '[]')})")
+        for op, bound in ((">=", flt.gte), (">", flt.gt), ("<=", flt.lte), ("<", flt.lt)):
+            if bound is not None:
+                target = f"{col}[1]" if spec.type == "keyword" else col
+                clauses.append(f"{target} {op} {self.params.add(bound, sql_type)}")
+        return " AND ".join(clauses) if clauses else "TRUE"
+
+    def _hits(self, rows: list[dict[str, Any]]) -> list[Hit]:
+        hits: list[Hit] = []
+        n_sort = (
+            sum(1 for key in rows[0] if key.startswith("s") and key[1:].isdigit()) if rows else 0
+        )
+        for row in rows[: self.query.limit]:
+            if row["body"] is None:
+                continue  # deleted since it was indexed; the worker is removing it
+            highlights: dict[str, list[str]] = {}
+            for i, f in enumerate(self.collection.text_fields):
+                snippet = row.get(f"h_{i}")
+                if snippet and "<mark>" in snippet:
+                    highlights[f.name] = [snippet]
+            score = row["score"] if row["score"] is not None else row.get("page_score")
+            hits.append(
+                Hit(
+                    id=row["id"],
+                    score=None if score is None else float(score),
+                    document=row["body"],
+                    highlights=highlights,
+                    sort_values=[_jsonable(row[f"s{i}"]) for i in range(n_sort)],
+                )
+            )
+        return hits
+
+
+def _sort_value(spec: FieldSpec) -> tuple[str, str]:
+    col = column(spec.name)
+    # A keyword list sorts by its first value.
+    return (f"{col}[1]" if spec.type == "keyword" else col), PARAM_TYPES[spec.type]
+
+
+def _facet_value(spec: FieldSpec, value: str) -> Any:
+    if spec.type == "integer":
+        return int(value)
+    if spec.type == "float":
+        return float(value)
+    if spec.type == "boolean":
+        return value == "true"
+    if spec.type == "date":
+        return normalize_date(value.replace(" ", "T"))
+    return value
+
+
+def _escaped(doc: str, field: str) -> str:
+    """The field's text with HTML metacharacters escaped, so snippets are safe to render."""
+    raw = f"{doc}->>{quote_literal(field)}"
+    return f"replace(replace(replace({raw}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+
+
+def _keyset_condition(
+    keyset: list[tuple[str, bool, str]], after: Sequence[Any], params: _Params
+) -> str:
+    """Rows strictly after `after` in the keyset order (NULL-safe equality)."""
+    if len(after) != len(keyset):
+        raise InvalidCursor("cursor does not match this query's sort")
+    ors: list[str] = []
+    for i, (expr, descending, sql_type) in enumerate(keyset):
+        ands = [
+            f"{keyset[j][0]} IS NOT DISTINCT FROM {params.add(after[j], keyset[j][2])}"
+            for j in range(i)
+        ]
+        ands.append(f"{expr} {'<' if descending else '>'} {params.add(after[i], sql_type)}")
+        ors.append("(" + " AND ".join(ands) + ")")
+    return "(" + " OR ".join(ors) + ")"
+
+
+def _jsonable(value: Any) -> Any:
+    # A cursor is JSON: timestamps travel as ISO text, cast back by CAST(:p AS timestamptz).
+    return value.isoformat() if isinstance(value, datetime) else value
