@@ -72,13 +72,15 @@ def search_body(query: dict, limit: int = 10) -> dict:
     coll, dos = _docuseek_collection()
     if coll is None:
         return plain_search_body(query, limit)
+    from docuseek.search import opensearch_query as dosq
+
     flt: list[dict] = []
     for field, value in sorted((query.get("filter") or {}).items()):
         flt.append(
             {"range": {field: value}} if isinstance(value, dict) else {"terms": {field: [value]}}
         )
     body: dict = {
-        "query": {"bool": {"must": [dos.text_query(coll, query["q"])], "filter": flt}},
+        "query": {"bool": {"must": [dosq.text_query(coll, query["q"])], "filter": flt}},
         "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
         "size": limit + 1,
         "track_total_hits": True,
@@ -90,7 +92,7 @@ def search_body(query: dict, limit: int = 10) -> dict:
             "number_of_fragments": 2,
             "fragment_size": 160,
             "fields": {f.name: {} for f in coll.text_fields},
-            "highlight_query": dos.highlight_query(coll, query["q"]),
+            "highlight_query": dosq.highlight_query(coll, query["q"]),
         },
     }
     if query.get("facets"):

@@ -21,6 +21,14 @@ from docuseek.api.deps import (
     SearchLimiterDep,
     check_collection,
 )
+from docuseek.api.search_request import (
+    MAX_LIMIT,
+    SearchBody,
+    build_query,
+    encode_cursor,
+    parse_filter_object,
+    parse_filter_strings,
+)
 from docuseek.auth import Principal
 from docuseek.errors import InvalidInput, SearchUnavailable
 from docuseek.schema import Collection
@@ -31,14 +39,6 @@ from docuseek.search.base import (
     SearchBackend,
     SearchQuery,
     SearchResult,
-)
-from docuseek.api.search_request import (
-    MAX_LIMIT,
-    SearchBody,
-    build_query,
-    encode_cursor,
-    parse_filter_object,
-    parse_filter_strings,
 )
 
 router = APIRouter(prefix="/collections/{name}/search", tags=["search"])
