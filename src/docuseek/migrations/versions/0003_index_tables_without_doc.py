@@ -9,21 +9,23 @@ Revises: 0002
 
 from alembic import op
 
+from docuseek.search.postgres.layout import SCHEMA
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# Every generation table `docuseek_index.c<collection id>_g<generation>` (as r.t, with its
+# Every generation table `<SCHEMA>.c<collection id>_g<generation>` (as r.t, with its
 # collection id as r.cid) that has, or has not, the column.
 _TABLES = """
     SELECT c.oid::regclass AS t, substring(c.relname from '^c([0-9]+)_g')::bigint AS cid
     FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'docuseek_index'
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = '{schema}'
     WHERE c.relkind = 'r' AND c.relname ~ '^c[0-9]+_g[0-9]+$' AND {negation} EXISTS (
         SELECT 1 FROM pg_attribute a
         WHERE a.attrelid = c.oid AND a.attname = 'doc' AND NOT a.attisdropped)
-"""
+""".replace("{schema}", SCHEMA)
 
 
 def _for_each_table(with_doc: bool, statements: str) -> None:

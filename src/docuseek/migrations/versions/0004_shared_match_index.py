@@ -11,6 +11,8 @@ Revises: 0003
 
 from alembic import op
 
+from docuseek.search.postgres.layout import SCHEMA
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -24,7 +26,7 @@ DECLARE r record; kws text[]; cols text[]; kw text;
 BEGIN
   FOR r IN
     SELECT c.oid, c.relname FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'docuseek_index'
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = '{schema}'
     WHERE c.relkind = 'r' AND c.relname ~ '^c[0-9]+_g[0-9]+$'
   LOOP
     SELECT coalesce(array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"), '{}')
@@ -35,28 +37,28 @@ BEGIN
     {body}
   END LOOP;
 END $$
-"""
+""".replace("{schema}", SCHEMA)
 
 _UPGRADE = """
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON docuseek_index.%I USING gin (%s)',
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON {schema}.%I USING gin (%s)',
         r.relname || '_match_' || left(md5(array_to_string(cols, ',')), 8), r.relname,
         (SELECT string_agg(quote_ident(x), ', ') FROM unnest(cols) AS x));
-    EXECUTE format('DROP INDEX IF EXISTS docuseek_index.%I', r.relname || '_tsv');
+    EXECUTE format('DROP INDEX IF EXISTS {schema}.%I', r.relname || '_tsv');
     FOREACH kw IN ARRAY kws LOOP
-      EXECUTE format('DROP INDEX IF EXISTS docuseek_index.%I', r.relname || '_' || kw);
+      EXECUTE format('DROP INDEX IF EXISTS {schema}.%I', r.relname || '_' || kw);
     END LOOP;
-"""
+""".replace("{schema}", SCHEMA)
 
 _DOWNGRADE = """
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON docuseek_index.%I USING gin (tsv)',
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON {schema}.%I USING gin (tsv)',
         r.relname || '_tsv', r.relname);
     FOREACH kw IN ARRAY kws LOOP
-      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON docuseek_index.%I USING gin (%I)',
+      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON {schema}.%I USING gin (%I)',
           r.relname || '_' || kw, r.relname, kw);
     END LOOP;
-    EXECUTE format('DROP INDEX IF EXISTS docuseek_index.%I',
+    EXECUTE format('DROP INDEX IF EXISTS {schema}.%I',
         r.relname || '_match_' || left(md5(array_to_string(cols, ',')), 8));
-"""
+""".replace("{schema}", SCHEMA)
 
 
 def upgrade() -> None:

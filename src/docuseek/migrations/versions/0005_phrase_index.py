@@ -25,6 +25,8 @@ import importlib
 
 from alembic import op
 
+from docuseek.search.postgres.layout import SCHEMA
+
 # 0004's loop rebuilds a match index over tsv and the keyword columns (downgrade).
 _shared_match_index = importlib.import_module(
     "docuseek.migrations.versions.0004_shared_match_index"
@@ -36,13 +38,13 @@ branch_labels = None
 depends_on = None
 
 WORD_PAIRS = """
-CREATE OR REPLACE FUNCTION docuseek_index.word_pairs(v tsvector) RETURNS int[]
+CREATE OR REPLACE FUNCTION {schema}.word_pairs(v tsvector) RETURNS int[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
   WITH l AS MATERIALIZED (SELECT lexeme, unnest(positions) AS pos FROM unnest(v))
   SELECT array_agg(hashtext(a.lexeme || ' ' || b.lexeme))
   FROM l AS a JOIN l AS b ON b.pos = a.pos + 1
 $$
-"""
+""".replace("{schema}", SCHEMA)
 
 
 def upgrade() -> None:
@@ -56,14 +58,14 @@ DECLARE r record;
 BEGIN
   FOR r IN
     SELECT c.relname FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'docuseek_index'
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = '{schema}'
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'pairs' AND NOT a.attisdropped
     WHERE c.relkind = 'r' AND c.relname ~ '^c[0-9]+_g[0-9]+$'
   LOOP
-    EXECUTE format('ALTER TABLE docuseek_index.%I DROP COLUMN pairs', r.relname);
+    EXECUTE format('ALTER TABLE {schema}.%I DROP COLUMN pairs', r.relname);
   END LOOP;
 END $$
-"""
+""".replace("{schema}", SCHEMA)
 
 
 def downgrade() -> None:
@@ -71,5 +73,5 @@ def downgrade() -> None:
     # over tsv and the keyword columns, as 0004's code expects it.
     op.execute(_DROP_PAIRS)
     op.execute(_shared_match_index._LOOP.replace("{body}", _shared_match_index._UPGRADE))
-    op.execute("DROP FUNCTION docuseek_index.word_pairs(tsvector)")
+    op.execute(f"DROP FUNCTION {SCHEMA}.word_pairs(tsvector)")
     op.execute("ALTER TABLE collections DROP COLUMN index_phrases")
