@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -19,7 +19,14 @@ from docuseek.schema import (
     FieldSpec,
     coerce_value,
 )
-from docuseek.search.base import BackendUnavailable, SchemaConflict, SearchBackend
+from docuseek.search.base import (
+    BackendUnavailable,
+    GenerationMissing,
+    SchemaConflict,
+    SearchBackend,
+)
+
+T = TypeVar("T")
 
 
 def check_name(name: str) -> None:
@@ -92,6 +99,29 @@ def load_by_id(conn: Connection, collection_id: int) -> Collection | None:
     return None if row is None else _row_to_collection(row)
 
 
+def retry_on_missing_generation(
+    collection: Collection,
+    run: Callable[[Collection], T],
+    reload: Callable[[], Collection | None],
+    on_unchanged: Callable[[Collection], None] | None = None,
+) -> tuple[Collection, T]:
+    """`run(collection)`; if the backend finds a generation missing, reload the collection
+    and run once more (a reindex switched generations, or a field changed type, since it
+    was loaded). `reload` returns None for a collection gone meanwhile: the error stands.
+    `on_unchanged` gets the reloaded collection when its generations did not change (the
+    engine lost the index) before the second run; a second GenerationMissing propagates.
+    Returns the collection the run succeeded with, and the run's result."""
+    try:
+        return collection, run(collection)
+    except GenerationMissing:
+        reloaded = reload()
+        if reloaded is None:
+            raise
+        if on_unchanged is not None and reloaded.write_generations == collection.write_generations:
+            on_unchanged(reloaded)
+    return reloaded, run(reloaded)
+
+
 def _check_existing_documents(
     conn: Connection, collection_id: int, name: str, spec: FieldSpec
 ) -> None:
@@ -152,12 +182,13 @@ def put(
 
 
 def _apply_to_index(engine: Engine, backend: SearchBackend, collection: Collection) -> None:
-    """A schema change's index DDL, after its commit: the PostgreSQL backend's DDL waits
-    for the worker's transactions on the index table, which must not wait behind the
-    FOR UPDATE. Under NO KEY UPDATE a DELETE cannot drop the index meanwhile (the DDL then
-    failed, or made a table again for a collection that was gone), and the DDL of two
-    PUTs cannot interleave (they deadlocked, or an older schema's DDL came last). The
-    schema is read again under the lock: the newest one is what the index gets."""
+    """A schema change reaches the index after its commit: `ensure_collection` may wait
+    for index writes in flight, which must not wait behind the FOR UPDATE (the
+    `SearchBackend` contract). Under NO KEY UPDATE a DELETE cannot drop the index
+    meanwhile (the change would fail, or make an index again for a collection that is
+    gone), and the index changes of two PUTs cannot interleave (an older schema's could
+    come last). The schema is read again under the lock: the newest one is what the index
+    gets."""
     name = collection.name
     with engine.begin() as conn:
         lock = {"id": collection.id}

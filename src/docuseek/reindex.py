@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -26,6 +25,7 @@ from docuseek.errors import Conflict
 from docuseek.reconcile import diff_versions, postgres_versions
 from docuseek.schema import Collection
 from docuseek.search.base import IndexOp, SearchBackend
+from docuseek.search.ops import OpBuilder
 
 Progress = Callable[[int, int], None]
 BATCH = 1000
@@ -93,16 +93,14 @@ def _rebuild(
     collection = replace(old, building_generation=new_gen)
     backend.ensure_collection(collection, new_gen)
 
-    # A backend that reads the stored documents itself is handed ids: the bodies need not
-    # leave PostgreSQL.
-    stored = backend.reads_stored_documents
+    builder = OpBuilder(backend)
     copied = 0
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-            Q.STREAM_DOCUMENT_VERSIONS if stored else Q.STREAM_DOCUMENTS, {"cid": collection.id}
+            builder.stream, {"cid": collection.id}
         )
         for chunk in result.partitions(batch_size):
-            ops = _upserts(backend, chunk)
+            ops = builder.upserts(chunk)
             backend.index_batch(collection, new_gen, ops)
             copied += len(ops)
             if progress:
@@ -110,11 +108,10 @@ def _rebuild(
     # Writes committed since the copy began are also dual-written by the worker; applying
     # them here as well closes the window for rows a worker claimed before the switch.
     caught_up = 0
-    since_query = Q.STREAM_DOCUMENT_VERSIONS_SINCE if stored else Q.STREAM_DOCUMENTS_SINCE
     with engine.connect() as conn:
-        rows = conn.execute(since_query, {"cid": collection.id, "since": since}).all()
+        rows = conn.execute(builder.stream_since, {"cid": collection.id, "since": since}).all()
     for start in range(0, len(rows), batch_size):
-        ops = _upserts(backend, rows[start : start + batch_size])
+        ops = builder.upserts(rows[start : start + batch_size])
         backend.index_batch(collection, new_gen, ops)
         caught_up += len(ops)
     caught_up += _verify(engine, backend, collection, new_gen, batch_size)
@@ -140,7 +137,8 @@ def _verify(
         delete_version = int(conn.execute(Q.CURRENT_VERSION).scalar_one())
         expected = postgres_versions(conn, collection)
     drift, _ = diff_versions(expected, backend.iter_versions(replace(collection, generation=gen)))
-    fixes = [IndexOp(doc_id, delete_version, None) for doc_id in drift.extra]
+    builder = OpBuilder(backend)
+    fixes: list[IndexOp] = [builder.delete(doc_id, delete_version) for doc_id in drift.extra]
     ids = drift.missing + drift.stale
     for start in range(0, len(ids), batch_size):
         with engine.connect() as conn:
@@ -148,18 +146,7 @@ def _verify(
                 Q.SELECT_DOCUMENTS_BY_IDS,
                 {"cid": collection.id, "ids": ids[start : start + batch_size]},
             ).all()
-        fixes += _upserts(backend, rows)
+        fixes += builder.upserts(rows)
     for start in range(0, len(fixes), batch_size):
         backend.index_batch(collection, gen, fixes[start : start + batch_size])
     return len(fixes)
-
-
-def _upserts(backend: SearchBackend, rows: Iterable[Sequence[Any]]) -> list[IndexOp]:
-    """Upserts from (id, version[, body]) rows: ids and versions only for a backend that
-    reads the stored documents itself (PostgreSQL: a rebuild's bodies then stay in SQL,
-    as the worker's do since a1c1642)."""
-    stored = backend.reads_stored_documents
-    return [
-        IndexOp.upsert(row[0], int(row[1]), None if stored else row[2], stored=stored)
-        for row in rows
-    ]

@@ -29,7 +29,8 @@ from docuseek.metrics import (
     DOCUMENTS_INDEXED,
 )
 from docuseek.schema import Collection
-from docuseek.search.base import BackendUnavailable, GenerationMissing, IndexOp, SearchBackend
+from docuseek.search.base import BackendUnavailable, IndexOp, SearchBackend
+from docuseek.search.ops import OpBuilder
 from docuseek.settings import Settings
 
 log = structlog.get_logger("docuseek.worker")
@@ -69,6 +70,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.backend = backend
+        self.ops = OpBuilder(backend)
         self.settings = settings
         self.stop_event = stop_event or threading.Event()
         self.wake = threading.Event()  # set by an outbox notification or by stop()
@@ -175,11 +177,10 @@ class Worker:
             for key, version in r.documents():
                 newest_row_version[key] = max(newest_row_version.get(key, 0), version)
         keys = sorted(newest_row_version)
-        stored = self.backend.reads_stored_documents
         current = {
             (cid, doc_id): (int(version), body)
             for cid, doc_id, version, body in conn.execute(
-                Q.SELECT_CURRENT_VERSIONS if stored else Q.SELECT_CURRENT_DOCUMENTS,
+                self.ops.select_current,
                 {"cids": [k[0] for k in keys], "ids": [k[1] for k in keys]},
             )
         }
@@ -187,11 +188,9 @@ class Worker:
         for key in keys:
             if key in current:
                 version, body = current[key]
-                ops_by_collection[key[0]].append(
-                    IndexOp.upsert(key[1], version, body, stored=stored)
-                )
+                ops_by_collection[key[0]].append(self.ops.upsert(key[1], version, body))
             else:  # gone from PostgreSQL: make sure it is gone from the index
-                ops_by_collection[key[0]].append(IndexOp(key[1], newest_row_version[key], None))
+                ops_by_collection[key[0]].append(self.ops.delete(key[1], newest_row_version[key]))
 
         for collection_id, ops in ops_by_collection.items():
             collection = collections.load_by_id(conn, collection_id)
@@ -208,24 +207,22 @@ class Worker:
         self, conn: Connection, collection: Collection, ops: list[IndexOp]
     ) -> dict[str, str]:
         failed: dict[str, str] = {}
-        for attempt in range(2):
-            try:
-                for generation in collection.write_generations:
-                    result = self.backend.index_batch(collection, generation, ops)
-                    failed.update(result.failed)
-                return failed
-            except GenerationMissing:
-                # A reindex switched generations under us: reload and apply again.
-                reloaded = collections.load_by_id(conn, collection.id)
-                if reloaded is None or attempt == 1:
-                    raise
-                if reloaded.write_generations == collection.write_generations:
-                    # No switch happened: the engine lost the index (a wiped cluster).
-                    # Recreate it so writes land; `docuseek reconcile --repair` refills it.
-                    log.error("index missing; recreating it", collection=collection.name)
-                    for generation in reloaded.write_generations:
-                        self.backend.ensure_collection(reloaded, generation)
-                collection = reloaded
+
+        def apply(target: Collection) -> None:
+            for generation in target.write_generations:
+                failed.update(self.backend.index_batch(target, generation, ops).failed)
+
+        def recreate(reloaded: Collection) -> None:
+            # No switch happened: the engine lost the index (a wiped cluster). Recreate it
+            # so writes land; `docuseek reconcile --repair` refills it.
+            log.error("index missing; recreating it", collection=collection.name)
+            for generation in reloaded.write_generations:
+                self.backend.ensure_collection(reloaded, generation)
+
+        # A reindex switched generations under us: reload and apply again.
+        collections.retry_on_missing_generation(
+            collection, apply, lambda: collections.load_by_id(conn, collection.id), recreate
+        )
         return failed
 
     def _retry(

@@ -1,16 +1,26 @@
-"""The search backend interface.
+"""The search backend interface: what a backend must do, and what its callers promise.
 
 Every backend keeps, per collection, numbered *generations* of its index: the worker
 writes to `Collection.write_generations`, searches read `Collection.generation`, and a
 reindex builds generation n+1 beside n before switching. Documents carry the global
 version from PostgreSQL; a backend must keep the highest version it has seen for each id
 (deletes included), which makes applying an op twice, or late, a no-op.
+
+A new backend (another engine, or another index inside PostgreSQL) is one new module with
+a class meeting `SearchBackend`, plus one branch in `factory.make_backend`. Its callers
+(the worker, reindex, reconcile, collections, the search route) know only this module:
+- ops reach it built by `search.ops.OpBuilder`, which reads `reads_stored_documents` to
+  choose between handing over bodies and handing over ids;
+- errors it raises are the exceptions below, which callers turn into retries, 503, 409;
+- work that must commit or roll back with a change of the collection's row happens in
+  `drop_collection`, on the caller's transaction (see `SearchBackend`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from docuseek.schema import Collection
@@ -39,28 +49,56 @@ class GenerationMissing(RuntimeError):
     """The generation asked for does not exist (dropped by a concurrent reindex)."""
 
 
-@dataclass(frozen=True)
+class OpKind(Enum):
+    DELETE = "delete"  # leave a tombstone at `version`
+    UPSERT = "upsert"  # index `document` at `version`
+    UPSERT_STORED = "upsert_stored"  # index the stored document of that id, read by the
+    # backend from the `documents` table at its current version (>= `version`): only for a
+    # backend with `reads_stored_documents`
+
+
+@dataclass(frozen=True, init=False)
 class IndexOp:
+    """One document's change for `SearchBackend.index_batch`. Build it with `delete`,
+    `upsert` or `upsert_stored`; `IndexOp(doc_id, version, document)` is short for an
+    upsert of `document`, or a delete when it is None."""
+
     doc_id: str
     version: int
-    document: dict[str, Any] | None  # None: delete (unless stored)
-    # An upsert whose body the backend reads from the `documents` table itself, at its
-    # current version (≥ `version`): only for backends with `reads_stored_documents`.
-    stored: bool = False
+    document: dict[str, Any] | None  # the body of an UPSERT; None for the other kinds
+    kind: OpKind
+
+    def __init__(
+        self,
+        doc_id: str,
+        version: int,
+        document: dict[str, Any] | None = None,
+        kind: OpKind | None = None,
+    ) -> None:
+        if kind is None:
+            kind = OpKind.DELETE if document is None else OpKind.UPSERT
+        if (kind is OpKind.UPSERT) != (document is not None):
+            raise ValueError(f"an op of kind {kind.value} cannot carry a document")
+        object.__setattr__(self, "doc_id", doc_id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "document", document)
+        object.__setattr__(self, "kind", kind)
+
+    @classmethod
+    def delete(cls, doc_id: str, version: int) -> IndexOp:
+        return cls(doc_id, version, None, OpKind.DELETE)
+
+    @classmethod
+    def upsert(cls, doc_id: str, version: int, document: dict[str, Any]) -> IndexOp:
+        return cls(doc_id, version, document, OpKind.UPSERT)
 
     @classmethod
     def upsert_stored(cls, doc_id: str, version: int) -> IndexOp:
-        return cls(doc_id, version, None, stored=True)
-
-    @classmethod
-    def upsert(cls, doc_id: str, version: int, body: Any, *, stored: bool) -> IndexOp:
-        """An upsert of a stored document: by id when the backend reads the stored
-        documents itself (`stored`), else carrying its body."""
-        return cls.upsert_stored(doc_id, version) if stored else cls(doc_id, version, body)
+        return cls(doc_id, version, None, OpKind.UPSERT_STORED)
 
     @property
     def is_delete(self) -> bool:
-        return self.document is None and not self.stored
+        return self.kind is OpKind.DELETE
 
 
 @dataclass
@@ -128,9 +166,24 @@ def effective_sort(query: SearchQuery) -> tuple[SortKey, ...]:
 
 
 class SearchBackend(Protocol):
+    """A search engine's index of the collections.
+
+    Transactions: PostgreSQL is the system of record and the backend follows it. Only
+    `drop_collection` is called inside a transaction of the caller's, the one that deletes
+    (or creates) the collection's row, before it commits: a backend whose index lives in
+    that database does its work on that connection so that both commit or roll back
+    together; any other backend does its work at once and ignores the connection (the
+    row is not committed yet, so a failure there still rolls the change back). Every
+    other method runs on the backend's own connections. `ensure_collection` may wait for
+    index writes in flight (a table's DDL does), so callers never call it while holding
+    the collection's row FOR UPDATE, except for a collection created in that transaction.
+    """
+
     name: str
-    # True: the index lives in the database of record, so the worker hands over ids only
-    # (IndexOp.upsert_stored) and the backend reads the documents in SQL.
+    # How upserts reach the backend (read only by `search.ops.OpBuilder`). True: the index
+    # lives in the database of record, so the backend is handed ids
+    # (`OpKind.UPSERT_STORED`) and reads the bodies in SQL; False: each upsert carries its
+    # document (`OpKind.UPSERT`).
     reads_stored_documents: bool
 
     def check(self) -> None:
@@ -146,10 +199,9 @@ class SearchBackend(Protocol):
     def drop_generation(self, collection: Collection, generation: int) -> None:
         """Drop one generation; a missing one is not an error."""
 
-    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
-        """Drop every generation of the collection. `conn`: the transaction that deletes
-        the collection's row; an index inside PostgreSQL is dropped in it, so that both
-        go at once."""
+    def drop_collection(self, collection: Collection, conn: Connection) -> None:
+        """Drop every generation of the collection, as part of the caller's transaction
+        `conn` (see the class's docstring); a missing one is not an error."""
 
     def activate_generation(self, collection: Collection, generation: int) -> None:
         """Point searches at `generation` (an alias swap for OpenSearch)."""
@@ -157,10 +209,14 @@ class SearchBackend(Protocol):
     def index_batch(
         self, collection: Collection, generation: int, ops: Sequence[IndexOp]
     ) -> BatchResult:
-        """Apply upserts and deletes in bulk; visible to search when this returns."""
+        """Apply upserts and deletes in bulk; visible to search when this returns. Raise
+        GenerationMissing if the generation does not exist, BackendUnavailable if the
+        engine does not answer; a document the engine refuses is reported in the result."""
 
     def search(self, collection: Collection, query: SearchQuery) -> SearchResult:
-        """Run a query against the live generation."""
+        """Run a query against the live generation. Raise GenerationMissing if it does not
+        exist or does not fit this copy of the schema (the caller reloads the collection
+        and tries once more), InvalidCursor if `query.after` does not fit the query."""
 
     def count(self, collection: Collection) -> int:
         """Documents searchable in the live generation."""

@@ -41,6 +41,7 @@ from docuseek.search.base import (
     Hit,
     IndexOp,
     InvalidCursor,
+    OpKind,
     SchemaConflict,
     SearchQuery,
     SearchResult,
@@ -257,7 +258,8 @@ class OpenSearchBackend:
                 index=self.index_name(collection, generation), ignore_unavailable=True
             )
 
-    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
+    def drop_collection(self, collection: Collection, conn: Connection) -> None:
+        # At once (the caller has not committed): indexes cannot join its transaction.
         # Match `<alias>-<digits>` exactly: collection "a-1" has indices "…-a-1-<n>" too.
         pattern = re.compile(re.escape(self.alias(collection)) + r"-\d+")
         with _translate_errors():
@@ -296,9 +298,9 @@ class OpenSearchBackend:
         target = self.write_alias(collection, generation)
         actions: list[dict[str, Any]] = []
         for op in ops:
-            if op.stored:
+            if op.kind is OpKind.UPSERT_STORED:
                 raise ValueError("OpenSearchBackend needs each upsert's document in its op")
-            if op.document is None:
+            if op.kind is OpKind.DELETE:
                 actions.append(
                     {
                         "_op_type": "delete",
@@ -309,6 +311,7 @@ class OpenSearchBackend:
                     }
                 )
             else:
+                assert op.document is not None  # an UPSERT carries its document
                 source = indexed_source(collection, op.doc_id, op.document)
                 actions.append(
                     {

@@ -55,15 +55,18 @@ def _run(
     query: SearchQuery,
 ) -> dict[str, Any]:
     started = time.perf_counter()
+    name = collection.name
+
+    def reload() -> Collection:
+        # A reindex switched generations between loading the collection and the query,
+        # or a DELETE is dropping its index: load it again once that has committed.
+        collections.forget(name)
+        return collections.load_settled(engine, name)
+
     try:
-        try:
-            result = backend.search(collection, query)
-        except GenerationMissing:
-            # A reindex switched generations between loading the collection and the query,
-            # or a DELETE is dropping its index: load it again once that has committed.
-            collections.forget(collection.name)
-            collection = collections.load_settled(engine, collection.name)
-            result = backend.search(collection, query)
+        collection, result = collections.retry_on_missing_generation(
+            collection, lambda c: backend.search(c, query), reload
+        )
     except GenerationMissing as exc:  # still missing: lost, or dropped with the collection
         raise SearchUnavailable(
             f"the index of collection {collection.name!r} is missing ({exc}); writes are"

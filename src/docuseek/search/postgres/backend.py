@@ -27,6 +27,7 @@ from docuseek.search.base import (
     GenerationMissing,
     IndexOp,
     InvalidCursor,
+    OpKind,
     SearchQuery,
     SearchResult,
 )
@@ -117,11 +118,8 @@ class PostgresBackend:
         with self.engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {table_name(collection, generation)}"))
 
-    def drop_collection(self, collection: Collection, conn: Connection | None = None) -> None:
-        if conn is None:
-            with self.engine.begin() as own:
-                self.drop_collection(collection, own)
-            return
+    def drop_collection(self, collection: Collection, conn: Connection) -> None:
+        # On the caller's transaction: the tables go when the collection's row does.
         tables = conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = :schema"
@@ -183,9 +181,9 @@ class PostgresBackend:
         self, conn: Connection, collection: Collection, table: str, ops: Sequence[IndexOp]
     ) -> None:
         layout = Layout(collection)
-        inline = [op for op in ops if op.document is not None]
-        stored = [op for op in ops if op.stored]
-        deletes = [op for op in ops if op.is_delete]
+        inline = [op for op in ops if op.kind is OpKind.UPSERT]
+        stored = [op for op in ops if op.kind is OpKind.UPSERT_STORED]
+        deletes = [op for op in ops if op.kind is OpKind.DELETE]
         if inline:
             conn.execute(
                 _upsert(
