@@ -52,7 +52,7 @@ def load_for_write(conn: Connection, name: str) -> Collection:
     row is held in KEY SHARE from the start (the foreign keys would take that lock later,
     after the document rows). Every transaction then locks the collection's row first, so
     a concurrent DELETE, which locks it FOR UPDATE and then deletes those rows, waits or
-    is waited for instead of deadlocking (a 500, found by a concurrent fuzz), and a
+    is waited for instead of deadlocking (a 500), and a
     collection deleted meanwhile is a 404 rather than a foreign-key violation."""
     return _loaded(name, conn.execute(Q.SELECT_COLLECTION_FOR_WRITE, {"name": name}).first())
 
@@ -292,7 +292,7 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
         # Locks in the worker's order, outbox rows before tasks: the collection's row first
         # (writers' foreign keys wait behind it, so no new outbox rows), then its outbox
         # rows (waiting for a worker's batch that holds some to settle), then the tasks.
-        # Tasks first deadlocked with a worker settling a batch (found by fuzzing).
+        # Tasks first would deadlock with a worker settling a batch.
         row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
         collection = _loaded(name, row)
         conn.execute(Q.DELETE_OUTBOX_OF_COLLECTION, {"id": collection.id})

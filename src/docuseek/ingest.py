@@ -58,7 +58,7 @@ def prepare(collection: Collection, docs: Iterable[Any]) -> tuple[list[str], lis
             details=errors,
         )
     # In id order: concurrent batches then lock the same documents in the same order and
-    # wait for each other instead of deadlocking (a 500, found by a concurrent fuzz).
+    # wait for each other instead of deadlocking (a 500).
     ids = sorted(by_id)
     bodies = [by_id[i][0] for i in ids]
     hashes = [by_id[i][1] for i in ids]

@@ -220,9 +220,8 @@ MARK_TASKS_PROCESSING = _q(
     " WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'enqueued'"
 )
 # One key lookup per document of the batch, as a LATERAL subquery with LIMIT 1 that the
-# planner cannot flatten into a join of its choosing: with `documents` analyzed while it
-# held only a deleted collection's dead rows, `(collection_id, id) IN (unnest …)` ran as a
-# scan joined to the keys, 2-4 s per batch (tests/test_worker_lookups.py).
+# planner cannot flatten into a join of its choosing, which may be a scan of `documents` when
+# its statistics are stale (see bench/notes.md, 'Design decisions: worker lookups by key').
 _CURRENT_ROWS = (
     " FROM unnest(CAST(:cids AS bigint[]), CAST(:ids AS text[])) AS k(collection_id, id)"
     " CROSS JOIN LATERAL (SELECT d.version, d.body FROM documents d"
@@ -262,7 +261,7 @@ QUEUE_STATS = _q(
     " coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) FROM outbox"
 )
 
-# -- reconcile (ISSUE 3) ---------------------------------------------------------------------
+# -- reconcile ------------------------------------------------------------------------------
 PENDING_DOC_IDS = _q("SELECT DISTINCT unnest(doc_ids) FROM outbox WHERE collection_id = :cid")
 SELECT_DOCUMENTS_BY_IDS = _q(
     "SELECT id, version, body FROM documents"

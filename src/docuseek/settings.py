@@ -50,8 +50,8 @@ class Settings(BaseSettings):
         description="Searches one api process runs at once; more wait their turn, in order."
         " Unset: the CPUs the process may use, plus one. Searches compete for the CPUs with"
         " each other (and with PostgreSQL when it runs on them): letting a few run and the"
-        " rest queue keeps the tail short (2 cores, 8 clients: p99 59-67 -> 26 ms, at 20% less"
-        " throughput). Raise it when the search engine runs on other machines.",
+        " rest queue keeps the slowest searches fast, at some cost in throughput. Raise it"
+        " when the search engine runs on other machines.",
     )
     max_batch_documents: int = Field(
         100_000,

@@ -3,8 +3,7 @@
 PostgreSQL's text and jsonb cannot hold U+0000, its UTF-8 cannot hold a lone surrogate
 (JSON's `\\ud800` escape spells one), and a JSON number beyond a double's range parses as
 infinity, which has no JSON spelling. Input carrying one of these is refused with a 422
-that says where, instead of failing inside the database with a 500 (all three were found
-by fuzzing the API from its OpenAPI schema).
+that says where, instead of failing inside the database with a 500.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 NUL = "\x00"
 # Containers nested deeper than this are refused: JSON's own parser stops near 1,000
-# levels, and reading a document back (FastAPI's encoder) near 300 (found by fuzzing).
+# levels, and reading a document back (FastAPI's encoder) near 300.
 # Elasticsearch's mapping depth limit is 20.
 MAX_DEPTH = 64
 

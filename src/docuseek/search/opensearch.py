@@ -63,7 +63,7 @@ log = logging.getLogger("docuseek.search.opensearch")
 # OpenSearch stores but neither parses nor indexes (dynamic: false). At the top level such
 # a field could meet the mapping of a field the schema once had: a mapping keeps a removed
 # field's type until a reindex, and a value of another type failed the whole document
-# (mapper_parsing_exception, found by fuzzing). Hits put the document back together.
+# (mapper_parsing_exception). Hits put the document back together.
 EXTRA_FIELD = "@docuseek_extra"
 GC_DELETES = "10m"  # keep delete tombstones well past any in-flight stale write
 # The periodic refresh that bulk's refresh=wait_for waits for; set explicitly, which also

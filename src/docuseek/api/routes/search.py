@@ -137,10 +137,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": SearchResponse}}
 
 
 class SearchJSONResponse(JSONResponse):
-    """JSON by pydantic-core's serializer: a page of 10 Debian documents with facets
-    (26 KB) in 24 us, where the standard library's takes 147 us (~9% of a search's CPU in
-    the api). JSON has no NaN or infinity: they would come out as null (the stored
-    documents, being jsonb, cannot hold them)."""
+    """JSON by pydantic-core's serializer, a sixth of the standard library's time (see
+    bench/notes.md, 'Design decisions: JSON by pydantic-core'). JSON has no NaN or
+    infinity: they would come out as null (the stored documents, being jsonb, cannot hold
+    them)."""
 
     def render(self, content: Any) -> bytes:
         return pydantic_core.to_json(content, inf_nan_mode="null")
@@ -166,10 +166,9 @@ async def _search(
 
 # The routes are `async def` so that their work (a database round trip or more, and the
 # response's JSON) runs on a worker thread under the search limiter: a plain `def` route
-# would run on FastAPI's shared pool of 40 threads, and 8 or 32 concurrent searches all
-# running at once on 2 cores made each one slower (the GIL and the CPUs shared 8 or 32
-# ways): rare terms, p99 59-67 ms at 8 clients, 780 ms at 32; behind a limit of 3, 26 and
-# 85 ms (bb3cdba has the side-by-side figures).
+# would run on FastAPI's shared pool of 40 threads, and many concurrent searches all
+# running at once on few cores make each one slower (the GIL and the CPUs shared many
+# ways; see bench/notes.md, 'Design decisions: search limiter').
 @router.get("", response_model=None, responses=RESPONSES)
 async def search_get(
     name: str,

@@ -1,7 +1,7 @@
 """PostgreSQL index tables stop keeping a copy of each document: the page's documents are
 read from `documents` (10 rows per search), and without the copy the rows the index scans
-(the capped count, the tier walk, phrase rechecks) are about half as wide: on 1M documents
-the capped count of a common word took 14.1 ms p50 with the copy and 6.8 ms without.
+(the capped count, the tier walk, phrase rechecks) are about half as wide (see
+bench/notes.md, 'Design decisions: no document copy in the index tables').
 
 Revision ID: 0003
 Revises: 0002

@@ -1,8 +1,8 @@
 """PostgreSQL index tables: `tsv` and the keyword columns move into one multi-column GIN
 index, replacing their one-column GIN indexes. A query with a keyword filter then
 intersects the term's and the filter's posting lists inside one index instead of building
-two bitmaps and ANDing them: on 1M documents a common word in one section (78k and 88k
-entries, 6.9k matches) went from 55 ms to 16 ms. The name and column order follow
+two bitmaps and ANDing them (see bench/notes.md, 'Design decisions: one GIN index for
+words and keyword filters'). The name and column order follow
 `search.postgres.layout.Layout.match_columns` and `layout.match_index_name`.
 
 Revision ID: 0004

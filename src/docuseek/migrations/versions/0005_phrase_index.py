@@ -1,9 +1,9 @@
-"""Phrase index for the PostgreSQL backend (`index_phrases` on a collection; opt-in here,
-on by default for collections created since issue 5's benchmarks, see schema.py).
+"""Phrase index for the PostgreSQL backend (`index_phrases` on a collection; off for the
+collections that exist when it runs, on by default for new ones, see schema.py).
 
 A GIN index over tsvectors keeps no positions, so a phrase is checked on every row that
-holds all of its words: on 1M documents `"library documentation"` checks 103,542 rows
-for 5,019 matches, and counting its first 1,001 matches took 174 ms. A collection created
+holds all of its words, which for a phrase of common words is many times its matches (see
+bench/notes.md, 'Design decisions: phrase word pairs'). A collection created
 with `index_phrases` keeps, per document, the hashes of its adjacent word pairs
 (`word_pairs`, a generated column in the shared match index): a phrase query then first
 asks for its pairs, which only the phrase's own matches hold. OpenSearch's
@@ -12,8 +12,8 @@ asks for its pairs, which only the phrase's own matches hold. OpenSearch's
 `word_pairs` reads positions from the stored tsvector, so pairs never run across the gap
 between two fields, and every pair of lexemes the phrase check could find at positions p
 and p + 1 is there (a join on positions rather than lead(): past position 16,383, where
-PostgreSQL puts every later word, one position holds many lexemes). 31 µs per document
-on the Debian descriptions, 20% less than with a window function.
+PostgreSQL puts every later word, one position holds many lexemes), and cheaper than a
+window function.
 hashtext() is what hash partitioning stores rows by, so its values are stable across
 PostgreSQL versions; a collision only lets a row through to the phrase check.
 

@@ -1,9 +1,10 @@
 """One outbox row per chunk of a write (up to `OUTBOX_CHUNK` documents), not per document.
 
-Issue 5's benchmarks: a row per document cost the write path 9 µs of its 23 µs per
-document in PostgreSQL (an insert into three indexes and two foreign-key checks each),
-and the worker a row lock and a delete per document, with autovacuum behind them. A row
-now carries its documents' ids and versions as two arrays of equal length.
+A row per document cost the write path about 40% of its time per document in PostgreSQL
+(an insert into three indexes and two foreign-key checks each; see bench/notes.md,
+'Design decisions: outbox rows per chunk'), and the worker a row lock and a delete per
+document, with autovacuum behind them. A row carries its documents' ids and versions as
+two arrays of equal length.
 
 `outbox_doc_idx` (collection_id, doc_id) becomes an index on collection_id: the queries
 that looked for one id (a re-sent unchanged document, reconcile) read the collection's

@@ -61,8 +61,8 @@ def classify(exc: DBAPIError) -> str:
 class PostgresBackend:
     name = "postgres"
     # The index tables live beside `documents`: an upsert reads its body there in SQL rather
-    # than through the worker's Python and back as a JSON parameter (~25% more index writes
-    # per second on one connection; bench/notes.md, 2026-11-26).
+    # than through the worker's Python and back as a JSON parameter (see bench/notes.md,
+    # 'Design decisions: the worker hands over ids').
     reads_stored_documents = True
 
     def __init__(self, engine: Engine, exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
@@ -281,9 +281,9 @@ class PostgresBackend:
 
     def _search_once(self, collection: Collection, table: str, query: SearchQuery) -> SearchResult:
         with self.search_engine.connect() as conn:
-            # The statements go to psycopg's connection itself: SQLAlchemy's statement
-            # and result objects cost a third of a search's Python time (0.84 -> 0.62 ms of
-            # CPU per faceted search, 1.46 -> 1.01 for a common word; bench/notes.md).
+            # The statements go to psycopg's connection itself: SQLAlchemy's statement and
+            # result objects cost a third of a search's Python time (see bench/notes.md,
+            # 'Design decisions: searches on the driver's connection').
             driver = conn.connection.driver_connection
             assert isinstance(driver, psycopg.Connection)
             try:

@@ -13,9 +13,9 @@ One table per generation in the `docuseek_index` schema:
 
 `tsv`, the keyword columns (and `pairs`) share one multi-column GIN index (`<table>_match_<hash of
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
-posting lists inside that index: on 1M documents `line` in section `libdevel` (78k and
-88k entries, 6.9k matches) took 55 ms as a BitmapAnd of two GIN indexes and 16 ms
-from the one index (migration 0004 moved existing tables to it).
+posting lists inside that index rather than ANDing the bitmaps of two GIN indexes
+(migration 0004 moved existing tables to it; see bench/notes.md, 'Design decisions: one
+GIN index for words and keyword filters').
 
 Filters, facets and sorts read typed columns (indexed), never the JSON document. The
 documents of a page (and their highlights) come from the `documents` table: no copy here
@@ -179,10 +179,8 @@ class Layout:
     def cluster_columns(self) -> list[str]:
         """The columns a batch's rows are written in order of: the facet columns by field
         name, then id. Rows sharing facet values land on the same pages, so a facet filter
-        reads fewer heap pages; in arrival order each match took a page of its own (1M
-        documents, a section filter with facets, 8,730 matches: 23 -> 17 ms; sorting each
-        1,000-row batch gained nearly as much as sorting the whole table: bench/notes.md,
-        "facet filters read fewer pages")."""
+        reads fewer heap pages; in arrival order each match took a page of its own (see
+        bench/notes.md, 'Design decisions: batches written in facet order')."""
         facets = sorted(f.name for f in self.typed_fields if f.facet)
         return [*(column(name) for name in facets), "id"]
 

@@ -112,7 +112,7 @@ class Search:
             if complete:
                 # Every word is in a pair: the pairs alone pick the candidates. `IS TRUE`
                 # keeps the planner from also walking the words' long posting lists in the
-                # index (the capped count of "source code", 1M documents: 16.8 -> 8 ms).
+                # index (see bench/notes.md, 'Design decisions: phrase word pairs').
                 self.words_match = f"({self.words_match}) IS TRUE"
             where.append(self.words_match.format(column="tsv"))
             if pair_filter:
@@ -189,8 +189,9 @@ class Search:
         The count comes back on a row of its own; None when the matches are too many
         (then nothing was ranked)."""
         limit = self.exact_limit
-        # The candidates carry their tsvector: ranked from there, not looked up again by id
-        # (a key lookup per candidate; 20 rare words on 1M documents: 2.27 -> 1.36 ms mean).
+        # The candidates carry their tsvector: ranked from there, not looked up again by id,
+        # which costs a key lookup per candidate (bench/notes.md, 'Design decisions: ranked
+        # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
         ranked = (
             f"SELECT c.id, {_rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
@@ -213,10 +214,9 @@ class Search:
 
         Each tier is its own statement so it gets its own plan: walking the primary key
         and stopping at the page is right for a big tier, a bitmap and a sort for a small
-        one, and PostgreSQL misjudges phrase selectivity badly (33,711 title matches
-        estimated as 838 on 1M documents: a 1.2 s sort instead of a 4 ms walk), and the
-        other way round too. So each tier's size is checked and the plan chosen
-        explicitly (`_tier_ids`)."""
+        one, and PostgreSQL misjudges phrase selectivity badly, both ways. So each tier's
+        size is checked and the plan chosen explicitly (`_tier_ids`; see bench/notes.md,
+        'Design decisions: tier walks')."""
         limit = self.query.limit + 1
         top_match = self.words_match.format(column="tsv_top")
         # (tier, condition): without a negated word the top tier's match implies the full
@@ -245,8 +245,7 @@ class Search:
             # On a first page the whole match has more than exact_limit rows (that is why
             # it is tiered), and the top tier, which did not fill the page, holds the rows
             # picked so far: the rest is the whole match less those few, so it is walked
-            # at once rather than first collected to learn its size (three words on 1M
-            # documents, 1,267 matches: 7 ms of a 28 ms search).
+            # at once rather than first collected to learn its size.
             exact_limit = self.exact_limit
             known_big = (
                 after is None and not tier and exact_limit + 1 - len(picked) > exact_limit // 2
@@ -274,17 +273,17 @@ class Search:
         A big tier (more than exact_limit rows) is walked along the primary key, stopping
         at the page. A small one is collected whole through the GIN index and sorted: in a
         MATERIALIZED CTE, planned apart from the page's LIMIT, because with it the planner
-        bets on finding a few matches early in id order and may walk the whole table instead
-        (two title words, 1M documents: 2.6 s instead of 3 ms). The planner's estimate says
+        bets on finding a few matches early in id order and may walk the whole table
+        instead. The planner's estimate says
         "big" reliably for words but underestimates phrases, so a tier it calls small is
         collected up to exact_limit + 1 rows: those rows are the whole tier when there are
-        no more, and the walk runs only when there are (the count and the collection were
-        two scans of the same rows before). For a phrase the estimate is no guide at all
+        no more, and the walk runs only when there are (one scan of those rows, not a count
+        and then a collection). For a phrase the estimate is no guide at all
         (far too low, more so with word pairs), so rows are first looked at in id order:
         as many as it takes a tier of exact_limit rows, spread evenly, to fill the page.
-        A big tier fills it there, and a small one is collected next (the 20 phrases of
-        the benchmark on 1M documents: 25 -> 14 ms mean, where 1,001 rows were collected
-        to learn that a tier is big)."""
+        A big tier fills it there, and a small one is collected next, rather than
+        collecting exact_limit + 1 rows to learn that a tier is big. See bench/notes.md,
+        'Design decisions: tier walks'."""
         where = f"{condition} AND {start}"
         big = known_big
         if not known_big and '"' in self.query.q:
@@ -312,9 +311,9 @@ class Search:
             if not rows or int(rows[0][1]) < cap:
                 return [str(row[0]) for row in rows]
         # Only the primary key's order is left: a seq scan and a sort looks cheaper to a
-        # planner that multiplies the selectivities of a phrase and its word pairs (25
-        # rows estimated for 15,606 on 1M documents: 394 ms instead of 7). No parallel
-        # workers: starting them cost more than the walk ("python bindings": 16 -> 5 ms).
+        # planner that multiplies the selectivities of a phrase and its word pairs, and
+        # starting parallel workers costs more than the walk (bench/notes.md, 'Design
+        # decisions: tier walks').
         self.conn.execute(f"SET {'; SET '.join(WALK_SETTINGS)}")
         try:  # searches run in autocommit: no SET LOCAL, so reset whatever happens
             sql = f"SELECT id FROM {self.table} WHERE {where} ORDER BY id LIMIT {limit}"
@@ -418,8 +417,8 @@ class Search:
 
         with_tier_page: also return what a first tiered page would hold, the (id, top tier?)
         pairs of its rows, top tier first, each tier in id order. The statement reads
-        every match anyway; picking the page there saves the tier statements (5-9 ms of
-        15-25 on 1M documents). Used only if the total exceeds exact_limit."""
+        every match anyway; picking the page there saves the tier statements (bench/notes.md,
+        'Design decisions: facet counts'). Used only if the total exceeds exact_limit."""
         names = list(self.query.facets)  # distinct (parse_facets)
         columns = ", ".join(column(name) for name in names)
         # One grouping over every facet column, then each facet (and the total) from its
@@ -429,8 +428,7 @@ class Search:
             col = column(name)
             if self.collection.fields[name].type == "keyword":
                 # Each group's count spread over its array's values: one unnest per
-                # distinct array, not one per match (8,730 matches of `feature` in `perl`
-                # on 1M documents: 33 -> 28 ms). A value twice in one array counts twice.
+                # distinct array, not one per match. A value twice in one array counts twice.
                 source, value = f"g, unnest(g.{col}) AS e{i}(v)", f"e{i}.v"
             else:
                 source, value = "g", f"g.{col}"

@@ -11,15 +11,14 @@ from sqlalchemy import Engine, create_engine, event
 
 def make_search_engine(engine: Engine, pool_size: int = 10) -> Engine:
     """A pool for read-only searches on the same database: autocommit, so a search costs
-    no BEGIN and ROLLBACK round trips, and no pre-ping, a third extra round trip (they were
-    a third of a cheap search's time under load). A connection found dead is invalidated
-    by SQLAlchemy with the rest of the pool; the caller retries once.
+    no BEGIN and ROLLBACK round trips, and no pre-ping, a third extra round trip. A
+    connection found dead is invalidated by SQLAlchemy with the rest of the pool; the
+    caller retries once.
 
     No server-side prepared statements (psycopg prepares a statement after its fifth
     run): PostgreSQL may then switch a prepared search to a generic plan, made without
-    knowing the query's words, whose estimates fit no query. Side by side on 1M
-    documents (wrk, c=8, two rounds): three_words p99 272/337 -> 170/154 ms and
-    98-123 -> 138 req/s; phrase p99 -5%, rare p99 -15%."""
+    knowing the query's words, whose estimates fit no query. See bench/notes.md, 'Design
+    decisions: search connection pool'."""
     search_engine = create_engine(
         engine.url,
         connect_args={"application_name": "docuseek-search", "prepare_threshold": None},
@@ -35,5 +34,5 @@ def make_search_engine(engine: Engine, pool_size: int = 10) -> Engine:
 
 def _parse_json_fast(dbapi_connection: Any, _: Any) -> None:
     """A page's documents arrive as jsonb: parsed by pydantic-core's parser, a third of the
-    standard library's time (10 Debian documents: 53 -> 18 us)."""
+    standard library's time (see bench/notes.md, 'Design decisions: JSON by pydantic-core')."""
     set_json_loads(pydantic_core.from_json, dbapi_connection)
