@@ -78,7 +78,7 @@ class IndexOp:
         if kind is None:
             kind = OpKind.DELETE if document is None else OpKind.UPSERT
         if (kind is OpKind.UPSERT) != (document is not None):
-            raise ValueError(f"an op of kind {kind.value} cannot carry a document")
+            raise ValueError(f"{kind.value}: only an upsert carries a document, and it must")
         object.__setattr__(self, "doc_id", doc_id)
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "document", document)
