@@ -12,13 +12,16 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from docuseek.db import normalize_url
-from tests.conftest import PgServer
+
+if TYPE_CHECKING:  # the fixture's type only: tests' helpers may move between modules
+    from tests.conftest import PgServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "services" / "backup" / "backup.sh"
