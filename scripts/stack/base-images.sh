@@ -11,6 +11,7 @@
 set -euo pipefail
 # shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
+take_lock base-images
 
 STANDINS="$STACK_ROOT/scripts/stack/standins"
 OUT_ENV="$STACK_CACHE/images.env"

@@ -10,15 +10,25 @@ set -euo pipefail
 # shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
+engine_version() {
+    log "engine $(docker_cli version --format '{{.Server.Version}}'), $(docker_cli compose version --short 2>/dev/null | sed 's/^/compose /')"
+}
+if docker_cli info >/dev/null 2>&1 && docker_cli compose version >/dev/null 2>&1 \
+    && command -v debootstrap >/dev/null 2>&1; then
+    engine_version; exit 0
+fi
+take_lock engine
 export DEBIAN_FRONTEND=noninteractive
+# Another apt-get on the machine holds dpkg's lock for a while: wait for it, do not fail.
+APT_LOCK=(-o DPkg::Lock::Timeout=900)
 need_apt=()
 command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need_apt+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "installing ${need_apt[*]} needs root"
     log "apt-get install ${need_apt[*]}"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" iptables ca-certificates >/dev/null
+    apt-get "${APT_LOCK[@]}" update -qq
+    apt-get "${APT_LOCK[@]}" install -y -qq --no-install-recommends "${need_apt[@]}" iptables ca-certificates >/dev/null
 fi
 
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
@@ -38,9 +48,10 @@ if ! docker_cli info >/dev/null 2>&1; then
     else
         log "starting dockerd (log: /var/log/docuseek-dockerd.log)"
         # setsid: the engine outlives this script and the shell that ran it.
-        setsid nohup "$(command -v dockerd || echo /usr/sbin/dockerd)" >>/var/log/docuseek-dockerd.log 2>&1 </dev/null &
+        # 9>&-: the engine must not keep holding this script's lock.
+        setsid nohup "$(command -v dockerd || echo /usr/sbin/dockerd)" >>/var/log/docuseek-dockerd.log 2>&1 </dev/null 9>&- &
     fi
     wait_for "${DOCKERD_WAIT_SECONDS:-60}" "the Docker engine" docker_cli info \
         || { tail -n 30 /var/log/docuseek-dockerd.log >&2 || true; die "Docker engine did not start"; }
 fi
-log "engine $(docker_cli version --format '{{.Server.Version}}'), $(docker_cli compose version --short 2>/dev/null | sed 's/^/compose /')"
+engine_version

@@ -9,6 +9,14 @@ STACK_CACHE="${STACK_CACHE:-$STACK_ROOT/.cache/stack}"
 STACK_DOWNLOADS="${DOCUSEEK_STACK_DOWNLOADS:-${XDG_CACHE_HOME:-$HOME/.cache}/docuseek-stack}"
 COMPOSE_FILE_PATH="$STACK_ROOT/infra/compose.yaml"
 
+# take_lock NAME: holds a machine-wide lock until the calling script exits, so that
+# stack tests started side by side install the engine and build the cached images once.
+take_lock() {
+    mkdir -p "$STACK_DOWNLOADS"
+    exec 9>"$STACK_DOWNLOADS/.lock-$1"
+    flock 9
+}
+
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 

@@ -10,7 +10,7 @@
 #     to the build on 127.0.0.1 through the standard pip variables
 #  4. the stack up with --wait (all services but grafana, which has no package
 #     here: its dashboard is proven by running every panel's query instead)
-#  5. scripts/stack/verify.py: the production-fixes.md checklist
+#  5. scripts/stack/verify.py: the requirements of docs/deploy.md
 #  6. documents in through the api, found by search
 #  7. Prometheus: api, worker and postgres_exporter targets up, every
 #     dashboard query returns data
@@ -18,10 +18,20 @@
 #     documents found again; the checklist once more
 #  9. teardown (also on failure)
 #
-# Knobs: STACK_PROJECT, STACK_API_PORT, STACK_PROMETHEUS_PORT, STACK_KEEP=1
+# Each run has its own compose project (containers, networks, volumes), free
+# loopback ports, its own api/worker image tags and its own dump-name prefix
+# in infra/backups, so runs side by side on one engine do not meet; the engine
+# install and the cached base images and wheels are built under a lock, once.
+#
+# Knobs: DOCUSEEK_STACK_TEST=0 (skip: exit 0 at once), STACK_PROJECT,
+# STACK_API_PORT, STACK_PROMETHEUS_PORT (default: free ports), STACK_KEEP=1
 # (leave the stack running), STACK_SEARCH_BACKEND (default: opensearch when
 # the app has that backend, else postgres), STACK_DOCS (documents, 300).
 set -euo pipefail
+if [ "${DOCUSEEK_STACK_TEST:-}" = 0 ]; then
+    echo "DOCUSEEK_STACK_TEST=0: stack test skipped (no engine installed, no container started)"
+    exit 0
+fi
 # shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$STACK_ROOT"
@@ -29,12 +39,17 @@ cd "$STACK_ROOT"
 # debootstrap, the engine's install and the ownership of infra/backups need root.
 [ "$(id -u)" = 0 ] || die "the stack test needs root (CI runs it as root); see docs/deploy.md"
 
-PROJECT="${STACK_PROJECT:-docuseek-stacktest}"
-API_PORT="${STACK_API_PORT:-18000}"
-PROM_PORT="${STACK_PROMETHEUS_PORT:-19090}"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PROJECT="${STACK_PROJECT:-docuseek-stacktest-$(python3 -c 'import secrets; print(secrets.token_hex(4))')}"
+API_PORT="${STACK_API_PORT:-$(free_port)}"
+PROM_PORT="${STACK_PROMETHEUS_PORT:-$(free_port)}"
 DOCS="${STACK_DOCS:-300}"
 SERVICES=(postgres search migrate api worker backup postgres_exporter prometheus)
-ENV_FILE="$STACK_CACHE/stack-test.env"
+RUN_DIR="$STACK_CACHE/runs/$PROJECT"
+mkdir -p "$RUN_DIR"
+ENV_FILE="$RUN_DIR/stack-test.env"
+API_IMAGE="docuseek-stacktest/api:$PROJECT"
+WORKER_IMAGE="docuseek-stacktest/worker:$PROJECT"
 BACKUPS="$STACK_ROOT/infra/backups"
 T_START=$SECONDS
 declare -a TIMINGS=()
@@ -55,8 +70,8 @@ step_end
 # --- 3. wheels for the image build ------------------------------------------------
 step_begin "wheels for the image build (cached)"
 WHEELS="$(bash scripts/stack/wheels.sh)"
-WHEEL_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-python3 -m http.server "$WHEEL_PORT" --bind 127.0.0.1 --directory "$WHEELS" >"$STACK_CACHE/wheel-server.log" 2>&1 &
+WHEEL_PORT="$(free_port)"
+python3 -m http.server "$WHEEL_PORT" --bind 127.0.0.1 --directory "$WHEELS" >"$RUN_DIR/wheel-server.log" 2>&1 &
 WHEEL_PID=$!
 wait_for 20 "the wheel server" curl -fsS "http://127.0.0.1:$WHEEL_PORT/" || die "wheel server did not start"
 step_end
@@ -87,8 +102,9 @@ umask 077
     echo "BACKUP_GID=1000"
     echo "BACKUP_INTERVAL_SECONDS=3600"
     echo "BACKUP_KEEP=5"
-    echo "API_IMAGE=docuseek/api:stacktest"
-    echo "WORKER_IMAGE=docuseek/worker:stacktest"
+    echo "BACKUP_PREFIX=$PROJECT"
+    echo "API_IMAGE=$API_IMAGE"
+    echo "WORKER_IMAGE=$WORKER_IMAGE"
     grep -v '^#' "$STACK_CACHE/images.env"
 } >"$ENV_FILE"
 umask 022
@@ -101,23 +117,29 @@ API="http://127.0.0.1:$API_PORT"
 PROM="http://127.0.0.1:$PROM_PORT"
 
 # infra/backups stays mode 755; the backup service's (non-root) uid must own it,
-# as on a real host (docs/deploy.md): here uid 1000, given the directory for the run.
-BACKUPS_OWNER="$(stat -c %u:%g "$BACKUPS")"
-BACKUPS_BEFORE="$(ls -1 "$BACKUPS")"
+# as on a real host (docs/deploy.md): here uid 1000, lent to the directory while
+# any stack test of this checkout runs. Each run holds a shared lock; the first
+# records the owner, and whichever run can take the lock alone gives it back.
+BACKUPS_OWNER_FILE="$STACK_CACHE/backups.owner"
+exec 8>"$STACK_CACHE/backups.lock"
+flock -s 8
+( flock -x 7; [ -s "$BACKUPS_OWNER_FILE" ] || stat -c %u:%g "$BACKUPS" >"$BACKUPS_OWNER_FILE" ) 7>"$STACK_CACHE/backups.mutex"
 chown 1000:1000 "$BACKUPS"
 chmod 755 "$BACKUPS"
 
 teardown() {
     if [ "${STACK_KEEP:-0}" = 1 ]; then
-        log "STACK_KEEP=1: leaving $PROJECT running; stop it with: docker compose -f infra/compose.yaml --env-file $ENV_FILE -p $PROJECT down -v"
+        log "STACK_KEEP=1: leaving $PROJECT running; stop it with: docker compose -f infra/compose.yaml --env-file $ENV_FILE -p $PROJECT down -v; docker image rm $API_IMAGE $WORKER_IMAGE"
         return 0
     fi
     timeout 180 "${compose[@]}" down -v --remove-orphans --timeout 20 >/dev/null 2>&1
-    for f in "$BACKUPS"/*; do
-        [ -e "$f" ] || continue
-        grep -qxF "$(basename "$f")" <<<"$BACKUPS_BEFORE" || rm -f -- "$f"
-    done
-    chown "$BACKUPS_OWNER" "$BACKUPS"
+    docker_cli image rm "$API_IMAGE" "$WORKER_IMAGE" >/dev/null 2>&1
+    rm -f -- "$BACKUPS/$PROJECT"-*.dump "$BACKUPS/$PROJECT"-*.dump.partial
+    flock -u 8
+    if flock -n -x 8 && [ -s "$BACKUPS_OWNER_FILE" ]; then
+        chown "$(cat "$BACKUPS_OWNER_FILE")" "$BACKUPS" && rm -f "$BACKUPS_OWNER_FILE"
+    fi
+    return 0
 }
 
 cleanup() {
@@ -126,9 +148,9 @@ cleanup() {
     if [ "$rc" != 0 ]; then
         log "FAILED (exit $rc); state of the stack:"
         "${compose[@]}" ps -a >&2
-        "${compose[@]}" logs --no-color --tail 40 >"$STACK_CACHE/stack-test-failure.log" 2>&1
-        tail -n 120 "$STACK_CACHE/stack-test-failure.log" >&2
-        log "full logs: $STACK_CACHE/stack-test-failure.log"
+        "${compose[@]}" logs --no-color --tail 40 >"$RUN_DIR/stack-test-failure.log" 2>&1
+        tail -n 120 "$RUN_DIR/stack-test-failure.log" >&2
+        log "full logs: $RUN_DIR/stack-test-failure.log"
         STACK_KEEP=0
     fi
     teardown
@@ -142,8 +164,8 @@ trap 'exit 130' INT TERM
 step_begin "build api and worker images"
 "${compose[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
 env -u PIP_INDEX_URL BUILD_NETWORK=host PIP_NO_INDEX=1 PIP_FIND_LINKS="http://127.0.0.1:$WHEEL_PORT/" \
-    "${compose[@]}" build api worker >"$STACK_CACHE/build.log" 2>&1 \
-    || { tail -n 60 "$STACK_CACHE/build.log" >&2; die "image build failed (log: $STACK_CACHE/build.log)"; }
+    "${compose[@]}" build api worker >"$RUN_DIR/build.log" 2>&1 \
+    || { tail -n 60 "$RUN_DIR/build.log" >&2; die "image build failed (log: $RUN_DIR/build.log)"; }
 kill "$WHEEL_PID" 2>/dev/null; WHEEL_PID=""
 step_end
 
@@ -154,7 +176,7 @@ step_begin "stack up --wait"
 step_end
 
 # --- 5. the checklist ---------------------------------------------------------------
-step_begin "verify (production-fixes.md checklist)"
+step_begin "verify (docs/deploy.md requirements)"
 python3 scripts/stack/verify.py --env-file "$ENV_FILE" -p "$PROJECT" --skip-service grafana
 step_end
 
@@ -193,18 +215,19 @@ python3 scripts/stack/stack_checks.py find --api "$API" --key "$ADMIN_KEY" --cou
 step_end
 
 step_begin "verify again after restore"
-python3 scripts/stack/verify.py --env-file "$ENV_FILE" -p "$PROJECT" --skip-service grafana >"$STACK_CACHE/verify-after-restore.txt" \
-    || { cat "$STACK_CACHE/verify-after-restore.txt"; die "checklist failed after restore"; }
-tail -n 1 "$STACK_CACHE/verify-after-restore.txt"
+python3 scripts/stack/verify.py --env-file "$ENV_FILE" -p "$PROJECT" --skip-service grafana >"$RUN_DIR/verify-after-restore.txt" \
+    || { cat "$RUN_DIR/verify-after-restore.txt"; die "checklist failed after restore"; }
+tail -n 1 "$RUN_DIR/verify-after-restore.txt"
 step_end
 
 step_begin "teardown"
 trap - EXIT
 teardown
+[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$RUN_DIR"
 step_end
 
 echo
 echo "stack test timings:"
 printf '  %s\n' "${TIMINGS[@]}"
 printf '  %-44s %4ss\n' "total" "$((SECONDS - T_START))"
-echo "stack-test: 1 passed, 0 failed"
+echo "stack-test ($PROJECT): 1 passed, 0 failed"

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Runs the production-fixes.md verification checklist against the running stack.
+"""Checks the deployment requirements of docs/deploy.md against the running stack.
 
-Every command of the specification's "Verification Checklist" and
-"Verification Commands" runs against the live containers (through
-`docker compose exec`), together with the checks that make each fix a
-requirement (limits, read-only roots, required secrets, healthchecks...).
-Prints a pass/fail table and exits 1 when any row fails.
+Every command of the requirements' verification checklist (R8) runs against the
+live containers (through `docker compose exec`), together with a check for each
+other requirement (R1-R7: tmpfs, image ownership, backups, monitoring paths,
+limits, postgres_exporter, no password in a file) and the hardening beyond them.
+Rows name the requirement they prove. Prints a pass/fail table and exits 1 when
+any row fails.
 
     python3 scripts/stack/verify.py --env-file infra/.env
     make verify                       # the same
@@ -16,6 +17,8 @@ Only the standard library; needs `docker compose` and a running stack.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -35,7 +38,42 @@ SECRETS = (
 )
 APP_SERVICES = ("api", "worker")
 ONE_SHOT = ("migrate",)
-KNOWN_DEV_PASSWORD = "StrongDevPassword123!@#"
+# The OpenSearch development password that requirement R7 forbids in any file, as its
+# SHA-256 and length, so that this file does not hold it either.
+DEV_PASSWORD_SHA256 = "be90ddcbb84c84d41a1cc565e5123fd339cd2b7428be56c295becafbb8d38795"
+DEV_PASSWORD_LENGTH = 23
+TOKEN = re.compile(r"[^\s\"'`=:,;()\[\]{}<>|]+")
+
+
+def contains_digest(text: str, sha256: str, length: int) -> bool:
+    """True when some `length`-character run inside a token of `text` has this SHA-256."""
+    for token in TOKEN.findall(text):
+        for start in range(len(token) - length + 1):
+            window = token[start : start + length].encode()
+            if hashlib.sha256(window).hexdigest() == sha256:
+                return True
+    return False
+
+
+def files_with_digest(root: Path, sha256: str, length: int) -> list[str]:
+    """The repository's tracked files (every file when git is not there) holding the string."""
+    rc = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z"], capture_output=True, check=False
+    )
+    if rc.returncode == 0:
+        paths = [root / p for p in rc.stdout.decode().split("\0") if p]
+    else:
+        skip = {".git", ".venv", ".cache", "node_modules"}
+        paths = [p for p in root.rglob("*") if p.is_file() and not skip & set(p.parts)]
+    found = []
+    for path in paths:
+        try:
+            text = path.read_text(errors="replace")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if contains_digest(text, sha256, length):
+            found.append(str(path.relative_to(root)))
+    return found
 
 
 @dataclass
@@ -140,7 +178,7 @@ class Verifier:
                     and st.split() == ["1777", "1000", "1000"]
                 )
                 self.add(
-                    f"tmpfs {path} in {service}: drwxrwxrwt 1000 1000 (Critical #1)",
+                    f"R1 tmpfs {path} in {service}: drwxrwxrwt 1000 1000",
                     ok,
                     f"$ ls -ld {path} -> {ls} | stat: {st}",
                 )
@@ -153,7 +191,7 @@ class Verifier:
                 "&& rm /var/tmp/test.txt && echo Success",
             )
             self.add(
-                f"write test /tmp and /var/tmp in {service} (Critical #1)",
+                f"R1 R8 write test /tmp and /var/tmp in {service}",
                 rc == 0 and "Success" in out,
                 f"$ touch /tmp/test.txt && rm /tmp/test.txt [/var/tmp too] -> {out}",
             )
@@ -195,11 +233,49 @@ class Verifier:
             }
             ok = ok and owners <= {"appuser:appuser"}
             self.add(
-                f"/app owned 1000:1000 (appuser) in {service} (Critical #2)",
+                f"R2 R8 /app owned 1000:1000 (appuser) in {service}",
                 ok,
                 f"$ ls -la /app/src | head -5 -> owners {sorted(owners)}; /app {lines[:1]}; "
                 f"not 1000:1000: {lines[1:] or 'none'}",
             )
+
+    def check_dockerfiles(self) -> None:
+        spec = importlib.util.spec_from_file_location(
+            "dockerfiles", ROOT / "scripts" / "stack" / "dockerfiles.py"
+        )
+        assert spec is not None and spec.loader is not None
+        renderer = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(renderer)
+        diffs = renderer.differences(renderer.TEMPLATE.read_text())
+        block = [
+            "RUN groupadd -r appuser -g 1000 && \\",
+            "useradd -r -u 1000 -g appuser -d /app -s /bin/bash appuser",
+            "RUN mkdir -p /app && chown -R appuser:appuser /app",
+            "WORKDIR /app",
+            "COPY --chown=appuser:appuser pyproject.toml /app/pyproject.toml",
+            "COPY --chown=appuser:appuser src /app/src",
+            "USER appuser",
+        ]
+        missing = []
+        for service in APP_SERVICES:
+            lines = [
+                ln.strip()
+                for ln in renderer.dockerfile_path(service).read_text().splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")
+            ]
+            at = lines.index(block[0]) if block[0] in lines else -1
+            if at < 0 or lines[at : at + len(block)] != block:
+                missing.append(service)
+        self.add(
+            "R2 api and worker Dockerfiles: appuser 1000, chown /app, COPY --chown, USER appuser",
+            not missing,
+            f"without the ownership block: {missing or 'none'}",
+        )
+        self.add(
+            "R2 both Dockerfiles match services/Dockerfile.template",
+            not diffs,
+            f"differing: {len(diffs)} (python3 scripts/stack/dockerfiles.py --check)",
+        )
 
     def check_processes(self) -> None:
         wanted = {"api": "uvicorn", "worker": "docuseek worker"}
@@ -216,7 +292,7 @@ class Verifier:
             ok = ok and rc2 == 0 and uids.split() == ["1000"]
             shown = [ln for ln in head if "docker-init" not in ln]
             self.add(
-                f"{wanted[service]} runs as appuser (uid 1000) in {service} (Critical #2)",
+                f"R2 R8 {wanted[service]} runs as appuser (uid 1000) in {service}",
                 ok,
                 f'$ ps aux | grep -E "PID|{wanted[service]}" -> '
                 f"{' / '.join(ln[:110] for ln in shown[1:])}; "
@@ -225,36 +301,38 @@ class Verifier:
 
     def check_healthy(self) -> None:
         rc, out = self.run(self.compose + ["ps"])
-        self.add("docker compose ps answers", rc == 0, out.splitlines()[0] if out else out)
+        self.add("R8 docker compose ps answers", rc == 0, out.splitlines()[0] if out else out)
         for service in self.services:
             if self.skipped(service):
                 self.add(
-                    f"service {service} healthy", None, "not started by this run (--skip-service)"
+                    f"R8 service {service} healthy",
+                    None,
+                    "not started by this run (--skip-service)",
                 )
                 continue
             containers = self.containers.get(service, [])
             if not containers:
-                self.add(f"service {service} healthy", False, "no container")
+                self.add(f"R8 service {service} healthy", False, "no container")
                 continue
             if service in ONE_SHOT:
                 c = containers[0]
                 ok = c.get("State") == "exited" and int(c.get("ExitCode", 1)) == 0
                 self.add(
-                    f"one-shot {service} completed",
+                    f"R8 one-shot {service} completed",
                     ok,
                     f"{c.get('State')} exit {c.get('ExitCode')}",
                 )
                 continue
             states = [(c.get("State"), c.get("Health")) for c in containers]
             ok = all(s == "running" and h == "healthy" for s, h in states)
-            self.add(f"service {service} healthy", ok, f"{len(containers)} container(s): {states}")
+            self.add(f"R8 service {service} healthy", ok, f"{len(containers)} containers: {states}")
 
     def check_backups(self) -> None:
         path = self.compose_file.parent / "backups"
         exists = path.is_dir()
         mode = oct(path.stat().st_mode & 0o777) if exists else "missing"
         self.add(
-            "backups directory present, mode 755 (Recommended #1)",
+            "R3 backups directory present, mode 755",
             exists and mode == "0o755",
             f"$ test -d {path.relative_to(ROOT) if exists else path} -> "
             f"{'Directory exists' if exists else 'Missing'}, mode {mode}",
@@ -266,16 +344,33 @@ class Verifier:
         )
         user = str(backup.get("user", "root"))
         self.add(
-            "backup service mounts infra/backups, runs non-root",
+            "R3 backup service mounts infra/backups, runs non-root",
             mounted and not user.startswith("0") and user != "root",
             f"user {user}, mount {'ok' if mounted else 'missing'}",
+        )
+        waits = backup.get("depends_on", {}).get("migrate", {}).get("condition")
+        self.add(
+            "backup's first dump waits for the migration",
+            waits == "service_completed_successfully",
+            f"depends_on migrate: {waits}",
         )
         if not self.skipped("backup") and "backup" in self.inspect:
             rc, out = self.exec(
                 "backup",
                 "bash /opt/docuseek/backup.sh check && bash /opt/docuseek/backup.sh list | head -3",
             )
-            self.add("backup service has a fresh custom-format dump", rc == 0, out)
+            self.add("R3 backup service has a fresh custom-format dump", rc == 0, out)
+            rc, out = self.exec(
+                "backup",
+                'f="$(bash /opt/docuseek/backup.sh list | head -n1)"; '
+                'pg_restore --list "$f" | grep -E "TABLE [a-z_]+ alembic_version" '
+                '&& echo "schema in $(basename "$f")"',
+            )
+            self.add(
+                "newest dump holds the migrated schema (alembic_version)",
+                rc == 0 and "schema in" in out,
+                out[-160:],
+            )
 
     def check_limits(self) -> None:
         worker = self.config["services"].get("worker", {})
@@ -288,7 +383,7 @@ class Verifier:
             and int(rsv.get("memory", 0)) == 512 << 20
         )
         self.add(
-            "worker limits cpus 1.0 / 1G, reservations 0.5 / 512M in compose (Recommended #3)",
+            "R5 worker limits cpus 1.0 / 1G, reservations 0.5 / 512M in compose",
             cfg_ok,
             f"limits {lim} reservations {rsv}",
         )
@@ -301,13 +396,13 @@ class Verifier:
                 and hc.get("MemoryReservation") == 512 << 20
             )
             self.add(
-                "worker limits applied by the engine",
+                "R5 worker limits applied by the engine",
                 ok,
                 f"NanoCpus {hc.get('NanoCpus')} Memory {hc.get('Memory')} "
                 f"MemoryReservation {hc.get('MemoryReservation')}",
             )
         else:
-            self.add("worker limits applied by the engine", False, "worker not running")
+            self.add("R5 worker limits applied by the engine", False, "worker not running")
         missing = [
             s
             for s, c in self.config["services"].items()
@@ -322,10 +417,25 @@ class Verifier:
         text = self.compose_file.read_text()
         leaked = [k for k in SECRETS if self.env_values.get(k) and self.env_values[k] in text]
         self.add(
-            "no literal secret in compose.yaml (Non-issue #3)",
-            not leaked and KNOWN_DEV_PASSWORD not in text,
-            f"live secret values found in file: {leaked or 'none'}; "
-            f"dev password present: {KNOWN_DEV_PASSWORD in text}",
+            "R7 no live secret value in compose.yaml",
+            not leaked,
+            f"live secret values found in the file: {leaked or 'none'}",
+        )
+        holders = files_with_digest(ROOT, DEV_PASSWORD_SHA256, DEV_PASSWORD_LENGTH)
+        if not self.compose_file.is_relative_to(ROOT) and contains_digest(
+            text, DEV_PASSWORD_SHA256, DEV_PASSWORD_LENGTH
+        ):
+            holders.append(str(self.compose_file))
+        self.add(
+            "R7 the OpenSearch dev password in no file (matched by SHA-256)",
+            not holders,
+            f"files holding it: {holders or 'none'}",
+        )
+        live = self.env_values.get("OPENSEARCH_PASSWORD", "")
+        self.add(
+            "R7 OPENSEARCH_PASSWORD is not the published dev password",
+            hashlib.sha256(live.encode()).hexdigest() != DEV_PASSWORD_SHA256,
+            "compared by SHA-256",
         )
         literal = []
         pattern = re.compile(r"PASSWORD|PASS$|SECRET|_KEY$|TOKEN")
@@ -341,7 +451,7 @@ class Verifier:
         )
         search_env = self.raw_config.get("services", {}).get("search", {}).get("environment", {})
         self.add(
-            "OPENSEARCH_INITIAL_ADMIN_PASSWORD=${OPENSEARCH_PASSWORD...}",
+            "R7 OPENSEARCH_INITIAL_ADMIN_PASSWORD=${OPENSEARCH_PASSWORD...}",
             str(search_env.get("OPENSEARCH_INITIAL_ADMIN_PASSWORD", "")).startswith(
                 "${OPENSEARCH_PASSWORD:?"
             ),
@@ -376,7 +486,7 @@ class Verifier:
         for service in APP_SERVICES:
             info = self.inspect.get(service)
             if not info:
-                self.add(f"{service} read_only with uid/gid/mode tmpfs", False, "not running")
+                self.add(f"R1 {service} read_only with uid/gid/mode tmpfs", False, "not running")
                 continue
             hc = info["HostConfig"]
             tmpfs = hc.get("Tmpfs") or {}
@@ -385,7 +495,7 @@ class Verifier:
                 want <= set(tmpfs.get(p, "").split(",")) for p in ("/tmp", "/var/tmp")
             )
             self.add(
-                f"{service} read_only: true, tmpfs /tmp and /var/tmp uid=1000,gid=1000,mode=1777",
+                f"R1 {service} read_only, tmpfs /tmp and /var/tmp uid=1000,gid=1000,mode=1777",
                 ok,
                 f"ReadonlyRootfs {hc.get('ReadonlyRootfs')} Tmpfs {tmpfs}",
             )
@@ -477,7 +587,7 @@ class Verifier:
                 wrong.append(f"{service} (file missing)")
         raw = self.compose_file.read_text()
         self.add(
-            "monitoring mounts use ../services/api/monitoring/... (Recommended #2)",
+            "R4 monitoring mounts use ../services/api/monitoring/...",
             not wrong and "./services/" not in raw.replace("../services/", ""),
             f"wrong: {wrong or 'none'}",
         )
@@ -492,7 +602,7 @@ class Verifier:
             and p.parent != mon
         ]
         self.add(
-            "one copy of each monitoring file, no infra/services/ (Non-issue #2)",
+            "R4 one copy of each monitoring file, no infra/services/",
             not copies and not dupes,
             f"infra/services entries: {len(copies)}; other copies: {dupes or 'none'}",
         )
@@ -515,7 +625,7 @@ class Verifier:
             )
         if self.skipped("postgres_exporter") or "postgres_exporter" not in self.inspect:
             self.add(
-                "postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)",
+                "R6 postgres_exporter reaches PostgreSQL (pg_up 1)",
                 None if self.skipped("postgres_exporter") else False,
                 "not running",
             )
@@ -525,7 +635,7 @@ class Verifier:
                 "wget -q -O - http://127.0.0.1:9187/metrics | grep -E '^pg_up '",
             )
             self.add(
-                "postgres_exporter reaches PostgreSQL (pg_up 1) (Non-issue #1)",
+                "R6 postgres_exporter reaches PostgreSQL (pg_up 1)",
                 rc == 0 and out.strip().endswith(" 1"),
                 out,
             )
@@ -567,6 +677,7 @@ def main() -> int:
             v.check_tmpfs,
             v.check_write,
             v.check_ownership,
+            v.check_dockerfiles,
             v.check_processes,
             v.check_healthy,
             v.check_backups,

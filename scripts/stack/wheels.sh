@@ -8,6 +8,7 @@
 set -euo pipefail
 # shellcheck source=scripts/stack/lib.sh
 source "$(dirname "$0")/lib.sh"
+take_lock wheels
 
 REQS="$(python3 - "$STACK_ROOT/pyproject.toml" <<'PY'
 import sys, tomllib

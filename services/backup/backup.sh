@@ -3,9 +3,11 @@
 # read-only root filesystem) in the PostgreSQL image, so pg_dump matches the
 # server's major version.
 #
-#   backup.sh schedule   dump now, then every BACKUP_INTERVAL_SECONDS; keep the
-#                        newest BACKUP_KEEP dumps
-#   backup.sh once       one dump, then prune
+#   backup.sh schedule   dump as soon as the database holds the migrated schema,
+#                        then every BACKUP_INTERVAL_SECONDS; keep the newest
+#                        BACKUP_KEEP dumps
+#   backup.sh once       one dump, then prune (refused, exit 3, before the
+#                        schema exists)
 #   backup.sh check      healthcheck: the last run succeeded and the newest dump
 #                        is younger than the interval plus a margin
 #   backup.sh list       the dumps, newest first
@@ -43,8 +45,20 @@ prune() {
     find "$BACKUP_DIR" -maxdepth 1 -type f -name "${BACKUP_PREFIX}-*.dump.partial" -mmin +60 -delete
 }
 
+# The migrated schema is there (`docuseek migrate` has run): a dump of a database
+# without it restores nothing and must not push a real dump out of retention.
+schema_ready() {
+    [ "$(psql -X -q -tA --no-password -c 'SELECT count(*) FROM alembic_version' 2>/dev/null)" \
+        -ge 1 ] 2>/dev/null
+}
+
 dump_once() {
     local stamp final partial
+    if ! schema_ready; then
+        log "not dumping: ${PGDATABASE:-?} has no migrated Docuseek schema yet (docuseek migrate)"
+        printf 'waiting %s\n' "$(date +%s)" >"$STATUS_FILE"
+        return 3
+    fi
     stamp="$(date -u +%Y%m%dT%H%M%SZ)"
     final="$BACKUP_DIR/${BACKUP_PREFIX}-${stamp}.dump"
     partial="$final.partial"
@@ -73,9 +87,12 @@ case "${1:-schedule}" in
         log "every ${BACKUP_INTERVAL_SECONDS}s into $BACKUP_DIR, keeping $BACKUP_KEEP"
         trap 'log "stopping"; exit 0' TERM INT
         while :; do
-            dump_once || true
+            rc=0; dump_once || rc=$?
+            pause="$BACKUP_INTERVAL_SECONDS"
+            # No schema yet: look again soon instead of a whole interval later.
+            [ "$rc" = 3 ] && pause="${BACKUP_SCHEMA_POLL_SECONDS:-10}"
             # sleep in the background so SIGTERM is handled at once
-            sleep "$BACKUP_INTERVAL_SECONDS" & wait $! || true
+            sleep "$pause" & wait $! || true
         done
         ;;
     once)
@@ -84,6 +101,7 @@ case "${1:-schedule}" in
     check)
         [ -r "$STATUS_FILE" ] || { echo "no backup run yet"; exit 1; }
         read -r state _ _ <"$STATUS_FILE"
+        [ "$state" != waiting ] || { echo "no backup yet: the database is not migrated"; exit 1; }
         [ "$state" = ok ] || { echo "last backup run failed"; exit 1; }
         newest="$(dumps_newest_first | head -n1)"
         [ -n "$newest" ] || { echo "no dump in $BACKUP_DIR"; exit 1; }
