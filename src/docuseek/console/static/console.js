@@ -231,12 +231,14 @@ function markedText(html) {
   return fragment;
 }
 
+// The title is the highest-weighted text field (A before D; C when unset): the API returns
+// the schema's fields in its own key order, not the order they were written in.
 function titleOf(hit) {
   const doc = hit.document || {};
-  for (const [field, spec] of Object.entries(state.collection ? state.collection.fields : {})) {
-    if (spec.type === "text" && typeof doc[field] === "string") return [field, doc[field]];
-  }
-  return [null, hit.id];
+  const texts = Object.entries(state.collection ? state.collection.fields : {})
+    .filter(([field, spec]) => spec.type === "text" && typeof doc[field] === "string")
+    .sort(([a, x], [b, y]) => (x.weight || "C").localeCompare(y.weight || "C") || a.localeCompare(b));
+  return texts.length ? [texts[0][0], doc[texts[0][0]]] : [null, hit.id];
 }
 
 function renderResults(result) {
