@@ -25,7 +25,9 @@ import uvicorn
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from sqlalchemy import Engine
@@ -311,7 +313,8 @@ def test_console_desktop(live: LiveServer, browser: WebDriver, tmp_path: Path) -
     assert "body: Chapter 0: a <b>bold</b> claim & a quiet lazy" in snippets, snippets
     titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".hit-title")]
     assert titles[0] == "The lazy animals story number 0", titles
-    assert by_id(driver, "results").get_attribute("aria-live") == "polite"
+    # Screen readers hear the count of each new result set.
+    assert by_id(driver, "result-count").get_attribute("aria-live") == "polite"
 
     # Page by cursor, and back.
     first_page = hit_ids(driver)
@@ -410,8 +413,8 @@ def test_console_desktop(live: LiveServer, browser: WebDriver, tmp_path: Path) -
     assert page_problems(driver) == []
 
 
-def test_console_phone_width(live: LiveServer, browser: WebDriver) -> None:
-    driver = browser
+def seed(live: LiveServer) -> str:
+    """A collection holding DOCS, indexed, through the API."""
     name = f"books-{uuid.uuid4().hex[:8]}"
     fields = {
         "title": {"type": "text", "weight": "A"},
@@ -428,6 +431,12 @@ def test_console_phone_width(live: LiveServer, browser: WebDriver) -> None:
         30,
         "the documents indexed",
     )
+    return name
+
+
+def test_console_phone_width(live: LiveServer, browser: WebDriver) -> None:
+    driver = browser
+    seed(live)
     set_viewport(driver, PHONE, mobile=True)
     sign_in(driver, live)
     type_slowly(by_id(driver, "q"), "afternoon")
@@ -447,6 +456,48 @@ def test_console_phone_width(live: LiveServer, browser: WebDriver) -> None:
     by_id(driver, "signout").click()
     assert driver.execute_script("return sessionStorage.getItem('docuseek.key')") is None
     assert by_id(driver, "signin").is_displayed()
+    assert page_problems(driver) == []
+
+
+def test_console_by_keyboard_alone(live: LiveServer, browser: WebDriver) -> None:
+    driver = browser
+    seed(live)
+    set_viewport(driver, DESKTOP, mobile=False)
+
+    def focused() -> WebElement:
+        return driver.switch_to.active_element
+
+    def press(*keys: str) -> None:
+        ActionChains(driver).send_keys(*keys).perform()
+
+    driver.get(live.url + "/")
+    until(driver, lambda: focused() == by_id(driver, "key"), "the key field focused")
+    press(ADMIN_KEY, Keys.ENTER)
+    until(driver, lambda: focused() == by_id(driver, "q"), "the search box focused")
+    press("lazy")
+    until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#hits mark"), "highlights")
+    press(Keys.TAB)
+    assert focused() == by_id(driver, "sort")
+    press(Keys.TAB)  # the first facet value
+    first_facet = driver.find_elements(By.CSS_SELECTOR, "#facets button")[0]
+    assert focused() == first_facet
+    value = first_facet.text.split()[0]
+    press(Keys.ENTER)
+    until(driver, lambda: "8 results" in by_id(driver, "result-count").text, "the facet applied")
+    pressed = driver.find_element(By.CSS_SELECTOR, "#facets button[aria-pressed=true]")
+    assert pressed.text.startswith(value) and focused() == pressed
+    # On to the first hit's title, past the remaining facet buttons.
+    first_title = driver.find_element(By.CSS_SELECTOR, "#hits .hit-title")
+    for _ in range(10):
+        if focused() == first_title:
+            break
+        press(Keys.TAB)
+    assert focused() == first_title
+    press(Keys.ENTER)
+    until(driver, lambda: focused() == by_id(driver, "document"), "the document focused")
+    press(Keys.ESCAPE)
+    assert not by_id(driver, "document").is_displayed()
+    assert focused() == driver.find_element(By.CSS_SELECTOR, "#hits .hit-title")
     assert page_problems(driver) == []
 
 

@@ -291,12 +291,16 @@ function renderHit(hit) {
 }
 
 function renderFacets(facets) {
+  // A facet clicked from the keyboard keeps the focus across the re-render.
+  const had = document.activeElement && document.activeElement.closest("#facets button");
+  const refocus = had ? `${had.dataset.field}\u0000${had.dataset.value}` : null;
   const groups = [];
   for (const [field, values] of Object.entries(facets)) {
     const list = el("ul", { class: "facet-values" });
     for (const { value, count } of values) {
       const active = state.filters[field] === value;
-      const button = el("button", { type: "button", "aria-pressed": active ? "true" : "false" },
+      const button = el("button", { type: "button", "aria-pressed": active ? "true" : "false",
+        "data-field": field, "data-value": String(value) },
         el("span", { text: String(value) }), " ", el("span", { class: "count", text: `(${count})` }));
       button.addEventListener("click", () => {
         if (active) delete state.filters[field];
@@ -310,6 +314,11 @@ function renderFacets(facets) {
   }
   $("facets").replaceChildren(...groups);
   if (!groups.length) $("facets").append(el("p", { class: "help", text: "No facet fields." }));
+  if (refocus) {
+    const again = [...$("facets").querySelectorAll("button")]
+      .find((b) => `${b.dataset.field}\u0000${b.dataset.value}` === refocus);
+    if (again) again.focus();
+  }
 }
 
 async function openDocument(id, opener) {
