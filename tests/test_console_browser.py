@@ -122,7 +122,7 @@ def browser() -> Iterator[WebDriver]:
     options.binary_location = CHROMIUM
     for argument in (
         "--headless=new",
-        "--no-sandbox",
+        "--no-sandbox",  # Chromium's sandbox refuses to start as root, which make test runs as
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--no-first-run",
