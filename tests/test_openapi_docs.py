@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -72,6 +73,9 @@ def test_every_operation_is_documented_with_its_errors(service: Service) -> None
         if "requestBody" in op:
             assert {"400", "413", "422"} <= set(responses), where
             assert "example" in op["requestBody"]["content"]["application/json"], where
+    upload = schema["paths"]["/collections/{name}/documents"]["post"]["requestBody"]["content"]
+    ndjson = upload["application/x-ndjson"]["example"].splitlines()
+    assert [json.loads(line) for line in ndjson] == upload["application/json"]["example"]
     error = schema["components"]["schemas"]["ErrorResponse"]
     assert error["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(schema["components"]["schemas"]["ErrorBody"]["properties"]) == {

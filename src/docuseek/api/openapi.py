@@ -7,6 +7,7 @@ validation schema, which this API never returns, with `ErrorResponse`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -333,6 +334,9 @@ def document_operation(operation: dict[str, Any], doc: Operation) -> None:
         json_media = content.get("application/json")
         if json_media is not None:
             json_media["example"] = doc.request
+        ndjson_media = content.get("application/x-ndjson")
+        if ndjson_media is not None and isinstance(doc.request, list):
+            ndjson_media["example"] = "".join(json.dumps(d) + "\n" for d in doc.request)
     if doc.response is not None:
         for code, response in responses.items():
             if code.startswith("2") and "content" in response:
