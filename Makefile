@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint unit-test readme
+.PHONY: run test lint unit-test readme browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,24 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src
 
-unit-test: $(VENV)/.installed-test
+unit-test: $(VENV)/.installed-test browser
 	$(BIN)/pytest -q
+
+# The console's browser tests drive Debian's Chromium through its chromedriver
+# (tests/test_console_browser.py); installed here when missing, as root.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	  else \
+	    echo "chromium and chromium-driver are missing: apt-get install them (as root)" >&2; exit 1; \
+	  fi; \
+	fi
 
 readme: $(VENV)/.installed-test
 	$(BIN)/python scripts/update_readme_settings.py
 
-test: lint unit-test
+test: browser lint unit-test
 	@$(MAKE) --no-print-directory stack-test-if-enabled
 
 -include infra/stack.mk

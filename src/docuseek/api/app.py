@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from docuseek import __version__
 from docuseek.api.deps import check_params_storable
 from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from docuseek.api.routes import collections, documents, health, keys, search, tasks
+from docuseek.api.openapi import install_openapi
+from docuseek.api.routes import collections, console, documents, health, keys, search, tasks
 from docuseek.db import make_engine
 from docuseek.errors import DocuseekError
 from docuseek.metrics import register_queue_collector
@@ -75,6 +76,8 @@ def create_app(
         version=__version__,
         description="Self-hosted document search. Authenticate with `Authorization: Bearer <key>`.",
         dependencies=[Depends(check_params_storable)],
+        docs_url=None,  # served offline by routes/console.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -82,6 +85,8 @@ def create_app(
     install_error_handlers(app)
     for module in (health, keys, collections, documents, tasks, search):
         app.include_router(module.router)
+    console.install(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app
