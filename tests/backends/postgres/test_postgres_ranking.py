@@ -12,7 +12,7 @@ from docuseek import collections
 from docuseek.search.base import SearchBackend
 from docuseek.search.pg_layout import table_name
 from docuseek.search.postgres import WALK_SETTINGS, PostgresBackend
-from tests.conftest import Service
+from tests.helpers import Service
 
 FIELDS = {
     "title": {"type": "text", "weight": "A"},

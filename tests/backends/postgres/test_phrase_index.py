@@ -15,7 +15,7 @@ from docuseek import collections
 from docuseek.search.base import SearchQuery
 from docuseek.search.pg_layout import required_pairs, table_name
 from docuseek.search.postgres import PostgresBackend, _Search
-from tests.conftest import Service
+from tests.helpers import Service
 
 FIELDS = {
     "title": {"type": "text", "weight": "A"},
