@@ -18,33 +18,14 @@ import httpx
 
 from bench.corpus import FIELDS
 from bench.parallel import ingest_result, run_parallel
+from docuseek.schema import Collection, FieldSpec
+from docuseek.search import opensearch as dos
 
 INDEX = "raw_docs"
 
-MAPPING = {
-    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-    "mappings": {
-        "properties": {
-            "package": {"type": "keyword"},
-            "section": {"type": "keyword"},
-            "priority": {"type": "keyword"},
-            "maintainer": {"type": "keyword"},
-            "installed_size": {"type": "integer"},
-            "description": {"type": "text", "analyzer": "english"},
-            "long_description": {"type": "text", "analyzer": "english"},
-        }
-    },
-}
 
-
-def _docuseek_collection():  # type: ignore[no-untyped-def]
-    """The bench collection as Docuseek's OpenSearch backend sees it, or None if the backend
-    is not importable (then the plain mapping and query below are used)."""
-    try:
-        from docuseek.schema import Collection, FieldSpec
-        from docuseek.search import opensearch as dos
-    except ImportError:
-        return None, None
+def _collection() -> Collection:
+    """The bench collection as Docuseek's OpenSearch backend sees it."""
     fields = {
         name: FieldSpec(
             name=name,
@@ -54,14 +35,11 @@ def _docuseek_collection():  # type: ignore[no-untyped-def]
         )
         for name, f in FIELDS.items()
     }
-    return Collection(id=0, name="bench", fields=fields, generation=1), dos
+    return Collection(id=0, name="bench", fields=fields, generation=1)
 
 
 def mapping() -> dict:
-    coll, dos = _docuseek_collection()
-    if coll is None:
-        return MAPPING
-    body = dos.index_body(coll)
+    body = dos.index_body(_collection())
     body.setdefault("settings", {}).update({"number_of_shards": 1, "number_of_replicas": 0})
     return body
 
@@ -69,9 +47,7 @@ def mapping() -> dict:
 def search_body(query: dict, limit: int = 10) -> dict:
     """The request Docuseek's OpenSearch backend sends for this query (same analysis, same
     query clauses, highlight, aggregations), built with its own functions."""
-    coll, dos = _docuseek_collection()
-    if coll is None:
-        return plain_search_body(query, limit)
+    coll = _collection()
     flt: list[dict] = []
     for field, value in sorted((query.get("filter") or {}).items()):
         flt.append(
@@ -105,38 +81,6 @@ def search_body(query: dict, limit: int = 10) -> dict:
             }
             for name in query["facets"]
         }
-    return body
-
-
-def plain_search_body(query: dict, limit: int = 10) -> dict:
-    must: list[dict] = [
-        {
-            "simple_query_string": {
-                "query": query["q"],
-                "fields": ["description^2", "long_description"],
-                "default_operator": "and",
-            }
-        }
-    ]
-    flt = []
-    for field, value in sorted((query.get("filter") or {}).items()):
-        if isinstance(value, dict):
-            flt.append({"range": {field: value}})
-        else:
-            flt.append({"term": {field: value}})
-    body: dict = {
-        "size": limit,
-        "track_total_hits": True,
-        "query": {"bool": {"must": must, "filter": flt}},
-        "highlight": {
-            "fields": {"description": {}, "long_description": {}},
-            "pre_tags": ["<mark>"],
-            "post_tags": ["</mark>"],
-        },
-        "_source": True,
-    }
-    if query.get("facets"):
-        body["aggs"] = {f: {"terms": {"field": f, "size": 20}} for f in query["facets"]}
     return body
 
 

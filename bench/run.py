@@ -355,7 +355,7 @@ class Run:
             self.note_osmem_rss("raw index deleted")
             if self.osm is not None:
                 # Docuseek's load gets a fresh server too, not one whose heap the raw
-                # searches grew (18.7 GB at 1M on f9b24bb: ingest ratio 0.62 vs 0.89).
+                # searches grew (bench/notes.md, "Later on 2026-11-26 (02:35–04:45 UTC)").
                 self.osm.restart()
                 self.note_osmem_rss("osmem-server restarted")
 
@@ -612,7 +612,7 @@ def summarize_agreement(rows: list[dict]) -> dict:
 
 
 def targets(res: dict) -> dict:
-    """The issue's targets, evaluated on this run."""
+    """The benchmark's targets, evaluated on this run."""
     out: dict = {}
     ratio = res.get("ingest", {}).get("ratio", {}).get("1000")
     if ratio is not None:

@@ -235,7 +235,7 @@ class Osmem:
     def restart(self) -> None:
         """A fresh process on the same port (its indices are gone: they live in memory).
         The Go heap a load has grown is not given back between phases, so each engine's
-        load gets a fresh server (bench/notes.md: the OpenSearch 1M ingest on f9b24bb)."""
+        load gets a fresh server (bench/notes.md, "Later on 2026-11-26 (02:35–04:45 UTC)")."""
         self._earlier_peak = max(self._earlier_peak, self.peak_rss())
         stop_process(self.proc)
         self.proc = self._start()
