@@ -7,6 +7,7 @@ results (e.g. `--label before-fix`) appear in the before/after section.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -344,6 +345,25 @@ def render(results: list[dict]) -> str:
     if not runs:
         w("No results yet.\n")
         return "\n".join(lines)
+    render_machine(runs, w)
+    render_targets(results, runs, w)
+    render_ingest(runs, w)
+    render_lag(runs, w)
+    render_search(runs, w)
+    render_memory(runs, w)
+    render_growth(runs, w)
+    render_before_after(results, runs, w)
+    for r in results:
+        if "variants" in r:
+            render_rank_cap(r, w)
+    render_labelled(results, w)
+    render_errors(runs, w)
+    if NOTES_MD.exists():
+        w(NOTES_MD.read_text())
+    return "\n".join(lines) + "\n"
+
+
+def render_machine(runs: dict, w: Callable[[str], None]) -> None:
     any_run = next(iter(runs.values()))
     m = any_run["meta"]["machine"]
     w("## Machine\n")
@@ -368,6 +388,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_targets(results: list[dict], runs: dict, w: Callable[[str], None]) -> None:
     w("## Targets\n")
     w(
         "| run | ingest b1000 / raw (≥ 0.70) | search p99 c=8 / raw, worst class (≤ 2.0) | "
@@ -403,6 +425,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_ingest(runs: dict, w: Callable[[str], None]) -> None:
     w("## Ingest (end to end: first POST → last task `succeeded`)\n")
     w(
         "Docuseek: NDJSON batches over HTTP, 2 clients in flight; raw: `COPY` per batch (one "
@@ -457,6 +481,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_lag(runs: dict, w: Callable[[str], None]) -> None:
     w("## Indexing lag under a steady write load (202 → searchable)\n")
     w("| run | load | writes measured | p50 | p99 | max |")
     w("|---|---|---|---|---|---|")
@@ -470,6 +496,8 @@ def render(results: list[dict]) -> str:
             )
     w("")
 
+
+def render_search(runs: dict, w: Callable[[str], None]) -> None:
     w("## Search latency (ms) and throughput\n")
     w(
         "Docuseek: `GET /collections/bench/search` (limit 10, highlights on) driven by the load "
@@ -506,6 +534,8 @@ def render(results: list[dict]) -> str:
         if ag:
             w("\n" + agreement_line(ag) + "\n")
 
+
+def render_memory(runs: dict, w: Callable[[str], None]) -> None:
     w("## Memory and index size\n")
     w(
         "Peak RSS is the kernel's high-water mark (VmHWM) of each process, read at the end of "
@@ -531,6 +561,8 @@ def render(results: list[dict]) -> str:
     if any(osmem):
         w("\n".join(x for x in osmem if x) + "\n")
 
+
+def render_growth(runs: dict, w: Callable[[str], None]) -> None:
     w("## How cost grows\n")
     w(
         "| backend | docs | Docuseek ingest b1000 docs/s | raw docs/s | Docuseek p99 c=8 per class "
@@ -551,10 +583,8 @@ def render(results: list[dict]) -> str:
     if PLOT.exists():
         w("![scaling](results/scaling.png)\n")
 
-    render_before_after(results, runs, w)
-    for r in results:
-        if "variants" in r:
-            render_rank_cap(r, w)
+
+def render_labelled(results: list[dict], w: Callable[[str], None]) -> None:
     labelled = [r for r in results if r["meta"].get("label")]
     if labelled:
         w("## Labelled runs (before/after a change)\n")
@@ -576,15 +606,14 @@ def render(results: list[dict]) -> str:
             )
         w("")
 
+
+def render_errors(runs: dict, w: Callable[[str], None]) -> None:
     errs = [(r["_file"], e) for r in runs.values() for e in r.get("errors", [])]
     if errs:
         w("## Errors recorded by these runs\n")
         for f, e in errs:
             w(f"- `{f}`: {e}")
         w("")
-    if NOTES_MD.exists():
-        w(NOTES_MD.read_text())
-    return "\n".join(lines) + "\n"
 
 
 def render_rank_cap(r: dict, w) -> None:  # type: ignore[no-untyped-def]
