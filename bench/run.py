@@ -141,6 +141,7 @@ class Run:
         self.log_lines: list[str] = []
         self.pg: servers.Postgres | None = None
         self.osm: servers.Osmem | None = None
+        self.ds: servers.Docuseek | None = None
         self.one_at_a_time = False
         # One engine at a time: taken before the raw index is deleted (None: measured live).
         self.raw_dropped = False
@@ -167,25 +168,35 @@ class Run:
     # -----------------------------------------------------------------------------------
 
     def execute(self) -> dict:
+        """Start the servers, measure every section, stop the servers; the result."""
         o = self.o
         docs, source = load_docs(o)
         qs = [q for q in queries.load() if q["class"] in o.classes]
         self.log(f"{len(docs)} documents from {source}; {len(qs)} queries; backend {o.backend}")
-        work = o.work_dir
-        work.mkdir(parents=True, exist_ok=True)
-        admin_key = "bench-" + secrets.token_hex(16)
+        o.work_dir.mkdir(parents=True, exist_ok=True)
         self.one_at_a_time = one_at_a_time(o, len(docs))
         go_env = osmem_go_env(o, len(docs)) if o.backend == "opensearch" else {}
-        pg = servers.Postgres(work / "pg", tune=o.tune_postgres)
-        self.pg = pg
-        osm = None
-        ds = None
+        self.pg = servers.Postgres(o.work_dir / "pg", tune=o.tune_postgres)
+        res = self.result = self.new_result(len(docs), source, go_env)
+        try:
+            raw, client = self.start_servers(go_env)
+            self.measure(docs, qs, raw, client)
+        finally:
+            self.stop_servers()
+        res["targets"] = targets(res)
+        res["errors"] = self.errors
+        res["meta"]["wall_seconds"] = time.perf_counter() - self.t_start
+        return res
+
+    def new_result(self, n_docs: int, source: str, go_env: dict[str, str]) -> dict:
+        """The result's skeleton: what ran, where and how; the sections fill in the rest."""
+        o = self.o
         res: dict = {
             "meta": {
                 "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "backend": o.backend,
                 "scale": o.scale,
-                "docs": len(docs),
+                "docs": n_docs,
                 "source": source,
                 "machine": machine.describe(),
                 "git_commit": machine.git_commit(REPO),
@@ -219,73 +230,81 @@ class Run:
         }
         if self.one_at_a_time:
             res["meta"]["order_note"] = ONE_AT_A_TIME_NOTE
-        self.result = res
-        try:
-            pg.create_database("docuseek")
-            pg.create_database("raw")
-            res["meta"]["postgres"] = {
-                **pg.settings(),
-                "tuned": "docuseek.embedded.tuning()" if o.tune_postgres else "defaults",
-            }
-            env = {
-                "DATABASE_URL": pg.sqlalchemy_url("docuseek"),
-                "SEARCH_BACKEND": o.backend,
-                "DOCUSEEK_LOG_LEVEL": "warning",
-            }
-            if o.backend == "opensearch":
-                osm = self.osm = servers.Osmem(work / "osmem.log", go_env)
-                env["OPENSEARCH_URL"] = osm.url
-                raw = RawOpenSearch(osm.url)
-            else:
-                raw = RawPostgres(
-                    pg.uri_for("raw"),
-                    statement_timeout_s=o.statement_timeout,
-                    index_phrases=o.index_phrases,
-                )
-            pgoptions = (
-                f"-c statement_timeout={int(o.statement_timeout * 1000)}"
-                if o.statement_timeout
-                else ""
-            )
-            ds = servers.Docuseek(
-                env, work / "logs", admin_key, o.api_workers, o.workers, api_pgoptions=pgoptions
-            )
-            client = DocuseekClient(ds.url, admin_key)
-            res["meta"]["load_generator"] = (
-                "wrk"
-                if (o.use_wrk if o.use_wrk is not None else loadgen.have_wrk())
-                else "httpx-threads"
-            )
-
-            self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
-            ds.check_alive()
-            self.section("vacuum", lambda: self.vacuum(pg, raw))
-            self.section("index size", lambda: self.index_size(pg, raw))
-            self.section("agreement", lambda: self.agreement(qs, raw, client))
-            peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
-            self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
-            self.section("lag", lambda: self.lag(docs, client))
-            ds.check_alive()
-            res["memory"].update(
-                {f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
-                postgres_peak_rss_bytes=pg.peak_rss(),
-            )
-            if osm is not None:
-                res["memory"]["osmem_peak_rss_bytes"] = osm.peak_rss()
-                self.note_osmem_rss("end")
-            for p in peers or []:
-                if hasattr(p, "close"):
-                    p.close()
-        finally:
-            if ds is not None:
-                ds.stop()
-            if osm is not None:
-                osm.stop()
-            pg.stop()
-        res["targets"] = targets(res)
-        res["errors"] = self.errors
-        res["meta"]["wall_seconds"] = time.perf_counter() - self.t_start
         return res
+
+    def start_servers(self, go_env: dict[str, str]) -> tuple[Raw, DocuseekClient]:
+        """The two databases, osmem-server for the OpenSearch backend, the raw baseline and
+        Docuseek's api and worker processes."""
+        o, pg, res = self.o, self.pg, self.result
+        assert pg is not None
+        pg.create_database("docuseek")
+        pg.create_database("raw")
+        res["meta"]["postgres"] = {
+            **pg.settings(),
+            "tuned": "docuseek.embedded.tuning()" if o.tune_postgres else "defaults",
+        }
+        env = {
+            "DATABASE_URL": pg.sqlalchemy_url("docuseek"),
+            "SEARCH_BACKEND": o.backend,
+            "DOCUSEEK_LOG_LEVEL": "warning",
+        }
+        raw: Raw
+        if o.backend == "opensearch":
+            osm = self.osm = servers.Osmem(o.work_dir / "osmem.log", go_env)
+            env["OPENSEARCH_URL"] = osm.url
+            raw = RawOpenSearch(osm.url)
+        else:
+            raw = RawPostgres(
+                pg.uri_for("raw"),
+                statement_timeout_s=o.statement_timeout,
+                index_phrases=o.index_phrases,
+            )
+        pgoptions = (
+            f"-c statement_timeout={int(o.statement_timeout * 1000)}" if o.statement_timeout else ""
+        )
+        admin_key = "bench-" + secrets.token_hex(16)
+        self.ds = servers.Docuseek(
+            env, o.work_dir / "logs", admin_key, o.api_workers, o.workers, api_pgoptions=pgoptions
+        )
+        res["meta"]["load_generator"] = (
+            "wrk"
+            if (o.use_wrk if o.use_wrk is not None else loadgen.have_wrk())
+            else "httpx-threads"
+        )
+        return raw, DocuseekClient(self.ds.url, admin_key)
+
+    def measure(self, docs: list[dict], qs: list[dict], raw: Raw, client: DocuseekClient) -> None:
+        """Every section in turn (a failed one is recorded and the run goes on), then the
+        processes' peak memory."""
+        o, pg, ds, res = self.o, self.pg, self.ds, self.result
+        assert pg is not None and ds is not None
+        self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
+        ds.check_alive()
+        self.section("vacuum", lambda: self.vacuum(pg, raw))
+        self.section("index size", lambda: self.index_size(pg, raw))
+        self.section("agreement", lambda: self.agreement(qs, raw, client))
+        peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
+        self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
+        self.section("lag", lambda: self.lag(docs, client))
+        ds.check_alive()
+        res["memory"].update(
+            {f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
+            postgres_peak_rss_bytes=pg.peak_rss(),
+        )
+        if self.osm is not None:
+            res["memory"]["osmem_peak_rss_bytes"] = self.osm.peak_rss()
+            self.note_osmem_rss("end")
+        for p in peers or []:
+            if hasattr(p, "close"):
+                p.close()
+
+    def stop_servers(self) -> None:
+        if self.ds is not None:
+            self.ds.stop()
+        if self.osm is not None:
+            self.osm.stop()
+        if self.pg is not None:
+            self.pg.stop()
 
     # -- sections ---------------------------------------------------------------------------
 
