@@ -23,9 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = ap.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="run benchmarks (the default)")
-    r.add_argument(
-        "--backend", default="all", help="postgres, opensearch or all (default: all)"
-    )
+    r.add_argument("--backend", default="all", help="postgres, opensearch or all (default: all)")
     r.add_argument("--scale", default="64k", help="comma list of 64k, 1m, 10m (default 64k)")
     r.add_argument("--docs", type=int, help="use exactly N documents (smoke runs)")
     r.add_argument("--concurrency", default="1,8,32")
@@ -108,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import synth
                 from bench.run import SCALES
 
-                print(synth.ensure_synth_corpus(SCALES[s], args.seed))
+                n = SCALES[s]
+                assert n is not None  # every scale but 64k is synthetic
+                print(synth.ensure_synth_corpus(n, args.seed))
         return 0
 
     from bench import run as runmod

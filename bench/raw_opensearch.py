@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -38,22 +39,22 @@ def _collection() -> Collection:
     return Collection(id=0, name="bench", fields=fields, generation=1)
 
 
-def mapping() -> dict:
+def mapping() -> dict[str, Any]:
     body = dos.index_body(_collection())
     body.setdefault("settings", {}).update({"number_of_shards": 1, "number_of_replicas": 0})
     return body
 
 
-def search_body(query: dict, limit: int = 10) -> dict:
+def search_body(query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
     """The request Docuseek's OpenSearch backend sends for this query (same analysis, same
     query clauses, highlight, aggregations), built with its own functions."""
     coll = _collection()
-    flt: list[dict] = []
+    flt: list[dict[str, Any]] = []
     for field, value in sorted((query.get("filter") or {}).items()):
         flt.append(
             {"range": {field: value}} if isinstance(value, dict) else {"terms": {field: [value]}}
         )
-    body: dict = {
+    body: dict[str, Any] = {
         "query": {"bool": {"must": [dos.text_query(coll, query["q"])], "filter": flt}},
         "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
         "size": limit + 1,
@@ -108,7 +109,7 @@ class RawOpenSearch:
         if c.head(f"/{INDEX}").status_code != 404:
             raise RuntimeError(f"index {INDEX} still exists after DELETE")
 
-    def _bulk(self, c: httpx.Client, docs: Sequence[dict]) -> None:
+    def _bulk(self, c: httpx.Client, docs: Sequence[dict[str, Any]]) -> None:
         lines = []
         for d in docs:
             lines.append(json.dumps({"index": {"_index": INDEX, "_id": d["id"]}}))
@@ -122,7 +123,9 @@ class RawOpenSearch:
         if r.json().get("errors"):
             raise RuntimeError(f"bulk errors: {r.text[:500]}")
 
-    def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
+    def ingest(
+        self, docs: Sequence[dict[str, Any]], batch: int, concurrency: int = 1
+    ) -> dict[str, Any]:
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
 
         def work(k: int) -> None:
@@ -139,10 +142,10 @@ class RawOpenSearch:
     def count(self) -> int:
         return int(self.client().get(f"/{INDEX}/_count").json()["count"])
 
-    def request_line(self, query: dict, limit: int = 10) -> tuple[str, str, str]:
+    def request_line(self, query: dict[str, Any], limit: int = 10) -> tuple[str, str, str]:
         return ("POST", f"/{INDEX}/_search", json.dumps(search_body(query, limit)))
 
-    def search(self, query: dict, limit: int = 10) -> dict:
+    def search(self, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         r = self.client().post(f"/{INDEX}/_search", json=search_body(query, limit))
         r.raise_for_status()
         out = r.json()

@@ -77,7 +77,7 @@ def test_harness_end_to_end(
         lag_rate=20.0,
         lag_batch=2,
         peers=peers,
-        work_dir=tmp_path / "work",
+        work_dir=work_dir / "work",
         out_dir=tmp_path / "results",
         classes=["rare", "phrase", "filter_facets"],
         one_engine_at_a_time=True if one_at_a_time else None,
