@@ -22,9 +22,9 @@ run: $(VENV)/.installed-embedded
 	$(BIN)/docuseek serve
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src bench
 
 unit-test: $(VENV)/.installed-test browser
 	$(BIN)/pytest -q

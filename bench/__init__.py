@@ -1,4 +1,4 @@
-"""Docuseek benchmark harness (ISSUE 5).
+"""Docuseek benchmark harness.
 
 Run ``python -m bench --help`` (or ``make bench``). Modules, one job each:
 

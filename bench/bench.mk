@@ -1,4 +1,4 @@
-# Benchmarks (ISSUE 5). Included from the root Makefile: `make bench`.
+# Benchmarks. Included from the root Makefile: `make bench`.
 # Sets up its own venv in bench/data/venv (bench/data/ is git-ignored) and runs the default set:
 # every available backend at 64k documents, concurrency 1, 8, 32 (< 30 min on 2 cores).
 #   make bench BENCH_ARGS="--backend postgres --scale 1m"

@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 # The record's columns, in the order the raw baselines load them.
 COLUMNS = [
@@ -26,7 +27,7 @@ COLUMNS = [
     "long_description",
 ]
 
-FIELDS = {
+FIELDS: dict[str, dict[str, Any]] = {
     "package": {"type": "keyword"},
     "description": {"type": "text", "weight": "A"},
     "long_description": {"type": "text"},
@@ -94,7 +95,7 @@ def apt_update() -> None:
     )
 
 
-def load_debian(update: bool = False) -> list[dict]:
+def load_debian(update: bool = False) -> list[dict[str, Any]]:
     # A plain `apt-get update` on an image configured with Acquire::Languages "none"
     # deletes the Translation-en files, so refresh when they are missing.
     if (
@@ -109,7 +110,7 @@ def load_debian(update: bool = False) -> list[dict]:
     longs = translations()
     if not longs:
         raise RuntimeError("no Translation-en files under /var/lib/apt/lists after apt-get update")
-    docs: dict[str, dict] = {}
+    docs: dict[str, dict[str, Any]] = {}
     for st in parse_stanzas(dump.splitlines()):
         pkg = st.get("Package")
         if not pkg or pkg in docs:
@@ -131,7 +132,7 @@ def load_debian(update: bool = False) -> list[dict]:
     return [docs[k] for k in sorted(docs)]
 
 
-def write_ndjson(docs: Iterable[dict], path: Path) -> int:
+def write_ndjson(docs: Iterable[dict[str, Any]], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     tmp = path.with_suffix(".tmp")
@@ -143,7 +144,7 @@ def write_ndjson(docs: Iterable[dict], path: Path) -> int:
     return n
 
 
-def read_ndjson(path: Path, limit: int | None = None) -> Iterator[dict]:
+def read_ndjson(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
     with path.open() as fh:
         for i, line in enumerate(fh):
             if limit is not None and i >= limit:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -13,6 +14,9 @@ import httpx
 from bench.corpus import FIELDS
 from bench.loadgen import percentile
 from bench.parallel import ingest_result, run_parallel
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DocuseekClient:
@@ -34,7 +38,7 @@ class DocuseekClient:
         if r.status_code >= 400:
             raise RuntimeError(f"PUT /collections/{name}: {r.status_code} {r.text}")
 
-    def post_batch(self, collection: str, docs: Sequence[dict]) -> int:
+    def post_batch(self, collection: str, docs: Sequence[dict[str, Any]]) -> int:
         body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
         r = self.client().post(
             f"/collections/{collection}/documents",
@@ -45,10 +49,11 @@ class DocuseekClient:
             raise RuntimeError(f"POST documents: {r.status_code} {r.text[:500]}")
         return int(r.json()["task_id"])
 
-    def task(self, task_id: int) -> dict:
+    def task(self, task_id: int) -> dict[str, Any]:
         r = self.client().get(f"/tasks/{task_id}")
         r.raise_for_status()
-        return r.json()
+        task: dict[str, Any] = r.json()
+        return task
 
     def wait_tasks(self, task_ids: Sequence[int], timeout: float, poll: float = 0.05) -> float:
         """Block until every task has succeeded; return the perf_counter time it was seen.
@@ -85,11 +90,11 @@ class DocuseekClient:
     def ingest(
         self,
         collection: str,
-        docs: Sequence[dict],
+        docs: Sequence[dict[str, Any]],
         batch: int,
         concurrency: int,
         timeout: float = 3600,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Docs/s from the first POST until the last task is `succeeded` (searchable)."""
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         task_ids: list[list[int]] = [[] for _ in range(concurrency)]
@@ -120,7 +125,7 @@ class DocuseekClient:
     # -- search ---------------------------------------------------------------------------
 
     @staticmethod
-    def search_path(collection: str, query: dict, limit: int = 10) -> str:
+    def search_path(collection: str, query: dict[str, Any], limit: int = 10) -> str:
         params: list[tuple[str, str]] = [("q", query["q"]), ("limit", str(limit))]
         for field, value in sorted((query.get("filter") or {}).items()):
             if isinstance(value, dict):
@@ -133,7 +138,7 @@ class DocuseekClient:
             params.append(("facets", ",".join(query["facets"])))
         return f"/collections/{collection}/search?" + urlencode(params)
 
-    def search(self, collection: str, query: dict, limit: int = 10) -> dict:
+    def search(self, collection: str, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         r = self.client().get(self.search_path(collection, query, limit))
         if r.status_code != 200:
             raise RuntimeError(f"search {query}: {r.status_code} {r.text[:300]}")
@@ -165,12 +170,12 @@ class DocuseekClient:
     def lag(
         self,
         collection: str,
-        docs: Sequence[dict],
+        docs: Sequence[dict[str, Any]],
         rate_docs_s: float,
         batch: int,
         duration: float,
         poll: float = 0.005,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Steady writes at `rate_docs_s` (batches of `batch`); for each write, the time from
         its 202 until its documents are searchable: a search for a token unique to the batch
         finds all of them."""
@@ -233,8 +238,8 @@ class DocuseekClient:
         }
 
 
-def _parallel(fn, items, concurrency):  # type: ignore[no-untyped-def]
-    out = [None] * len(items)
+def _parallel(fn: Callable[[T], R], items: Sequence[T], concurrency: int) -> list[R | None]:
+    out: list[R | None] = [None] * len(items)
     idx = iter(range(len(items)))
     lock = threading.Lock()
 

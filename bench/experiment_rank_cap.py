@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from typing import Any
 
 from bench import corpus, loadgen, machine, queries, servers, synth
 from bench.raw_postgres import RawPostgres
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = list(corpus.read_ndjson(path, a.docs))
     work = corpus.DATA_DIR / "run" / "rank-cap"
     pg = servers.Postgres(work / "pg")
-    out: dict = {
+    out: dict[str, Any] = {
         "meta": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "docs": len(docs),

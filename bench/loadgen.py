@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROTATE_LUA = Path(__file__).resolve().parent / "rotate.lua"
 
@@ -33,7 +34,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return float(sorted_values[k])
 
 
-def summarize(latencies_s: list[float], seconds: float, errors: int, tool: str) -> dict:
+def summarize(latencies_s: list[float], seconds: float, errors: int, tool: str) -> dict[str, Any]:
     lat = sorted(latencies_s)
     return {
         "tool": tool,
@@ -49,13 +50,13 @@ def summarize(latencies_s: list[float], seconds: float, errors: int, tool: str) 
 
 
 def closed_loop(
-    fn: Callable[[dict], object],
-    queries: Sequence[dict],
+    fn: Callable[[dict[str, Any]], object],
+    queries: Sequence[dict[str, Any]],
     concurrency: int,
     duration: float,
     warmup: float = 0.5,
     tool: str = "threads",
-) -> dict:
+) -> dict[str, Any]:
     """`concurrency` threads each call fn(query) back to back for `duration` seconds."""
     stop = threading.Event()
     record = threading.Event()
@@ -106,7 +107,7 @@ def wrk(
     duration: float,
     warmup: float = 1.0,
     settle: Callable[[], object] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Run wrk against base_url rotating through (method, path, body) requests; settle()
     runs between the warm-up and the measurement (e.g. to let the server finish the
     warm-up's requests that wrk abandoned)."""
@@ -117,7 +118,7 @@ def wrk(
     threads = max(1, min(2, concurrency))
     hflags = [x for k, v in headers.items() for x in ("-H", f"{k}: {v}")]
 
-    def run(secs: float) -> dict:
+    def run(secs: float) -> dict[str, Any]:
         cmd = [
             "wrk",
             "-t",
@@ -138,7 +139,8 @@ def wrk(
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
         for line in out.stdout.splitlines():
             if line.startswith("WRKJSON "):
-                return json.loads(line[8:])
+                result: dict[str, Any] = json.loads(line[8:])
+                return result
         raise RuntimeError(f"wrk gave no result: {out.stdout}\n{out.stderr}")
 
     if warmup > 0:
@@ -172,13 +174,13 @@ def http_threads(
     concurrency: int,
     duration: float,
     warmup: float = 0.5,
-) -> dict:
+) -> dict[str, Any]:
     """Fallback HTTP driver: closed-loop threads with one keep-alive httpx client each."""
     import httpx
 
     local = threading.local()
 
-    def fn(req: dict) -> None:
+    def fn(req: dict[str, Any]) -> None:
         c = getattr(local, "c", None)
         if c is None:
             c = local.c = httpx.Client(base_url=base_url, headers=headers, timeout=30)
@@ -205,7 +207,7 @@ def http_load(
     duration: float,
     use_wrk: bool | None = None,
     settle: Callable[[], object] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     if use_wrk is None:
         use_wrk = have_wrk()
     if use_wrk:

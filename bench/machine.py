@@ -7,9 +7,10 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
-def describe() -> dict:
+def describe() -> dict[str, Any]:
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

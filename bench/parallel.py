@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
+
+
+def scalar(row: tuple[Any, ...] | None) -> Any:
+    """The first column of a statement's one row (no row at all is a bug of the harness)."""
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row[0]
 
 
 def run_parallel(work: Callable[[int], None], n: int) -> None:
@@ -25,7 +33,7 @@ def run_parallel(work: Callable[[int], None], n: int) -> None:
         raise errors[0]
 
 
-def ingest_result(docs: int, batch: int, concurrency: int, seconds: float) -> dict:
+def ingest_result(docs: int, batch: int, concurrency: int, seconds: float) -> dict[str, Any]:
     """The throughput record every loader returns (Docuseek, the raw engines, the peers)."""
     return {
         "docs": docs,

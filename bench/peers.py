@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.corpus import COLUMNS
 from bench.parallel import ingest_result
@@ -59,7 +60,7 @@ class SqliteFts:
             c.execute("PRAGMA journal_mode=WAL")
         return c
 
-    def ingest(self, docs: Sequence[dict], batch: int = 1000) -> dict:
+    def ingest(self, docs: Sequence[dict[str, Any]], batch: int = 1000) -> dict[str, Any]:
         c = self.conn()
         t0 = time.perf_counter()
         base = c.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
@@ -85,7 +86,7 @@ class SqliteFts:
     def match_expr(q: str) -> str:
         return " AND ".join('"' + " ".join(t) + '"' for t in parse_websearch(q))
 
-    def search(self, query: dict, limit: int = 10) -> dict:
+    def search(self, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         c = self.conn()
         match = self.match_expr(query["q"])
         where, params = "fts MATCH ?", [match]
@@ -155,7 +156,7 @@ class TantivyIndex:
         self.schema = sb.build()
         self.index = tantivy.Index(self.schema, path=str(path))
 
-    def ingest(self, docs: Sequence[dict], batch: int = 1000) -> dict:
+    def ingest(self, docs: Sequence[dict[str, Any]], batch: int = 1000) -> dict[str, Any]:
         t0 = time.perf_counter()
         writer = self.index.writer(heap_size=256_000_000, num_threads=2)
         for i in range(0, len(docs), batch):
@@ -176,7 +177,7 @@ class TantivyIndex:
         dt = time.perf_counter() - t0
         return ingest_result(len(docs), batch, 1, dt)
 
-    def _query(self, query: dict):
+    def _query(self, query: dict[str, Any]) -> Any:
         t = self.t
         parts = []
         for toks in parse_websearch(query["q"]):
@@ -208,7 +209,7 @@ class TantivyIndex:
                 parts.append((t.Occur.Must, t.Query.term_query(self.schema, field, value)))
         return t.Query.boolean_query(parts)
 
-    def search(self, query: dict, limit: int = 10) -> dict:
+    def search(self, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         t = self.t
         searcher = self.index.searcher()
         q = self._query(query)
@@ -233,7 +234,10 @@ class TantivyIndex:
                 facets[name] = [
                     {"value": b["key"], "count": b["doc_count"]} for b in out[name]["buckets"]
                 ]
-        return {"ids": ids, "total": int(res.count or 0), "facets": facets}
+        # tantivy sets `count` when asked to (count=True); its type stubs leave it out (and
+        # without the bench extra tantivy is not installed at all).
+        total = int(res.count or 0)  # type: ignore[attr-defined,unused-ignore]
+        return {"ids": ids, "total": total, "facets": facets}
 
     def size_bytes(self) -> int:
         return dir_size(self.path)

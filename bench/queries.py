@@ -17,6 +17,7 @@ import random
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.corpus import ensure_real_corpus, read_ndjson
 
@@ -187,7 +188,7 @@ def words(text: str) -> list[str]:
     return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
-def build(seed: int = 5, path: Path | None = None) -> list[dict]:
+def build(seed: int = 5, path: Path | None = None) -> list[dict[str, Any]]:
     docs = sorted(read_ndjson(path or ensure_real_corpus()), key=lambda d: d["id"])
     rng = random.Random(seed)
     n = len(docs)
@@ -200,7 +201,7 @@ def build(seed: int = 5, path: Path | None = None) -> list[dict]:
         for a, b in zip(toks, toks[1:], strict=False):
             if a not in STOPWORDS and b not in STOPWORDS and len(a) > 3 and len(b) > 3:
                 bigrams[(a, b)] += 1
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
 
     rare = sorted(w for w, c in df.items() if 2 <= c <= 10 and len(w) >= 6)
     for w in rng.sample(rare, PER_CLASS):
@@ -242,18 +243,19 @@ def build(seed: int = 5, path: Path | None = None) -> list[dict]:
     return out
 
 
-def load() -> list[dict]:
+def load() -> list[dict[str, Any]]:
     if not QUERIES_FILE.exists():
         save(build())
-    return json.loads(QUERIES_FILE.read_text())
+    qs: list[dict[str, Any]] = json.loads(QUERIES_FILE.read_text())
+    return qs
 
 
-def save(queries: list[dict]) -> None:
+def save(queries: list[dict[str, Any]]) -> None:
     QUERIES_FILE.write_text(json.dumps(queries, indent=1) + "\n")
 
 
-def by_class(queries: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {c: [] for c in CLASSES}
+def by_class(queries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in CLASSES}
     for q in queries:
         out[q["class"]].append(q)
     return out

@@ -13,38 +13,21 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
 from bench.corpus import FIELDS
 from bench.parallel import ingest_result, run_parallel
+from docuseek.schema import Collection, FieldSpec
+from docuseek.search import opensearch as dos
+from docuseek.search import opensearch_query as dosq
 
 INDEX = "raw_docs"
 
-MAPPING = {
-    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-    "mappings": {
-        "properties": {
-            "package": {"type": "keyword"},
-            "section": {"type": "keyword"},
-            "priority": {"type": "keyword"},
-            "maintainer": {"type": "keyword"},
-            "installed_size": {"type": "integer"},
-            "description": {"type": "text", "analyzer": "english"},
-            "long_description": {"type": "text", "analyzer": "english"},
-        }
-    },
-}
 
-
-def _docuseek_collection():  # type: ignore[no-untyped-def]
-    """The bench collection as Docuseek's OpenSearch backend sees it, or None if the backend
-    is not importable (then the plain mapping and query below are used)."""
-    try:
-        from docuseek.schema import Collection, FieldSpec
-        from docuseek.search import opensearch as dos
-    except ImportError:
-        return None, None
+def _collection() -> Collection:
+    """The bench collection as Docuseek's OpenSearch backend sees it."""
     fields = {
         name: FieldSpec(
             name=name,
@@ -54,32 +37,25 @@ def _docuseek_collection():  # type: ignore[no-untyped-def]
         )
         for name, f in FIELDS.items()
     }
-    return Collection(id=0, name="bench", fields=fields, generation=1), dos
+    return Collection(id=0, name="bench", fields=fields, generation=1)
 
 
-def mapping() -> dict:
-    coll, dos = _docuseek_collection()
-    if coll is None:
-        return MAPPING
-    body = dos.index_body(coll)
+def mapping() -> dict[str, Any]:
+    body = dos.index_body(_collection())
     body.setdefault("settings", {}).update({"number_of_shards": 1, "number_of_replicas": 0})
     return body
 
 
-def search_body(query: dict, limit: int = 10) -> dict:
+def search_body(query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
     """The request Docuseek's OpenSearch backend sends for this query (same analysis, same
     query clauses, highlight, aggregations), built with its own functions."""
-    coll, dos = _docuseek_collection()
-    if coll is None:
-        return plain_search_body(query, limit)
-    from docuseek.search import opensearch_query as dosq
-
-    flt: list[dict] = []
+    coll = _collection()
+    flt: list[dict[str, Any]] = []
     for field, value in sorted((query.get("filter") or {}).items()):
         flt.append(
             {"range": {field: value}} if isinstance(value, dict) else {"terms": {field: [value]}}
         )
-    body: dict = {
+    body: dict[str, Any] = {
         "query": {"bool": {"must": [dosq.text_query(coll, query["q"])], "filter": flt}},
         "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
         "size": limit + 1,
@@ -110,38 +86,6 @@ def search_body(query: dict, limit: int = 10) -> dict:
     return body
 
 
-def plain_search_body(query: dict, limit: int = 10) -> dict:
-    must: list[dict] = [
-        {
-            "simple_query_string": {
-                "query": query["q"],
-                "fields": ["description^2", "long_description"],
-                "default_operator": "and",
-            }
-        }
-    ]
-    flt = []
-    for field, value in sorted((query.get("filter") or {}).items()):
-        if isinstance(value, dict):
-            flt.append({"range": {field: value}})
-        else:
-            flt.append({"term": {field: value}})
-    body: dict = {
-        "size": limit,
-        "track_total_hits": True,
-        "query": {"bool": {"must": must, "filter": flt}},
-        "highlight": {
-            "fields": {"description": {}, "long_description": {}},
-            "pre_tags": ["<mark>"],
-            "post_tags": ["</mark>"],
-        },
-        "_source": True,
-    }
-    if query.get("facets"):
-        body["aggs"] = {f: {"terms": {"field": f, "size": 20}} for f in query["facets"]}
-    return body
-
-
 class RawOpenSearch:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -166,7 +110,7 @@ class RawOpenSearch:
         if c.head(f"/{INDEX}").status_code != 404:
             raise RuntimeError(f"index {INDEX} still exists after DELETE")
 
-    def _bulk(self, c: httpx.Client, docs: Sequence[dict]) -> None:
+    def _bulk(self, c: httpx.Client, docs: Sequence[dict[str, Any]]) -> None:
         lines = []
         for d in docs:
             lines.append(json.dumps({"index": {"_index": INDEX, "_id": d["id"]}}))
@@ -180,7 +124,9 @@ class RawOpenSearch:
         if r.json().get("errors"):
             raise RuntimeError(f"bulk errors: {r.text[:500]}")
 
-    def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
+    def ingest(
+        self, docs: Sequence[dict[str, Any]], batch: int, concurrency: int = 1
+    ) -> dict[str, Any]:
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
 
         def work(k: int) -> None:
@@ -197,10 +143,10 @@ class RawOpenSearch:
     def count(self) -> int:
         return int(self.client().get(f"/{INDEX}/_count").json()["count"])
 
-    def request_line(self, query: dict, limit: int = 10) -> tuple[str, str, str]:
+    def request_line(self, query: dict[str, Any], limit: int = 10) -> tuple[str, str, str]:
         return ("POST", f"/{INDEX}/_search", json.dumps(search_body(query, limit)))
 
-    def search(self, query: dict, limit: int = 10) -> dict:
+    def search(self, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         r = self.client().post(f"/{INDEX}/_search", json=search_body(query, limit))
         r.raise_for_status()
         out = r.json()

@@ -22,11 +22,12 @@ import importlib
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
 from bench.corpus import COLUMNS, FIELDS
-from bench.parallel import ingest_result, run_parallel
+from bench.parallel import ingest_result, run_parallel, scalar
 
 _phrase_index = importlib.import_module("docuseek.migrations.versions.0005_phrase_index")
 
@@ -50,7 +51,7 @@ _KEYWORD_ARRAYS = ",\n    ".join(
 FACETS = sorted(name for name, spec in FIELDS.items() if spec.get("facet"))
 
 
-def _cluster_key(doc: dict) -> tuple:
+def _cluster_key(doc: dict[str, Any]) -> tuple[Any, ...]:
     return (*((doc.get(k) is None, doc.get(k) or "") for k in FACETS), doc["id"])
 
 
@@ -103,7 +104,7 @@ ORDER BY page.score DESC, page.id
 """
 
 
-def _filter_sql(flt: dict | None) -> tuple[str, dict]:
+def _filter_sql(flt: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if not flt:
         return "", {}
     clauses, params = [], {}
@@ -169,7 +170,7 @@ class RawPostgres:
                 c.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
         return c
 
-    def members(self, query: dict, ids: Sequence[str]) -> int:
+    def members(self, query: dict[str, Any], ids: Sequence[str]) -> int:
         """How many of ids match the query (and its filter): a check for result pages that
         cannot be compared by rank (Docuseek's tiered order beyond PG_EXACT_LIMIT)."""
         if not ids:
@@ -180,7 +181,7 @@ class RawPostgres:
             f" AND tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
         )
         row = self.conn().execute(sql, {"ids": list(ids), "q": query["q"], **fparams})
-        return int(row.fetchone()[0])
+        return int(scalar(row.fetchone()))
 
     def reset(self) -> None:
         with psycopg.connect(self.uri, autocommit=True) as c:
@@ -190,7 +191,7 @@ class RawPostgres:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def load_batch(self, conn: psycopg.Connection, docs: Sequence[dict]) -> None:
+    def load_batch(self, conn: psycopg.Connection, docs: Sequence[dict[str, Any]]) -> None:
         if len(docs) == 1:
             d = docs[0]
             conn.execute(
@@ -208,7 +209,9 @@ class RawPostgres:
             for d in sorted(docs, key=_cluster_key):
                 cp.write_row([d.get(c) for c in COLUMNS])
 
-    def ingest(self, docs: Sequence[dict], batch: int, concurrency: int = 1) -> dict:
+    def ingest(
+        self, docs: Sequence[dict[str, Any]], batch: int, concurrency: int = 1
+    ) -> dict[str, Any]:
         """Load docs in batches from `concurrency` connections; seconds until all committed."""
         batches = [docs[i : i + batch] for i in range(0, len(docs), batch)]
         conns = [psycopg.connect(self.uri, autocommit=True) for _ in range(concurrency)]
@@ -227,11 +230,11 @@ class RawPostgres:
         return ingest_result(len(docs), batch, concurrency, dt)
 
     def count(self) -> int:
-        return int(self.conn().execute("SELECT count(*) FROM raw_docs").fetchone()[0])
+        return int(scalar(self.conn().execute("SELECT count(*) FROM raw_docs").fetchone()))
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, query: dict, limit: int = 10) -> dict:
+    def search(self, query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
         conn = self.conn()
         fsql, fparams = _filter_sql(query.get("filter"))
         params = {
@@ -243,7 +246,7 @@ class RawPostgres:
         }
         sql = HITS_SQL if self.cap is None else CAPPED_HITS_SQL
         rows = conn.execute(sql.format(filter=fsql), params).fetchall()
-        facets: dict[str, list] = {}
+        facets: dict[str, list[Any]] = {}
         match = f"FROM raw_docs WHERE tsv @@ websearch_to_tsquery('english', %(q)s) {fsql}"
         if self.cap is not None:
             match = (
@@ -268,15 +271,17 @@ class RawPostgres:
                 else:
                     facets.setdefault(facet, []).append({"value": value, "count": int(n)})
         else:
-            total = int(conn.execute(f"SELECT count(*) {match}", params).fetchone()[0])
+            total = int(scalar(conn.execute(f"SELECT count(*) {match}", params).fetchone()))
         return {"ids": [r[0] for r in rows], "total": total, "facets": facets}
 
     # -- size -----------------------------------------------------------------------------
 
-    def size_bytes(self) -> dict:
+    def size_bytes(self) -> dict[str, Any]:
         row = (
             self.conn()
             .execute("SELECT pg_total_relation_size('raw_docs'), pg_relation_size('raw_docs_tsv')")
             .fetchone()
         )
+        if row is None:
+            raise RuntimeError("the size statement returned no row")
         return {"total": int(row[0]), "fts_index": int(row[1])}

@@ -7,7 +7,9 @@ results (e.g. `--label before-fix`) appear in the before/after section.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -15,9 +17,10 @@ RESULTS_MD = HERE / "RESULTS.md"
 NOTES_MD = HERE / "notes.md"
 PLOT = RESULTS_DIR / "scaling.png"
 SCALE_ORDER = {"smoke": 0, "64k": 1, "1m": 2, "10m": 3}
+Runs = dict[tuple[str, str], dict[str, Any]]  # (backend, scale) -> that run's result
 
 
-def load_all(results_dir: Path = RESULTS_DIR) -> list[dict]:
+def load_all(results_dir: Path = RESULTS_DIR) -> list[dict[str, Any]]:
     out = []
     for p in sorted(results_dir.glob("*.json")):
         try:
@@ -29,8 +32,8 @@ def load_all(results_dir: Path = RESULTS_DIR) -> list[dict]:
     return out
 
 
-def latest(results: list[dict]) -> dict[tuple[str, str], dict]:
-    best: dict[tuple[str, str], dict] = {}
+def latest(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    best: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         if "backend" not in r.get("meta", {}):
             continue
@@ -48,23 +51,23 @@ def latest(results: list[dict]) -> dict[tuple[str, str], dict]:
     )
 
 
-def f0(x) -> str:  # type: ignore[no-untyped-def]
+def f0(x: float | None) -> str:
     return "–" if x is None else f"{x:,.0f}"
 
 
-def f1(x) -> str:  # type: ignore[no-untyped-def]
+def f1(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
-def f2(x) -> str:  # type: ignore[no-untyped-def]
+def f2(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def mb(x) -> str:  # type: ignore[no-untyped-def]
+def mb(x: float | None) -> str:
     return "–" if not x else f"{x / 1e6:,.0f} MB"
 
 
-def g(d: dict, *path, default=None):  # type: ignore[no-untyped-def]
+def g(d: Any, *path: str, default: Any = None) -> Any:
     for k in path:
         if not isinstance(d, dict) or k not in d:
             return default
@@ -72,7 +75,7 @@ def g(d: dict, *path, default=None):  # type: ignore[no-untyped-def]
     return d
 
 
-def p99_c8(v: dict) -> str:
+def p99_c8(v: dict[str, Any]) -> str:
     """A class's p99 at c=8 for the tables; '>window' when nothing completed in time."""
     m = g(v, "8")
     if not m:
@@ -82,7 +85,7 @@ def p99_c8(v: dict) -> str:
     return f1(m["p99_ms"])
 
 
-def worst_p99_c8(per_class: dict, window_ms: float) -> float | None:
+def worst_p99_c8(per_class: dict[str, Any], window_ms: float) -> float | None:
     """Worst p99 at c=8 over the classes; a class with no completion counts as the window
     (a lower bound)."""
     vals = []
@@ -93,7 +96,7 @@ def worst_p99_c8(per_class: dict, window_ms: float) -> float | None:
     return max(vals) if vals else None
 
 
-def pg_line(runs: dict) -> str:
+def pg_line(runs: Runs) -> str:
     """How the runs' PostgreSQL was configured (tuned like Docuseek's embedded mode or not),
     and the statement_timeout of the measured connections."""
     seen: dict[str, list[str]] = {}
@@ -123,9 +126,9 @@ def pg_line(runs: dict) -> str:
     return "; ".join(f"{', '.join(v)}: {k}" for k, v in seen.items())
 
 
-def befores(results: list[dict], runs: dict) -> dict[tuple[str, str], dict]:
+def befores(results: list[dict[str, Any]], runs: Runs) -> dict[tuple[str, str], dict[str, Any]]:
     """The newest run labelled 'before' for each (backend, scale) that has a current run."""
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         m = r.get("meta", {})
         if m.get("label") != "before" or "backend" not in m:
@@ -136,11 +139,11 @@ def befores(results: list[dict], runs: dict) -> dict[tuple[str, str], dict]:
     return {k: out[k] for k in runs if k in out}  # the current runs' order
 
 
-def arrow(old, new, fmt) -> str:  # type: ignore[no-untyped-def]
+def arrow(old: Any, new: Any, fmt: Callable[[Any], str]) -> str:
     return f"{fmt(old)} → {fmt(new)}"
 
 
-def p99_cell(m: dict | None) -> str:
+def p99_cell(m: dict[str, Any] | None) -> str:
     if not m:
         return "–"
     if not m.get("requests"):
@@ -148,7 +151,9 @@ def p99_cell(m: dict | None) -> str:
     return f1(m["p99_ms"])
 
 
-def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ignore[no-untyped-def]
+def render_before_after(
+    results: list[dict[str, Any]], runs: Runs, w: Callable[[str], None]
+) -> None:
     pairs = befores(results, runs)
     if not pairs:
         return
@@ -177,7 +182,7 @@ def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ig
     )
     w("|---|---|---|---|")
 
-    def tcell(t: dict, key: str, fmt) -> str:  # type: ignore[no-untyped-def]
+    def tcell(t: dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
         if key not in t:
             return "–"
         return f"{fmt(t[key]['value'])} {'✅' if t[key]['pass'] else '❌'}"
@@ -203,7 +208,7 @@ def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ig
     for key, old in pairs.items():
         new = runs[key]
 
-        def ing(r: dict, b: str) -> str:
+        def ing(r: dict[str, Any], b: str) -> str:
             return (
                 f"{f0(g(r, 'ingest', 'docuseek', b, 'docs_per_s'))} "
                 f"({f2(g(r, 'ingest', 'ratio', b))})"
@@ -243,7 +248,7 @@ def render_before_after(results: list[dict], runs: dict, w) -> None:  # type: ig
 FEW_REQUESTS = 10  # a window with fewer completions: its percentiles are a handful of samples
 
 
-def latency_cell(m: dict, pcts: tuple[str, ...] = ("50", "99")) -> str:
+def latency_cell(m: dict[str, Any], pcts: tuple[str, ...] = ("50", "99")) -> str:
     """Percentiles of one window, saying when none or only a few requests completed."""
     if not m:
         return "–"
@@ -255,7 +260,7 @@ def latency_cell(m: dict, pcts: tuple[str, ...] = ("50", "99")) -> str:
     return cell + (f" ({', '.join(notes)})" if notes else "")
 
 
-def order_line(r: dict) -> str:
+def order_line(r: dict[str, Any]) -> str:
     """The caveat of a run measured one engine at a time (raw index deleted before Docuseek
     loaded), with when each side's search windows ran."""
     if not g(r, "meta", "options", "one_engine_at_a_time"):
@@ -263,7 +268,8 @@ def order_line(r: dict) -> str:
     t = r.get("search_timing") or {}
 
     def span(key: str) -> str:
-        a, b = t.get(key) or (None, None)
+        window: Any = t.get(key) or (None, None)
+        a, b = window
         return "–" if a is None else f"{a / 60:.0f}–{b / 60:.0f} min"
 
     return (
@@ -275,7 +281,7 @@ def order_line(r: dict) -> str:
     )
 
 
-def osmem_line(name: str, r: dict) -> str:
+def osmem_line(name: str, r: dict[str, Any]) -> str:
     """osmem-server's Go settings and its RSS at the steps of the run, if recorded."""
     go = g(r, "meta", "options", "osmem_go_env") or {}
     steps = g(r, "memory", "osmem_rss_bytes_at") or {}
@@ -288,7 +294,7 @@ def osmem_line(name: str, r: dict) -> str:
     return f"- {name}: osmem-server with {settings}" + (f"; RSS: {rss}" if rss else "") + "."
 
 
-def agreement_line(ag: dict) -> str:
+def agreement_line(ag: dict[str, Any]) -> str:
     if "compared" not in ag:  # results from before the tiered comparison
         return (
             f"Hit sets, Docuseek vs raw: same total for {ag.get('same_total_fraction', 0):.0%} "
@@ -331,7 +337,7 @@ def agreement_line(ag: dict) -> str:
     return line
 
 
-def render(results: list[dict]) -> str:
+def render(results: list[dict[str, Any]]) -> str:
     runs = latest(results)
     lines: list[str] = []
     w = lines.append
@@ -344,6 +350,25 @@ def render(results: list[dict]) -> str:
     if not runs:
         w("No results yet.\n")
         return "\n".join(lines)
+    render_machine(runs, w)
+    render_targets(results, runs, w)
+    render_ingest(runs, w)
+    render_lag(runs, w)
+    render_search(runs, w)
+    render_memory(runs, w)
+    render_growth(runs, w)
+    render_before_after(results, runs, w)
+    for r in results:
+        if "variants" in r:
+            render_rank_cap(r, w)
+    render_labelled(results, w)
+    render_errors(runs, w)
+    if NOTES_MD.exists():
+        w(NOTES_MD.read_text())
+    return "\n".join(lines) + "\n"
+
+
+def render_machine(runs: Runs, w: Callable[[str], None]) -> None:
     any_run = next(iter(runs.values()))
     m = any_run["meta"]["machine"]
     w("## Machine\n")
@@ -368,6 +393,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_targets(results: list[dict[str, Any]], runs: Runs, w: Callable[[str], None]) -> None:
     w("## Targets\n")
     w(
         "| run | ingest b1000 / raw (≥ 0.70) | search p99 c=8 / raw, worst class (≤ 2.0) | "
@@ -378,7 +405,7 @@ def render(results: list[dict]) -> str:
 
     # Beside the default runs: the newest run of each PostgreSQL (backend, scale) with the
     # other index_phrases setting (off since it became the default; on before).
-    phrase_runs: dict[tuple[str, str], dict] = {}
+    phrase_runs: dict[tuple[str, str], dict[str, Any]] = {}
     for r in sorted(results, key=lambda r: r["meta"]["date"]):
         m = r["meta"]
         current = runs.get((m.get("backend", ""), m.get("scale", "")))
@@ -391,7 +418,7 @@ def render(results: list[dict]) -> str:
     for (b, s), r in [*runs.items(), *phrase_runs.items()]:
         t = evaluate_targets(r)
 
-        def cell(key: str, fmt, t: dict = t) -> str:  # type: ignore[no-untyped-def]
+        def cell(key: str, fmt: Callable[[Any], str], t: dict[str, Any] = t) -> str:
             if key not in t:
                 return "–"
             return f"{fmt(t[key]['value'])} {'✅' if t[key]['pass'] else '❌'}"
@@ -403,6 +430,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_ingest(runs: Runs, w: Callable[[str], None]) -> None:
     w("## Ingest (end to end: first POST → last task `succeeded`)\n")
     w(
         "Docuseek: NDJSON batches over HTTP, 2 clients in flight; raw: `COPY` per batch (one "
@@ -457,6 +486,8 @@ def render(results: list[dict]) -> str:
         )
     w("")
 
+
+def render_lag(runs: Runs, w: Callable[[str], None]) -> None:
     w("## Indexing lag under a steady write load (202 → searchable)\n")
     w("| run | load | writes measured | p50 | p99 | max |")
     w("|---|---|---|---|---|---|")
@@ -470,6 +501,8 @@ def render(results: list[dict]) -> str:
             )
     w("")
 
+
+def render_search(runs: Runs, w: Callable[[str], None]) -> None:
     w("## Search latency (ms) and throughput\n")
     w(
         "Docuseek: `GET /collections/bench/search` (limit 10, highlights on) driven by the load "
@@ -506,6 +539,8 @@ def render(results: list[dict]) -> str:
         if ag:
             w("\n" + agreement_line(ag) + "\n")
 
+
+def render_memory(runs: Runs, w: Callable[[str], None]) -> None:
     w("## Memory and index size\n")
     w(
         "Peak RSS is the kernel's high-water mark (VmHWM) of each process, read at the end of "
@@ -531,6 +566,8 @@ def render(results: list[dict]) -> str:
     if any(osmem):
         w("\n".join(x for x in osmem if x) + "\n")
 
+
+def render_growth(runs: Runs, w: Callable[[str], None]) -> None:
     w("## How cost grows\n")
     w(
         "| backend | docs | Docuseek ingest b1000 docs/s | raw docs/s | Docuseek p99 c=8 per class "
@@ -551,10 +588,8 @@ def render(results: list[dict]) -> str:
     if PLOT.exists():
         w("![scaling](results/scaling.png)\n")
 
-    render_before_after(results, runs, w)
-    for r in results:
-        if "variants" in r:
-            render_rank_cap(r, w)
+
+def render_labelled(results: list[dict[str, Any]], w: Callable[[str], None]) -> None:
     labelled = [r for r in results if r["meta"].get("label")]
     if labelled:
         w("## Labelled runs (before/after a change)\n")
@@ -576,18 +611,17 @@ def render(results: list[dict]) -> str:
             )
         w("")
 
+
+def render_errors(runs: Runs, w: Callable[[str], None]) -> None:
     errs = [(r["_file"], e) for r in runs.values() for e in r.get("errors", [])]
     if errs:
         w("## Errors recorded by these runs\n")
         for f, e in errs:
             w(f"- `{f}`: {e}")
         w("")
-    if NOTES_MD.exists():
-        w(NOTES_MD.read_text())
-    return "\n".join(lines) + "\n"
 
 
-def render_rank_cap(r: dict, w) -> None:  # type: ignore[no-untyped-def]
+def render_rank_cap(r: dict[str, Any], w: Callable[[str], None]) -> None:
     w(f"## Experiment: bounded ranking on {r['meta']['docs']:,} documents (raw SQL)\n")
     w(
         f"`bench/experiment_rank_cap.py` (`{r['_file']}`): the raw PostgreSQL query with "
@@ -613,7 +647,7 @@ def render_rank_cap(r: dict, w) -> None:  # type: ignore[no-untyped-def]
     w("")
 
 
-def plot(results: list[dict], path: Path = PLOT) -> Path | None:
+def plot(results: list[dict[str, Any]], path: Path = PLOT) -> Path | None:
     try:
         import matplotlib
 

@@ -31,15 +31,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bench import corpus, loadgen, machine, queries, servers
 from bench.docuseek_http import DocuseekClient
+from bench.parallel import scalar
 from bench.peers import SqliteFts, TantivyIndex
 from bench.raw_opensearch import RawOpenSearch
 from bench.raw_postgres import RawPostgres
 
 REPO = Path(__file__).resolve().parent.parent
 Raw = RawOpenSearch | RawPostgres
+T = TypeVar("T")
 SCALES = {"64k": None, "1m": 1_000_000, "10m": 10_000_000}
 BIG_DOCS = 500_000  # OpenSearch at this size and above: one engine at a time, GOGC below
 BIG_OSMEM_GOGC = 25  # osmem-server's GOGC at BIG_DOCS+ unless --osmem-gogc says otherwise
@@ -119,7 +122,7 @@ def osmem_go_env(opts: Options, n_docs: int) -> dict[str, str]:
     return env
 
 
-def load_docs(opts: Options) -> tuple[list[dict], str]:
+def load_docs(opts: Options) -> tuple[list[dict[str, Any]], str]:
     if opts.scale in ("64k", "smoke") and (opts.docs is None or opts.docs <= 70_000):
         path = corpus.ensure_real_corpus()
         docs = list(corpus.read_ndjson(path, opts.docs))
@@ -137,16 +140,17 @@ class Run:
         self.o = opts
         self.errors: list[str] = []
         self.t_start = time.perf_counter()
-        self.result: dict = {}
+        self.result: dict[str, Any] = {}
         self.log_lines: list[str] = []
         self.pg: servers.Postgres | None = None
         self.osm: servers.Osmem | None = None
+        self.ds: servers.Docuseek | None = None
         self.one_at_a_time = False
         # One engine at a time: taken before the raw index is deleted (None: measured live).
         self.raw_dropped = False
-        self.raw_answers: list[dict] | None = None
-        self.raw_windows: dict[str, dict[str, dict]] | None = None
-        self.raw_size: int | dict | None = None
+        self.raw_answers: list[dict[str, Any]] | None = None
+        self.raw_windows: dict[str, dict[str, dict[str, Any]]] | None = None
+        self.raw_size: int | dict[str, Any] | None = None
 
     def elapsed(self) -> float:
         return round(time.perf_counter() - self.t_start, 1)
@@ -155,7 +159,7 @@ class Run:
         line = f"[{time.perf_counter() - self.t_start:7.1f}s] {msg}"
         print(line, flush=True)
 
-    def section(self, name: str, fn):  # type: ignore[no-untyped-def]
+    def section(self, name: str, fn: Callable[[], T]) -> T | None:
         self.log(f"-- {name}")
         try:
             return fn()
@@ -166,26 +170,36 @@ class Run:
 
     # -----------------------------------------------------------------------------------
 
-    def execute(self) -> dict:
+    def execute(self) -> dict[str, Any]:
+        """Start the servers, measure every section, stop the servers; the result."""
         o = self.o
         docs, source = load_docs(o)
         qs = [q for q in queries.load() if q["class"] in o.classes]
         self.log(f"{len(docs)} documents from {source}; {len(qs)} queries; backend {o.backend}")
-        work = o.work_dir
-        work.mkdir(parents=True, exist_ok=True)
-        admin_key = "bench-" + secrets.token_hex(16)
+        o.work_dir.mkdir(parents=True, exist_ok=True)
         self.one_at_a_time = one_at_a_time(o, len(docs))
         go_env = osmem_go_env(o, len(docs)) if o.backend == "opensearch" else {}
-        pg = servers.Postgres(work / "pg", tune=o.tune_postgres)
-        self.pg = pg
-        osm = None
-        ds = None
-        res: dict = {
+        self.pg = servers.Postgres(o.work_dir / "pg", tune=o.tune_postgres)
+        res = self.result = self.new_result(len(docs), source, go_env)
+        try:
+            raw, client = self.start_servers(go_env)
+            self.measure(docs, qs, raw, client)
+        finally:
+            self.stop_servers()
+        res["targets"] = targets(res)
+        res["errors"] = self.errors
+        res["meta"]["wall_seconds"] = time.perf_counter() - self.t_start
+        return res
+
+    def new_result(self, n_docs: int, source: str, go_env: dict[str, str]) -> dict[str, Any]:
+        """The result's skeleton: what ran, where and how; the sections fill in the rest."""
+        o = self.o
+        res: dict[str, Any] = {
             "meta": {
                 "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "backend": o.backend,
                 "scale": o.scale,
-                "docs": len(docs),
+                "docs": n_docs,
                 "source": source,
                 "machine": machine.describe(),
                 "git_commit": machine.git_commit(REPO),
@@ -219,89 +233,101 @@ class Run:
         }
         if self.one_at_a_time:
             res["meta"]["order_note"] = ONE_AT_A_TIME_NOTE
-        self.result = res
-        try:
-            pg.create_database("docuseek")
-            pg.create_database("raw")
-            res["meta"]["postgres"] = {
-                **pg.settings(),
-                "tuned": "docuseek.embedded.tuning()" if o.tune_postgres else "defaults",
-            }
-            env = {
-                "DATABASE_URL": pg.sqlalchemy_url("docuseek"),
-                "SEARCH_BACKEND": o.backend,
-                "DOCUSEEK_LOG_LEVEL": "warning",
-            }
-            if o.backend == "opensearch":
-                osm = self.osm = servers.Osmem(work / "osmem.log", go_env)
-                env["OPENSEARCH_URL"] = osm.url
-                raw = RawOpenSearch(osm.url)
-            else:
-                raw = RawPostgres(
-                    pg.uri_for("raw"),
-                    statement_timeout_s=o.statement_timeout,
-                    index_phrases=o.index_phrases,
-                )
-            pgoptions = (
-                f"-c statement_timeout={int(o.statement_timeout * 1000)}"
-                if o.statement_timeout
-                else ""
-            )
-            ds = servers.Docuseek(
-                env, work / "logs", admin_key, o.api_workers, o.workers, api_pgoptions=pgoptions
-            )
-            client = DocuseekClient(ds.url, admin_key)
-            res["meta"]["load_generator"] = (
-                "wrk"
-                if (o.use_wrk if o.use_wrk is not None else loadgen.have_wrk())
-                else "httpx-threads"
-            )
-
-            self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
-            ds.check_alive()
-            self.section("vacuum", lambda: self.vacuum(pg, raw))
-            self.section("index size", lambda: self.index_size(pg, raw))
-            self.section("agreement", lambda: self.agreement(qs, raw, client))
-            peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
-            self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
-            self.section("lag", lambda: self.lag(docs, client))
-            ds.check_alive()
-            res["memory"].update(
-                {f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
-                postgres_peak_rss_bytes=pg.peak_rss(),
-            )
-            if osm is not None:
-                res["memory"]["osmem_peak_rss_bytes"] = osm.peak_rss()
-                self.note_osmem_rss("end")
-            for p in peers or []:
-                if hasattr(p, "close"):
-                    p.close()
-        finally:
-            if ds is not None:
-                ds.stop()
-            if osm is not None:
-                osm.stop()
-            pg.stop()
-        res["targets"] = targets(res)
-        res["errors"] = self.errors
-        res["meta"]["wall_seconds"] = time.perf_counter() - self.t_start
         return res
+
+    def start_servers(self, go_env: dict[str, str]) -> tuple[Raw, DocuseekClient]:
+        """The two databases, osmem-server for the OpenSearch backend, the raw baseline and
+        Docuseek's api and worker processes."""
+        o, pg, res = self.o, self.pg, self.result
+        assert pg is not None
+        pg.create_database("docuseek")
+        pg.create_database("raw")
+        res["meta"]["postgres"] = {
+            **pg.settings(),
+            "tuned": "docuseek.embedded.tuning()" if o.tune_postgres else "defaults",
+        }
+        env = {
+            "DATABASE_URL": pg.sqlalchemy_url("docuseek"),
+            "SEARCH_BACKEND": o.backend,
+            "DOCUSEEK_LOG_LEVEL": "warning",
+        }
+        raw: Raw
+        if o.backend == "opensearch":
+            osm = self.osm = servers.Osmem(o.work_dir / "osmem.log", go_env)
+            env["OPENSEARCH_URL"] = osm.url
+            raw = RawOpenSearch(osm.url)
+        else:
+            raw = RawPostgres(
+                pg.uri_for("raw"),
+                statement_timeout_s=o.statement_timeout,
+                index_phrases=o.index_phrases,
+            )
+        pgoptions = (
+            f"-c statement_timeout={int(o.statement_timeout * 1000)}" if o.statement_timeout else ""
+        )
+        admin_key = "bench-" + secrets.token_hex(16)
+        self.ds = servers.Docuseek(
+            env, o.work_dir / "logs", admin_key, o.api_workers, o.workers, api_pgoptions=pgoptions
+        )
+        res["meta"]["load_generator"] = (
+            "wrk"
+            if (o.use_wrk if o.use_wrk is not None else loadgen.have_wrk())
+            else "httpx-threads"
+        )
+        return raw, DocuseekClient(self.ds.url, admin_key)
+
+    def measure(
+        self, docs: list[dict[str, Any]], qs: list[dict[str, Any]], raw: Raw, client: DocuseekClient
+    ) -> None:
+        """Every section in turn (a failed one is recorded and the run goes on), then the
+        processes' peak memory."""
+        o, pg, ds, res = self.o, self.pg, self.ds, self.result
+        assert pg is not None and ds is not None
+        self.section("ingest", lambda: self.ingest(docs, qs, raw, client))
+        ds.check_alive()
+        self.section("vacuum", lambda: self.vacuum(pg, raw))
+        self.section("index size", lambda: self.index_size(pg, raw))
+        self.section("agreement", lambda: self.agreement(qs, raw, client))
+        peers = self.section("peers", lambda: self.load_peers(docs)) if o.peers else None
+        self.section("search", lambda: self.search(qs, raw, client, ds, peers or []))
+        self.section("lag", lambda: self.lag(docs, client))
+        ds.check_alive()
+        res["memory"].update(
+            {f"{k}_peak_rss_bytes": v for k, v in ds.peak_rss().items()},
+            postgres_peak_rss_bytes=pg.peak_rss(),
+        )
+        if self.osm is not None:
+            res["memory"]["osmem_peak_rss_bytes"] = self.osm.peak_rss()
+            self.note_osmem_rss("end")
+        for p in peers or []:
+            if hasattr(p, "close"):
+                p.close()
+
+    def stop_servers(self) -> None:
+        if self.ds is not None:
+            self.ds.stop()
+        if self.osm is not None:
+            self.osm.stop()
+        if self.pg is not None:
+            self.pg.stop()
 
     # -- sections ---------------------------------------------------------------------------
 
-    def ingest(self, docs: list[dict], qs: list[dict], raw: Raw, client: DocuseekClient) -> None:
+    def ingest(
+        self, docs: list[dict[str, Any]], qs: list[dict[str, Any]], raw: Raw, client: DocuseekClient
+    ) -> None:
         """Each batch size: the raw load, then Docuseek's; batch 1000 in `ingest_rounds`
         alternated rounds (the last one's loads stay for the searches). One engine at a
         time, the raw engine is measured and its index deleted between the two batch-1000
         loads."""
         o = self.o
-        out: dict = {"docuseek": {}, "raw": {}, "ratio": {}, "rounds": {}}
+        out: dict[str, Any] = {"docuseek": {}, "raw": {}, "ratio": {}, "rounds": {}}
         self.result["ingest"] = out
         rounds = ingest_rounds(o, len(docs))
         plan = [(1, docs[: o.batch1_docs], 1), (100, docs[: o.batch100_docs], 1)]
         plan += [(1000, docs, rounds)]
         for batch, subset, n_rounds in plan:
-            per_round: dict[str, list] = {"raw": [], "docuseek": [], "ratio": []}
+            per_round: dict[str, list[Any]] = {"raw": [], "docuseek": [], "ratio": []}
             for i in range(n_rounds):
                 last = i == n_rounds - 1
                 raw.reset()
@@ -339,7 +365,7 @@ class Run:
         self.note_osmem_rss("docuseek b1000 loaded")
         out["docuseek_count"] = client.count("bench")
 
-    def raw_alone(self, qs: list[dict], raw: RawOpenSearch) -> None:
+    def raw_alone(self, qs: list[dict[str, Any]], raw: RawOpenSearch) -> None:
         """One engine at a time: everything the run needs from the raw engine (index size,
         agreement answers, search windows), then its index is deleted, whatever failed."""
         try:
@@ -355,12 +381,14 @@ class Run:
             self.note_osmem_rss("raw index deleted")
             if self.osm is not None:
                 # Docuseek's load gets a fresh server too, not one whose heap the raw
-                # searches grew (18.7 GB at 1M on f9b24bb: ingest ratio 0.62 vs 0.89).
+                # searches grew (bench/notes.md, "Later on 2026-11-26 (02:35–04:45 UTC)").
                 self.osm.restart()
                 self.note_osmem_rss("osmem-server restarted")
 
-    def raw_search(self, qs: list[dict], raw: Raw) -> dict[str, dict[str, dict]]:
-        out: dict[str, dict[str, dict]] = {}
+    def raw_search(
+        self, qs: list[dict[str, Any]], raw: Raw
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, dict[str, Any]]] = {}
         t0 = self.elapsed()
         for cls, lst, c in self.windows(qs):
             r = out.setdefault(cls, {})[str(c)] = self.raw_window(raw, cls, lst, c)
@@ -380,10 +408,10 @@ class Run:
         at[when] = {"rss": rss, "peak_so_far": peak}
         self.log(f"osmem-server RSS {rss / 2**20:,.0f} MB, peak {peak / 2**20:,.0f} MB ({when})")
 
-    def index_size(self, pg: servers.Postgres, raw) -> None:  # type: ignore[no-untyped-def]
+    def index_size(self, pg: servers.Postgres, raw: Raw) -> None:
         import psycopg
 
-        sizes: dict = {}
+        sizes: dict[str, Any] = {}
         with psycopg.connect(pg.uri_for("docuseek")) as c:
             rows = c.execute(
                 "SELECT n.nspname || '.' || c.relname, pg_total_relation_size(c.oid)"
@@ -392,7 +420,7 @@ class Run:
             ).fetchall()
             sizes["docuseek_tables"] = {name: int(sz) for name, sz in rows}
             sizes["docuseek_database_bytes"] = int(
-                c.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+                scalar(c.execute("SELECT pg_database_size(current_database())").fetchone())
             )
             sizes["docuseek_index_bytes"] = sum(
                 sz for name, sz in rows if name.startswith("docuseek_index.")
@@ -403,7 +431,7 @@ class Run:
             sizes["note"] = "osmem-server keeps its indices in memory: see memory.osmem_peak_rss"
         self.result["index_size"] = sizes
 
-    def agreement(self, qs: list[dict], raw, client: DocuseekClient) -> None:  # type: ignore[no-untyped-def]
+    def agreement(self, qs: list[dict[str, Any]], raw: Raw, client: DocuseekClient) -> None:
         """Like with like: the raw SQL does exact work (exact total, ts_rank over every
         match). Docuseek's PostgreSQL backend does too up to PG_EXACT_LIMIT matches; beyond,
         its page is tiered (top-weight matches first, id order) by design, and its total is
@@ -430,9 +458,12 @@ class Run:
             f"{ag['same_total_fraction']:.2f}, top-10 jaccard {ag['mean_top10_jaccard']:.2f}"
         )
 
-    def load_peers(self, docs: list[dict]) -> list:
+    def load_peers(self, docs: list[dict[str, Any]]) -> list[SqliteFts | TantivyIndex]:
         work = self.o.work_dir
-        peers = [SqliteFts(work / "peers.sqlite"), TantivyIndex(work / "tantivy")]
+        peers: list[SqliteFts | TantivyIndex] = [
+            SqliteFts(work / "peers.sqlite"),
+            TantivyIndex(work / "tantivy"),
+        ]
         for p in peers:
             r = p.ingest(docs, 1000)
             r["size_bytes"] = p.size_bytes()
@@ -441,7 +472,7 @@ class Run:
             self.log(f"{p.name}: {r['docs_per_s']:.0f} docs/s, {r['size_bytes'] / 1e6:.0f} MB")
         return peers
 
-    def windows(self, qs: list[dict]) -> list[tuple[str, list[dict], int]]:
+    def windows(self, qs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]], int]]:
         """The search measurements, in order: (class, its queries, concurrency)."""
         return [
             (cls, lst, c)
@@ -450,7 +481,7 @@ class Run:
             for c in self.o.concurrency
         ]
 
-    def raw_window(self, raw: Raw, cls: str, lst: list[dict], c: int) -> dict:
+    def raw_window(self, raw: Raw, cls: str, lst: list[dict[str, Any]], c: int) -> dict[str, Any]:
         o = self.o
         self.quiesce(f"{cls} c={c} raw")
         if isinstance(raw, RawOpenSearch):
@@ -460,21 +491,21 @@ class Run:
             )
         return loadgen.closed_loop(raw.search, lst, c, o.duration, o.warmup, tool="threads+psycopg")
 
-    def stored_raw_window(self, cls: str, c: int) -> dict:
+    def stored_raw_window(self, cls: str, c: int) -> dict[str, Any]:
         if self.raw_windows is None:
             raise RuntimeError("the raw index was deleted before its search windows were taken")
         return self.raw_windows[cls][str(c)]
 
     def search(
         self,
-        qs: list[dict],
+        qs: list[dict[str, Any]],
         raw: Raw,
         client: DocuseekClient,
         ds: servers.Docuseek,
-        peers: list,
+        peers: list[Any],
     ) -> None:
         o = self.o
-        out: dict = {"docuseek": {}, "raw": {}, "overhead_p99": {}, "overhead_p50": {}}
+        out: dict[str, Any] = {"docuseek": {}, "raw": {}, "overhead_p99": {}, "overhead_p50": {}}
         out.update({p.name: {} for p in peers})
         self.result["search"] = out
         t0 = self.elapsed()
@@ -489,7 +520,7 @@ class Run:
                 r = self.stored_raw_window(cls, c)
             else:
                 r = self.raw_window(raw, cls, lst, c)
-            per_c: dict[str, dict | float] = {"docuseek": d, "raw": r}
+            per_c: dict[str, dict[str, Any] | float] = {"docuseek": d, "raw": r}
             per_c["overhead_p99"] = d["p99_ms"] / r["p99_ms"]
             per_c["overhead_p50"] = d["p50_ms"] / r["p50_ms"]
             line = (
@@ -498,10 +529,9 @@ class Run:
                 f"{r['p50_ms']:7.1f} p99 {r['p99_ms']:7.1f} ({r['rps']:6.0f}/s)"
             )
             for p in peers:
-                per_c[p.name] = loadgen.closed_loop(
-                    p.search, lst, c, o.duration, o.warmup, tool="threads"
-                )
-                line += f" | {p.name} p99 {per_c[p.name]['p99_ms']:.1f}"
+                window = loadgen.closed_loop(p.search, lst, c, o.duration, o.warmup, tool="threads")
+                per_c[p.name] = window
+                line += f" | {p.name} p99 {window['p99_ms']:.1f}"
             for key, m in per_c.items():
                 out[key].setdefault(cls, {})[str(c)] = m
             self.log(line)
@@ -545,7 +575,7 @@ class Run:
             self.log(f"osmem-server still busy after {waited:.0f} s before {what}")
         return waited
 
-    def lag(self, docs: list[dict], client: DocuseekClient) -> None:
+    def lag(self, docs: list[dict[str, Any]], client: DocuseekClient) -> None:
         o = self.o
         self.quiesce("lag")  # the last search window's abandoned requests run on otherwise
         r = client.lag("bench", docs, o.lag_rate, o.lag_batch, o.lag_seconds)
@@ -556,14 +586,16 @@ class Run:
         )
 
 
-def median_round(results: list[dict]) -> dict:
+def median_round(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The round with the median docs/s (the lower middle one of an even count), so the
     figures reported beside it belong to one real load."""
     ordered = sorted(results, key=lambda x: x["docs_per_s"])
     return ordered[(len(ordered) - 1) // 2]
 
 
-def agreement_row(q: dict, a: dict, b: dict, exact_limit: int | None) -> dict:
+def agreement_row(
+    q: dict[str, Any], a: dict[str, Any], b: dict[str, Any], exact_limit: int | None
+) -> dict[str, Any]:
     """One query's comparison; exact_limit None = the backend never tiers (OpenSearch)."""
     sa, sb = set(a["ids"]), set(b["ids"])
     rel = a.get("total_relation", "eq")
@@ -581,11 +613,11 @@ def agreement_row(q: dict, a: dict, b: dict, exact_limit: int | None) -> dict:
     }
 
 
-def summarize_agreement(rows: list[dict]) -> dict:
+def summarize_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     exact = [x for x in rows if not x["tiered"]]
     tiered = [x for x in rows if x["tiered"]]
     n = len(exact) or 1
-    ag: dict = {
+    ag: dict[str, Any] = {
         "queries": rows,
         "compared": len(exact),
         "tiered": len(tiered),
@@ -611,9 +643,9 @@ def summarize_agreement(rows: list[dict]) -> dict:
     return ag
 
 
-def targets(res: dict) -> dict:
-    """The issue's targets, evaluated on this run."""
-    out: dict = {}
+def targets(res: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's targets, evaluated on this run."""
+    out: dict[str, Any] = {}
     ratio = res.get("ingest", {}).get("ratio", {}).get("1000")
     if ratio is not None:
         out["ingest_b1000_ratio_ge_0.70"] = {"value": ratio, "pass": ratio >= 0.70}
@@ -641,13 +673,13 @@ def targets(res: dict) -> dict:
     return out
 
 
-def result_path(res: dict, out_dir: Path) -> Path:
+def result_path(res: dict[str, Any], out_dir: Path) -> Path:
     date = res["meta"]["date"][:10]
     label = ("-" + res["meta"]["label"]) if res["meta"].get("label") else ""
     return out_dir / f"{date}-{res['meta']['backend']}-{res['meta']['scale']}{label}.json"
 
 
-def save(res: dict, out_dir: Path) -> Path:
+def save(res: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = result_path(res, out_dir)
     path.write_text(json.dumps(res, indent=1, default=str) + "\n")

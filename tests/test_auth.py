@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 
 
 def make_key(service: Service, scopes: list[str], collections: list[str]) -> TestClient:

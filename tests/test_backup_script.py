@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from docuseek.db import normalize_url
 
 if TYPE_CHECKING:  # the fixture's type only: tests' helpers may move between modules
-    from tests.conftest import PgServer
+    from tests.helpers import PgServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "services" / "backup" / "backup.sh"

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 
 
 def stored_counts(service: Service) -> tuple[int, int, int]:

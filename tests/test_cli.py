@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from docuseek.importer import iter_json_array
 from docuseek.reindex import reindex
-from tests.conftest import BOOK_FIELDS, DOCUSEEK_BIN, Service, WorkerProcess, free_port, wait_for
+from tests.helpers import BOOK_FIELDS, DOCUSEEK_BIN, Service, WorkerProcess, free_port, wait_for
 
 DOCUSEEK = DOCUSEEK_BIN
 

@@ -12,7 +12,7 @@ from docuseek import collections, ingest
 from docuseek.errors import NotFound
 from docuseek.schema import Collection, CollectionSchema
 from docuseek.search.postgres import PostgresBackend
-from tests.conftest import BOOK_FIELDS, Racer, Service, wait_for
+from tests.helpers import BOOK_FIELDS, Racer, Service, wait_for
 
 
 def test_delete_waits_for_a_batch_in_flight_instead_of_deadlocking(service: Service) -> None:

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docuseek.api.app import create_app
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
-from tests.conftest import ADMIN_KEY, WorkerProcess, free_port, wait_for
+from tests.helpers import ADMIN_KEY, WorkerProcess, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

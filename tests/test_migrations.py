@@ -7,7 +7,7 @@ from sqlalchemy import Engine, text
 
 from docuseek.migrate import alembic_config, upgrade
 from docuseek.settings import Settings
-from tests.conftest import Service
+from tests.helpers import Service
 
 FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
 

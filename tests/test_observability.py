@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from docuseek.api.app import create_app
 from docuseek.db import make_engine
 from docuseek.search.postgres import PostgresBackend
-from tests.conftest import BOOK_FIELDS, Service, free_port
+from tests.helpers import BOOK_FIELDS, Service, free_port
 
 
 def metric(body: str, name: str, **labels: str) -> float:

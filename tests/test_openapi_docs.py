@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from docuseek.api.openapi import OPERATIONS, ErrorResponse
 from docuseek.console import STATIC_DIR
-from tests.conftest import Service
+from tests.helpers import Service
 
 PLACEHOLDERS = {"name": "nosuch", "doc_id": "nodoc", "key_id": "987654", "task_id": "987654"}
 # /readyz's 503 is its own {"status", "checks"} body, documented as such.

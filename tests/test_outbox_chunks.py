@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from docuseek.queries import OUTBOX_CHUNK
 from docuseek.worker import Worker
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 
 
 def docs(start: int, n: int, word: str = "alpha") -> list[dict[str, Any]]:

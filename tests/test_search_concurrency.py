@@ -21,7 +21,7 @@ from docuseek.search.base import SearchBackend
 from docuseek.search.postgres.layout import table_name
 from docuseek.settings import Settings
 from docuseek.worker import Worker
-from tests.conftest import ADMIN_KEY
+from tests.helpers import ADMIN_KEY
 
 WAITING_SEARCHES = (
     "SELECT count(*) FROM pg_stat_activity"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 from tests.test_bad_input import assert_error, stored_counts
 
 JSON = {"content-type": "application/json"}

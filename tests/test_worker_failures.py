@@ -7,7 +7,7 @@ import time
 from sqlalchemy import text
 
 from docuseek.worker import Worker
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 
 
 def test_a_bad_document_fails_its_task_and_the_rest_land(service: Service) -> None:
@@ -72,7 +72,7 @@ def test_batch_failures_back_off_then_fail_the_task(service: Service) -> None:
 
 def test_a_notification_wakes_idle_workers(service: Service) -> None:
     from docuseek.worker import WorkerPool
-    from tests.conftest import wait_for
+    from tests.helpers import wait_for
 
     service.create_collection("books", BOOK_FIELDS)
     # Poll once a minute: only the outbox notification can make this task finish in time.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from docuseek import queries as Q
-from tests.conftest import BOOK_FIELDS, Service, plan_nodes
+from tests.helpers import BOOK_FIELDS, Service, plan_nodes
 
 
 def test_the_version_lookup_reads_by_key_after_documents_was_analyzed_empty(

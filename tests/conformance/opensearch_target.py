@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,14 +18,9 @@ from osmem_server import OsmemServer
 
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.settings import Settings
+from tests.ports import free_port
 
 _prefixes = itertools.count()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_osmem(port: int) -> OsmemServer:

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import ADMIN_KEY, BOOK_FIELDS, Service
+from tests.helpers import ADMIN_KEY, BOOK_FIELDS, Service
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

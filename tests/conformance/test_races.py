@@ -7,7 +7,7 @@ from typing import Any
 from docuseek import collections
 from docuseek.schema import Collection
 from docuseek.search.base import SearchBackend
-from tests.conftest import BOOK_FIELDS, Racer, Service
+from tests.helpers import BOOK_FIELDS, Racer, Service
 
 
 class SearchAfterDrop:

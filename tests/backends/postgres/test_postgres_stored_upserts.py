@@ -15,7 +15,7 @@ from docuseek.schema import Collection
 from docuseek.search.base import IndexOp
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.search.postgres.layout import table_name
-from tests.conftest import BOOK_FIELDS, Service
+from tests.helpers import BOOK_FIELDS, Service
 
 DOCS: list[dict[str, Any]] = [
     {

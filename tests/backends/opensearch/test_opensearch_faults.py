@@ -25,7 +25,7 @@ from docuseek.search.base import IndexOp, SearchBackend
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.worker import Worker
 from tests.conformance.opensearch_target import start_osmem
-from tests.conftest import (
+from tests.helpers import (
     ADMIN_KEY,
     BOOK_FIELDS,
     DOCUSEEK_BIN,

@@ -13,7 +13,7 @@ from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres.planner import WALK_SETTINGS
-from tests.conftest import Service
+from tests.helpers import Service
 
 FIELDS = {
     "title": {"type": "text", "weight": "A"},

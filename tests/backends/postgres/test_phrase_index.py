@@ -16,7 +16,7 @@ from docuseek.search.base import SearchQuery
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres.layout import required_pairs, table_name
 from docuseek.search.postgres.planner import Search
-from tests.conftest import Service
+from tests.helpers import Service
 
 FIELDS = {
     "title": {"type": "text", "weight": "A"},

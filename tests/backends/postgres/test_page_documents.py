@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from docuseek.search.postgres import PostgresBackend
-from tests.conftest import Service, plan_nodes
+from tests.helpers import Service, plan_nodes
 
 FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
 
