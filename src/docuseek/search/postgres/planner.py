@@ -374,7 +374,8 @@ class Search:
             f" row_number() OVER (PARTITION BY p.id IS NULL ORDER BY {order}) AS page_row"
             f" FROM ({page_sql}) AS p"
             # A lookup by key per page row, always: as a plain join, a collection missing
-            # from the table's statistics was read whole (tests/backends/postgres/test_page_documents.py).
+            # from the table's statistics was read whole
+            # (tests/backends/postgres/test_page_documents.py).
             " LEFT JOIN LATERAL (SELECT body FROM documents"
             f" WHERE collection_id = {cid} AND id = p.id LIMIT 1) AS d ON true"
             f" {' '.join(joins)}) AS r ORDER BY r.page_row"
