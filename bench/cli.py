@@ -4,6 +4,7 @@ python -m bench run                       # default set: 64k, every backend
 python -m bench run --backend postgres --scale 1m --concurrency 1,8,32
 python -m bench corpus --scale 1m         # only build the corpus file
 python -m bench report                    # RESULTS.md + plot from bench/results/*.json
+python -m bench relevance --backend postgres,opensearch   # relevance harness (64k)
 """
 
 from __future__ import annotations
@@ -89,10 +90,31 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--update", action="store_true", help="apt-get update first")
     sub.add_parser("queries", help="rebuild bench/queries.json from the real corpus")
     sub.add_parser("report", help="regenerate RESULTS.md and the plot")
+    rel = sub.add_parser("relevance", help="known-item, name, typo and prefix query relevance")
+    rel.add_argument("--backend", default="postgres,opensearch", help="comma list of backends")
+    rel.add_argument("--queries", type=int, default=500, help="queries per base set")
+    rel.add_argument("--seed", type=int, default=42)
+    rel.add_argument("--docs", type=int, help="use the first N documents (smoke runs)")
+    rel.add_argument("--no-peers", action="store_true")
+    rel.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
     args = ap.parse_args(argv if argv is not None else (sys.argv[1:] or ["run"]))
 
     if args.cmd == "report":
         print(report.regenerate())
+        return 0
+    if args.cmd == "relevance":
+        from bench import relevance
+
+        relevance.execute(
+            relevance.Options(
+                backends=args.backend.split(","),
+                queries=args.queries,
+                seed=args.seed,
+                docs=args.docs,
+                peers=not args.no_peers,
+                out_dir=args.out_dir,
+            )
+        )
         return 0
     if args.cmd == "queries":
         queries.save(queries.build())

@@ -703,4 +703,7 @@ def regenerate(
         PLOT = plot_path
     plot(results, PLOT)
     md_path.write_text(render(results))
+    from bench import relevance  # its own section, from its own result files
+
+    relevance.regenerate_section(md_path, results_dir)
     return md_path
