@@ -285,3 +285,21 @@ QUEUE_REPAIR_DELETES = _q(
         "NULL::bigint",
     )
 )
+
+# -- reindex as a task (POST /collections/{name}/reindex) ------------------------------------
+RUNNING_REINDEX_TASK = _q(
+    "SELECT id FROM tasks WHERE type = 'reindex' AND collection = :name"
+    " AND status IN ('enqueued', 'processing') LIMIT 1"
+)
+START_REINDEX_TASK = _q(
+    "UPDATE tasks SET status = 'processing', started_at = clock_timestamp() WHERE id = :id"
+)
+# received: the documents to copy; indexed: copied so far; pending: the rest.
+REINDEX_TASK_PROGRESS = _q(
+    "UPDATE tasks SET received = :total, indexed = :copied,"
+    " pending = greatest(:total - :copied, 0) WHERE id = :id"
+)
+FINISH_REINDEX_TASK = _q(
+    "UPDATE tasks SET status = :status, error = :error, pending = 0,"
+    " finished_at = clock_timestamp() WHERE id = :id"
+)
