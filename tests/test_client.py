@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,10 @@ def test_delete_document_and_typed_errors(ds: Client) -> None:
 
 def test_keys_scopes_and_revocation(ds: Client, live: LiveServer) -> None:
     ds.create_collection("books", BOOK_FIELDS)
-    created = ds.create_key("frontend", ["search"], ["books"])
+    expires = datetime.now(UTC) + timedelta(days=30)
+    created = ds.create_key("frontend", ["search"], ["books"], expires_at=expires)
     assert created["key"].startswith("dsk_")
+    assert datetime.fromisoformat(created["expires_at"] or "") == expires
     assert created["id"] in [k["id"] for k in ds.list_keys()]
     with Client(live.url, created["key"]) as frontend:
         assert frontend.search("books")["total"] == 0

@@ -11,12 +11,18 @@ def _q(sql: str) -> TextClause:
 
 # -- keys ------------------------------------------------------------------------------------
 INSERT_KEY = _q(
-    "INSERT INTO api_keys (name, prefix, key_hash, scopes, collections)"
-    " VALUES (:name, :prefix, :key_hash, :scopes, :collections)"
-    " RETURNING id, name, prefix, scopes, collections, created_at"
+    "INSERT INTO api_keys (name, prefix, key_hash, scopes, collections, expires_at)"
+    " VALUES (:name, :prefix, :key_hash, :scopes, :collections, :expires_at)"
+    " RETURNING id, name, prefix, scopes, collections, created_at, expires_at"
 )
-SELECT_KEY_BY_HASH = _q("SELECT id, name, scopes, collections FROM api_keys WHERE key_hash = :h")
-LIST_KEYS = _q("SELECT id, name, prefix, scopes, collections, created_at FROM api_keys ORDER BY id")
+SELECT_KEY_BY_HASH = _q(
+    "SELECT id, name, scopes, collections, expires_at,"
+    " expires_at IS NOT NULL AND expires_at <= now() AS expired"
+    " FROM api_keys WHERE key_hash = :h"
+)
+LIST_KEYS = _q(
+    "SELECT id, name, prefix, scopes, collections, created_at, expires_at FROM api_keys ORDER BY id"
+)
 DELETE_KEY = _q("DELETE FROM api_keys WHERE id = :id RETURNING id")
 COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)")
 
