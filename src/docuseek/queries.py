@@ -309,3 +309,36 @@ FINISH_REINDEX_TASK = _q(
     "UPDATE tasks SET status = :status, error = :error, pending = 0,"
     " finished_at = clock_timestamp() WHERE id = :id"
 )
+
+# -- partial updates (PATCH, POST documents?merge=true) --------------------------------------
+# The stored rows a merge reads, locked in id order (as every write locks documents).
+LOCK_DOCUMENTS_FOR_MERGE = _q(
+    "SELECT id FROM documents WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
+    " ORDER BY id FOR UPDATE"
+)
+# Each patch merged into its stored document (top-level fields replaced), or the patch
+# alone when there is none; `existed` says which.
+MERGE_DOCUMENTS = _q(
+    """
+    SELECT p.ord, p.id, coalesce(d.body, '{}'::jsonb) || p.patch AS body,
+           d.id IS NOT NULL AS existed
+    FROM jsonb_to_recordset(CAST(:patches AS jsonb)) AS p(ord int, id text, patch jsonb)
+    LEFT JOIN documents d ON d.collection_id = :cid AND d.id = p.id
+    ORDER BY p.ord
+    """
+)
+
+# -- facet value search (GET /collections/{name}/facets/{field}?q=) --------------------------
+# A field holds one value or a list of them; values are matched as text, case-insensitively.
+FACET_VALUES = _q(
+    """
+    SELECT v.value, count(*) AS n
+    FROM documents d,
+         jsonb_array_elements_text(CASE jsonb_typeof(d.body -> :field)
+             WHEN 'array' THEN d.body -> :field
+             ELSE jsonb_build_array(d.body -> :field) END) AS v(value)
+    WHERE d.collection_id = :cid AND d.body ? :field AND d.body -> :field <> 'null'::jsonb
+      AND starts_with(lower(v.value), lower(:prefix))
+    GROUP BY v.value ORDER BY n DESC, v.value LIMIT :limit
+    """
+)
