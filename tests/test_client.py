@@ -138,3 +138,46 @@ def test_unreachable_server() -> None:
         pytest.raises(ServerUnreachable),
     ):
         ds.list_collections()
+
+
+def test_partial_updates_filters_multi_search_and_facet_values(ds: Client) -> None:
+    ds.create_collection("books", BOOK_FIELDS)
+    ds.wait_for_task(ds.add_documents("books", books(6))[0]["task_id"], timeout=30)
+    ds.wait_for_task(ds.update_document("books", "b000", {"title": "patched"})["task_id"])
+    assert ds.get_document("books", "b000")["document"]["body"] == "lazy fox"
+    task = ds.update_documents("books", [{"id": "b001", "tags": ["x"]}, {"id": "new"}])
+    ds.wait_for_task(task["task_id"], timeout=30)
+    assert ds.get_document("books", "b001")["document"]["tags"] == ["x"]
+    assert ds.facet_values("books", "section", "s") == [
+        {"value": "s0", "count": 2}, {"value": "s1", "count": 2}, {"value": "s2", "count": 2}
+    ]  # fmt: skip
+    deleted = ds.delete_by_filter("books", {"section": ["s2"]})
+    assert deleted["received"] == 2
+    ds.wait_for_task(deleted["task_id"], timeout=30)
+    first, second = ds.multi_search(
+        [
+            {"collection": "books", "q": "patched"},
+            {"collection": "books", "filter": {"nope": ["x"]}},
+        ]
+    )
+    assert [h["id"] for h in first["hits"]] == ["b000"]
+    assert second["status"] == 422
+    with pytest.raises(ApiError) as missing:
+        ds.update_document("books", "nope", {"title": "x"})
+    assert missing.value.status == 404
+
+
+def test_the_readme_example_runs(
+    ds: Client, live: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("## Python client", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    assert len(example.strip().splitlines()) == 3
+    ds.create_collection("books", BOOK_FIELDS)
+    ds.wait_for_task(ds.add_documents("books", books(2))[0]["task_id"], timeout=30)
+    (tmp_path / "var" / "docuseek").mkdir(parents=True)
+    (tmp_path / "var" / "docuseek" / "admin.key").write_text(ADMIN_KEY + "\n")
+    monkeypatch.chdir(tmp_path)
+    exec(example.replace("http://127.0.0.1:8000", live.url), {})
+    assert capsys.readouterr().out.strip() == "['b000', 'b001']"

@@ -297,6 +297,34 @@ class Client:
             flush()
         return accepted
 
+    def update_document(
+        self, collection: str, doc_id: str, fields: Mapping[str, Any]
+    ) -> TaskAccepted:
+        """Merge `fields` into the stored document (ApiError 404 when there is none)."""
+        return cast(
+            TaskAccepted,
+            self._request(
+                "PATCH", f"/collections/{collection}/documents/{doc_id}", json=dict(fields)
+            ),
+        )
+
+    def update_documents(self, collection: str, patches: list[Mapping[str, Any]]) -> TaskAccepted:
+        """Merge each patch (with its `id`) into its stored document, or store it as it is."""
+        return cast(
+            TaskAccepted,
+            self._request("PATCH", f"/collections/{collection}/documents", json=patches),
+        )
+
+    def delete_by_filter(
+        self, collection: str, filter: Mapping[str, Any] | list[str]
+    ) -> TaskAccepted:
+        """Delete the documents the search filter matches, as one task."""
+        body = {"filter": filter if isinstance(filter, list) else dict(filter)}
+        return cast(
+            TaskAccepted,
+            self._request("POST", f"/collections/{collection}/documents/delete", json=body),
+        )
+
     def get_document(self, collection: str, doc_id: str) -> StoredDocument:
         return cast(
             StoredDocument, self._request("GET", f"/collections/{collection}/documents/{doc_id}")
@@ -396,6 +424,23 @@ class Client:
             cursor = page["next_cursor"]
             if not cursor:
                 return
+
+    def multi_search(self, queries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Several searches in one request, each `{"collection": ..., "q": ..., ...}`; each
+        result is a search response, or `{"status", "error"}` for that query alone."""
+        response = self._request("POST", "/multi-search", json={"queries": queries})
+        return cast(list[dict[str, Any]], response["results"])
+
+    def facet_values(
+        self, collection: str, field: str, prefix: str = "", *, limit: int = 10
+    ) -> list[FacetValue]:
+        """Values of a facet field starting with `prefix`, most frequent first."""
+        response = self._request(
+            "GET",
+            f"/collections/{collection}/facets/{field}",
+            params={"q": prefix, "limit": limit},
+        )
+        return cast(list[FacetValue], response["values"])
 
     # -- keys ----------------------------------------------------------------------------
 
