@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from docuseek.reindex import _lock_key
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 from tests.conftest import ADMIN_KEY, BOOK_FIELDS, DOCUSEEK_BIN, Service, wait_for
@@ -142,3 +143,27 @@ def test_reindex_through_the_api_reports_progress_in_its_task(
     ]
     code, err = run("reindex", "--collection", "books", "--url", live.url, key=with_search_key)
     assert code == 1 and "lacks the 'admin' scope" in err, err
+
+
+def test_reindex_refuses_a_second_run_and_fails_interrupted_tasks(service: Service) -> None:
+    service.create_collection("books", BOOK_FIELDS)
+    with service.engine.connect() as holder:  # a reindex in progress holds this lock
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(1)})
+        busy = service.client.post("/collections/books/reindex")
+        assert busy.status_code == 409 and "already running" in busy.text
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(1)})
+        holder.commit()
+    with service.engine.begin() as conn:  # what an api process killed mid-reindex leaves
+        stale = conn.execute(
+            text(
+                "INSERT INTO tasks (type, collection, status) VALUES"
+                " ('reindex', 'books', 'processing') RETURNING id"
+            )
+        ).scalar_one()
+    started = service.client.post("/collections/books/reindex")
+    assert started.status_code == 202, started.text
+    assert service.task(stale)["status"] == "failed"
+    assert "interrupted" in service.task(stale)["error"]
+    wait_for(
+        lambda: service.task(started.json()["task_id"])["status"] == "succeeded", 30, "reindex"
+    )

@@ -293,9 +293,12 @@ QUEUE_REPAIR_DELETES = _q(
 )
 
 # -- reindex as a task (POST /collections/{name}/reindex) ------------------------------------
-RUNNING_REINDEX_TASK = _q(
-    "SELECT id FROM tasks WHERE type = 'reindex' AND collection = :name"
-    " AND status IN ('enqueued', 'processing') LIMIT 1"
+TRY_REINDEX_LOCK = _q("SELECT pg_try_advisory_xact_lock(:k)")
+# Reindex tasks left unfinished by an api process that stopped: none runs (we hold its lock).
+FAIL_INTERRUPTED_REINDEX_TASKS = _q(
+    "UPDATE tasks SET status = 'failed', error = 'interrupted: the api process stopped',"
+    " finished_at = clock_timestamp()"
+    " WHERE type = 'reindex' AND collection = :name AND status = 'processing'"
 )
 START_REINDEX_TASK = _q(
     "UPDATE tasks SET status = 'processing', started_at = clock_timestamp() WHERE id = :id"

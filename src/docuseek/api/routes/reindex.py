@@ -16,7 +16,7 @@ from docuseek import queries as Q
 from docuseek.api.deps import AdminKey, BackendDep, EngineDep
 from docuseek.api.routes.documents import TaskAccepted
 from docuseek.errors import Conflict, DocuseekError
-from docuseek.reindex import reindex
+from docuseek.reindex import _lock_key, reindex
 from docuseek.search.base import SearchBackend
 
 TASK_REINDEX = "reindex"
@@ -32,9 +32,10 @@ def start_reindex(name: str, engine: EngineDep, backend: BackendDep, _: AdminKey
     to it; searches keep working throughout. Follow it with GET /tasks/{task_id}."""
     with engine.begin() as conn:
         collection = collections.load_for_write(conn, name)
-        running = conn.execute(Q.RUNNING_REINDEX_TASK, {"name": name}).scalar()
-        if running is not None:
-            raise Conflict(f"a reindex of collection {name!r} is already running (task {running})")
+        # The lock a running reindex holds (reindex.py), tried until this commits.
+        if not conn.execute(Q.TRY_REINDEX_LOCK, {"k": _lock_key(collection.id)}).scalar_one():
+            raise Conflict(f"a reindex of collection {name!r} is already running")
+        conn.execute(Q.FAIL_INTERRUPTED_REINDEX_TASKS, {"name": name})
         task_id = int(
             conn.execute(
                 Q.INSERT_TASK,
