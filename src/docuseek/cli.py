@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from docuseek import __version__
-from docuseek.client import ApiError, Client, ClientError, UploadProgress
+from docuseek.client import ApiError, Client, ClientError, ServerUnreachable, UploadProgress
 from docuseek.errors import DocuseekError
 from docuseek.settings import Settings, get_settings
 
@@ -349,10 +349,13 @@ def _import_failed(exc: Exception, acknowledged: UploadProgress, ds: Client) -> 
             where = acknowledged.documents + int(first["position"])
             message = f"document #{where} of the file: {first.get('message')}"
         message = f"{exc.status} {exc.code}: {message}"
+    elif isinstance(exc, ServerUnreachable):
+        message += " (is the server running? give its address with --url or DOCUSEEK_URL)"
     console.print(f"[red]import stopped:[/] {message}")
     console.print(
         f"{acknowledged.documents} documents were acknowledged by the server (stored) in"
-        f" {acknowledged.batches} batches before it stopped; the rest were not sent"
+        f" {acknowledged.batches} batches before it stopped. Running the import again is"
+        " safe: documents are upserted by id."
     )
     ds.close()
     raise typer.Exit(1)
