@@ -75,8 +75,21 @@ def test_import_json_array_and_ndjson_over_http(
     bad = tmp_path / "bad.ndjson"
     bad.write_text('{"id": "x1"}\n{"id": "x2", "year": "soon"}\n')
     code, err = run("import", str(bad), "--collection", "books", "--url", live.url)
-    assert code == 1 and "document #1" in err and "year" in err, err
+    assert code == 1 and "document #1 of the file (line 2)" in err and "year" in err, err
     assert "0 documents were acknowledged" in err
+
+    # Errors point at lines of the file, not of the batch that carried them.
+    broken = tmp_path / "broken.ndjson"
+    broken.write_text('{"id": "y1"}\n\n{"id": "y2"}\n{"id": "y3", "year": "x"}\n')
+    code, err = run("import", str(broken), "--collection", "books", "--url", live.url,
+                    "--batch-size", "2")  # fmt: skip
+    assert code == 1 and "document #2 of the file (line 4)" in err, err
+    assert "2 documents were acknowledged" in err
+    broken.write_text('{"id": "y1"}\n\n{"id": "y2"}\n{"id": "y3"}\n\n{"id": \n')
+    code, err = run("import", str(broken), "--collection", "books", "--url", live.url,
+                    "--batch-size", "2")  # fmt: skip
+    assert code == 1 and "line 6 of the file" in err, err
+    assert "HTTP Request" not in err  # one line per batch would bury the progress bar
 
 
 def test_import_with_a_wrong_key_stores_nothing(

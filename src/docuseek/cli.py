@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import sys
@@ -250,6 +251,8 @@ def local_key(settings: Settings) -> str | None:
 
 
 def _client(settings: Settings, url: str | None, key: str | None) -> Client:
+    # httpx logs every request at INFO: a line per batch would bury the progress bar.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return Client(url or local_url(settings), key or local_key(settings))
 
 
@@ -345,9 +348,19 @@ def _import_failed(exc: Exception, acknowledged: UploadProgress, ds: Client) -> 
     message = getattr(exc, "message", str(exc))
     if isinstance(exc, ApiError):
         first = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
+        lines = exc.file_lines
         if isinstance(first, dict) and "position" in first:
-            where = acknowledged.documents + int(first["position"])
-            message = f"document #{where} of the file: {first.get('message')}"
+            position = int(first["position"])
+            where = f"document #{acknowledged.documents + position} of the file"
+            if lines and 0 <= position < len(lines):
+                where += f" (line {lines[position]})"
+            message = f"{where}: {first.get('message')}"
+        elif isinstance(first, dict) and lines and exc.code == "malformed_body":
+            # The server numbers the lines of the batch it got, which holds no blank lines.
+            loc = first.get("loc") or []
+            batch_line = str(loc[-1]).removeprefix("line ") if loc else ""
+            if batch_line.isdigit() and 0 < int(batch_line) <= len(lines):
+                message = f"line {lines[int(batch_line) - 1]} of the file: {first.get('msg')}"
         message = f"{exc.status} {exc.code}: {message}"
     elif isinstance(exc, ServerUnreachable):
         message += " (is the server running? give its address with --url or DOCUSEEK_URL)"

@@ -38,6 +38,9 @@ class ApiError(ClientError):
         self.code = code
         self.message = message
         self.details = details
+        # add_ndjson: the file line of each document of the rejected batch, so that a
+        # position or a "line N" in the details can be traced back to the file.
+        self.file_lines: list[int] | None = None
 
 
 class ServerUnreachable(ClientError):
@@ -261,35 +264,42 @@ class Client:
                 )
         accepted: list[TaskAccepted] = []
         lines: list[bytes] = []
+        line_numbers: list[int] = []
         size = 0
         read = 0
         done = 0
 
         def flush() -> None:
             nonlocal size, done
-            task = cast(
-                TaskAccepted,
-                self._request(
-                    "POST",
-                    f"/collections/{collection}/documents",
-                    content=b"".join(lines),
-                    headers={"Content-Type": "application/x-ndjson"},
-                ),
-            )
+            try:
+                task = cast(
+                    TaskAccepted,
+                    self._request(
+                        "POST",
+                        f"/collections/{collection}/documents",
+                        content=b"".join(lines),
+                        headers={"Content-Type": "application/x-ndjson"},
+                    ),
+                )
+            except ApiError as exc:
+                exc.file_lines = list(line_numbers)
+                raise
             accepted.append(task)
             done += len(lines)
             lines.clear()
+            line_numbers.clear()
             size = 0
             if on_progress:
                 on_progress(UploadProgress(done, len(accepted), read, task["task_id"]))
 
-        for line in source:
+        for line_number, line in enumerate(source, start=1):
             read += len(line)
             if not line.strip():
                 continue
             if lines and size + len(line) > max_batch_bytes:
                 flush()
             lines.append(line if line.endswith(b"\n") else line + b"\n")
+            line_numbers.append(line_number)
             size += len(line)
             if len(lines) >= batch_size:
                 flush()
