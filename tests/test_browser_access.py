@@ -148,3 +148,21 @@ def test_failure_buckets_stay_bounded() -> None:
         limiter.failed(address)
     assert limiter.retry_after("a") is None  # forgotten: the oldest of three
     assert limiter.retry_after("c") is not None
+
+
+def test_the_new_routes_have_openapi_entries(service: Service) -> None:
+    """Each route added for the client and the browser has an entry for the API reference,
+    with the errors it can return (the rules the reference's own test applies)."""
+    from docuseek.api.openapi_extra import EXTRA_OPERATIONS
+
+    schema = service.client.get("/openapi.json").json()
+    for (method, path), entry in EXTRA_OPERATIONS.items():
+        op = schema["paths"][path][method.lower()]
+        errors = set(entry["errors"])
+        assert len(entry["summary"]) > 3 and len(entry["description"]) > 20
+        assert {401, 403, 422} <= errors, (method, path)
+        if "{" in path:
+            assert 404 in errors, (method, path)
+        if "requestBody" in op:
+            assert {400, 413} <= errors and entry.get("request") is not None, (method, path)
+        assert entry.get("response") is not None
