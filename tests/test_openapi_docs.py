@@ -14,7 +14,13 @@ from docuseek.api.openapi import OPERATIONS, ErrorResponse
 from docuseek.console import STATIC_DIR
 from tests.helpers import Service
 
-PLACEHOLDERS = {"name": "nosuch", "doc_id": "nodoc", "key_id": "987654", "task_id": "987654"}
+PLACEHOLDERS = {
+    "name": "nosuch",
+    "doc_id": "nodoc",
+    "key_id": "987654",
+    "task_id": "987654",
+    "field": "nofield",
+}
 # /readyz's 503 is its own {"status", "checks"} body, documented as such.
 OWN_ERROR_BODY = {("GET", "/readyz", "503")}
 
@@ -90,8 +96,15 @@ def _documented(service: Service, status: str) -> list[tuple[str, str]]:
     return [(m, p) for m, p, op in operations(schema) if status in op["responses"]]
 
 
+# Bodies that pass the route's own body model, so the call reaches the missing resource.
+VALID_BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/collections/{name}/documents/delete"): {"filter": ["section:a"]},
+}
+
+
 def _call(client: TestClient, method: str, path: str, **kwargs: Any) -> Any:
-    body = {"json": {}} if method in ("PUT", "POST") else {}
+    json_body = VALID_BODIES.get((method, path), {})
+    body = {"json": json_body} if method in ("PUT", "POST", "PATCH") else {}
     return client.request(method, concrete(path), **body, **kwargs)
 
 

@@ -10,11 +10,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
 from docuseek import queries as Q
+from docuseek.errors import Unauthorized
 
 Scope = Literal["search", "write", "admin"]
 KEY_PREFIX = "dsk_"
@@ -56,7 +58,11 @@ def new_key() -> str:
 
 
 def create_key(
-    conn: Connection, name: str, scopes: list[str], collection_names: list[str]
+    conn: Connection,
+    name: str,
+    scopes: list[str],
+    collection_names: list[str],
+    expires_at: datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     key = new_key()
     row = (
@@ -68,6 +74,7 @@ def create_key(
                 "key_hash": hash_key(key),
                 "scopes": sorted(set(scopes)),
                 "collections": sorted(set(collection_names)),
+                "expires_at": expires_at,
             },
         )
         .mappings()
@@ -83,7 +90,10 @@ def is_env_admin(presented: str, env_admin_key: str | None) -> bool:
 
 
 def authenticate(conn: Connection, presented: str) -> Principal | None:
+    """The key's principal; None for an unknown key; Unauthorized for an expired one."""
     row = conn.execute(Q.SELECT_KEY_BY_HASH, {"h": hash_key(presented)}).first()
     if row is None:
         return None
+    if row.expired:
+        raise Unauthorized(f"key expired at {row.expires_at.isoformat()}")
     return Principal(row.id, row.name, frozenset(row.scopes), frozenset(row.collections))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import os
 import signal
 import sys
 import time
@@ -11,10 +15,21 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from docuseek import __version__
+from docuseek.client import ApiError, Client, ClientError, ServerUnreachable, UploadProgress
+from docuseek.errors import DocuseekError
 from docuseek.settings import Settings, get_settings
 
 app = typer.Typer(help="Docuseek: self-hosted document search.", no_args_is_help=True)
@@ -103,19 +118,28 @@ def serve(
     # default action that killed the process before the `finally` below, leaving the
     # embedded PostgreSQL running. As an exception, the shutdown below runs.
     signal.signal(signal.SIGTERM, _raise_system_exit)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    server_file = _write_server_file(settings.data_dir, bind_host, bind_port)
     try:
         uvicorn.run(
-            application,
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level=settings.log_level.lower(),
+            application, host=bind_host, port=bind_port, log_level=settings.log_level.lower()
         )
     finally:
+        server_file.unlink(missing_ok=True)
         pool.stop()
         for thread in threads:
             thread.join(timeout=30)
         if server is not None:
             server.cleanup()
+
+
+def _write_server_file(data_dir: Path, host: str, port: int) -> Path:
+    """Say where this server listens, so `docuseek import` finds it with no flags."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SERVER_FILE
+    url = f"http://{_connectable_host(host)}:{port}"
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    return path
 
 
 def _raise_system_exit(signum: int, frame: Any) -> None:
@@ -179,60 +203,185 @@ def _progress() -> Progress:
     )
 
 
+SERVER_FILE = "server.json"  # in DOCUSEEK_DATA_DIR: where `docuseek serve` listens
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DOCUSEEK_URL",
+        help="API URL (default: the `docuseek serve` of DOCUSEEK_DATA_DIR, else"
+        " http://DOCUSEEK_HOST:DOCUSEEK_PORT)",
+    ),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DOCUSEEK_API_KEY",
+        help="API key (default: DOCUSEEK_ADMIN_KEY, else DOCUSEEK_DATA_DIR/admin.key)",
+    ),
+]
+
+
+def _connectable_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def local_url(settings: Settings) -> str:
+    """Where the local server listens: what `docuseek serve` wrote, else the settings."""
+    try:
+        url = json.loads((settings.data_dir / SERVER_FILE).read_text())["url"]
+        if isinstance(url, str) and url:
+            return url
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return f"http://{_connectable_host(settings.host)}:{settings.port}"
+
+
+def local_key(settings: Settings) -> str | None:
+    if settings.admin_key:
+        return settings.admin_key.get_secret_value()
+    try:
+        return (settings.data_dir / "admin.key").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _client(settings: Settings, url: str | None, key: str | None) -> Client:
+    # httpx logs every request at INFO: a line per batch would bury the progress bar.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return Client(url or local_url(settings), key or local_key(settings))
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (the progress bar's position)."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.raw = raw
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)
+        self.read_bytes += n or 0
+        return n or 0
+
+
+def _bytes_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[docs]} documents"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON array or NDJSON")],
     collection: Annotated[str, typer.Option(help="Target collection (must exist)")],
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     wait: Annotated[bool, typer.Option(help="Wait until every task has finished")] = False,
+    url: UrlOption = None,
+    key: KeyOption = None,
 ) -> None:
-    """Stream documents from a file into a collection, with progress and a summary."""
-    from docuseek.db import make_engine
-    from docuseek.errors import DocuseekError
-    from docuseek.importer import import_file
+    """Send documents from a file to a collection over HTTP, with progress and a summary."""
+    from docuseek.importer import detect_ndjson, iter_json_array
 
     settings = get_settings()
     _setup(settings)
-    engine = make_engine(_require_database(settings))
+    size = file.stat().st_size
     started = time.perf_counter()
-    with _progress() as progress:
-        bar = progress.add_task(f"importing {file.name}", total=None)
-        try:
-            summary = import_file(
-                engine, collection, file, batch_size, on_batch=lambda n: progress.advance(bar, n)
-            )
-        except DocuseekError as exc:
-            console.print(f"[red]import stopped:[/] {exc.message}")
-            raise typer.Exit(1) from None
-    if wait and summary.task_ids:
-        _wait_for_tasks(engine, summary.task_ids)
-    elapsed = time.perf_counter() - started
-    rate = summary.documents / elapsed if elapsed else 0.0
+    acknowledged = UploadProgress(0, 0, 0, 0)
+    task_ids: list[int] = []
+    with _client(settings, url, key) as ds, file.open("rb") as raw:
+        counted = _CountingReader(raw)
+        with _bytes_progress() as progress:
+            bar = progress.add_task(f"importing {file.name}", total=size, docs=0)
+
+            def on_batch(done: UploadProgress) -> None:
+                nonlocal acknowledged
+                acknowledged = done
+                task_ids.append(done.task_id)
+                progress.update(bar, completed=counted.read_bytes, docs=done.documents)
+
+            try:
+                if detect_ndjson(file):
+                    ds.add_ndjson(
+                        collection,
+                        io.BufferedReader(counted),
+                        batch_size=batch_size,
+                        on_progress=on_batch,
+                    )
+                else:
+                    text_stream = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8")
+                    ds.add_documents(
+                        collection,
+                        iter_json_array(text_stream),
+                        batch_size=batch_size,
+                        on_progress=on_batch,
+                    )
+            except (ClientError, DocuseekError) as exc:
+                progress.stop()
+                _import_failed(exc, acknowledged, ds)
+        elapsed = time.perf_counter() - started
+        console.print(
+            f"imported {acknowledged.documents} documents in {acknowledged.batches} batches"
+            f" ({size / 1e6:.1f} MB in {elapsed:.1f} s:"
+            f" {acknowledged.documents / max(elapsed, 1e-9):.0f} docs/s,"
+            f" {size / 1e6 / max(elapsed, 1e-9):.1f} MB/s)"
+        )
+        if wait and task_ids:
+            _wait_for_tasks(ds, task_ids)
+
+
+def _import_failed(exc: Exception, acknowledged: UploadProgress, ds: Client) -> None:
+    """Say what stopped the import and how far it got, then exit 1."""
+    message = getattr(exc, "message", str(exc))
+    if isinstance(exc, ApiError):
+        first = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
+        lines = exc.file_lines
+        if isinstance(first, dict) and "position" in first:
+            position = int(first["position"])
+            where = f"document #{acknowledged.documents + position} of the file"
+            if lines and 0 <= position < len(lines):
+                where += f" (line {lines[position]})"
+            message = f"{where}: {first.get('message')}"
+        elif isinstance(first, dict) and lines and exc.code == "malformed_body":
+            # The server numbers the lines of the batch it got, which holds no blank lines.
+            loc = first.get("loc") or []
+            batch_line = str(loc[-1]).removeprefix("line ") if loc else ""
+            if batch_line.isdigit() and 0 < int(batch_line) <= len(lines):
+                message = f"line {lines[int(batch_line) - 1]} of the file: {first.get('msg')}"
+        message = f"{exc.status} {exc.code}: {message}"
+    elif isinstance(exc, ServerUnreachable):
+        message += " (is the server running? give its address with --url or DOCUSEEK_URL)"
+    console.print(f"[red]import stopped:[/] {message}")
     console.print(
-        f"imported {summary.documents} documents in {summary.batches} batches"
-        f" ({elapsed:.1f} s, {rate:.0f} docs/s)"
+        f"{acknowledged.documents} documents were acknowledged by the server (stored) in"
+        f" {acknowledged.batches} batches before it stopped. Running the import again is"
+        " safe: documents are upserted by id."
     )
+    ds.close()
+    raise typer.Exit(1)
 
 
-def _wait_for_tasks(engine: Any, task_ids: list[int]) -> None:
-    from sqlalchemy import text
-
+def _wait_for_tasks(ds: Client, task_ids: list[int]) -> None:
+    failed = 0
     with _progress() as progress:
         bar = progress.add_task("indexing", total=len(task_ids))
-        while True:
-            with engine.connect() as conn:
-                done, failed = conn.execute(
-                    text(
-                        "SELECT count(*) FILTER (WHERE status IN ('succeeded','failed')),"
-                        " count(*) FILTER (WHERE status = 'failed')"
-                        " FROM tasks WHERE id = ANY(CAST(:ids AS bigint[]))"
-                    ),
-                    {"ids": task_ids},
-                ).one()
-            progress.update(bar, completed=done)
-            if done >= len(task_ids):
-                break
-            time.sleep(0.5)
+        for task_id in task_ids:
+            task = ds.wait_for_task(task_id, timeout=24 * 3600, interval=0.2)
+            failed += task["status"] == "failed"
+            progress.advance(bar)
     if failed:
         console.print(f"[yellow]{failed} task(s) failed; see GET /tasks?status=failed[/]")
 
@@ -245,17 +394,61 @@ def _bar_updater(progress: Progress, bar: Any) -> Callable[[int, int], None]:
 def reindex(
     collection: Annotated[str | None, typer.Option(help="Collection to rebuild")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Rebuild every collection")] = False,
+    local: Annotated[
+        bool,
+        typer.Option(help="Rebuild in this process against DATABASE_URL instead of via the API"),
+    ] = False,
+    url: UrlOption = None,
+    key: KeyOption = None,
 ) -> None:
     """Rebuild the search index from PostgreSQL (new generation, then an atomic switch)."""
-    from docuseek import collections as collections_mod
-    from docuseek.errors import DocuseekError
-    from docuseek.reindex import reindex as run_reindex
-
     settings = get_settings()
     _setup(settings)
     if not collection and not all_:
         console.print("[red]give --collection NAME or --all[/]")
         raise typer.Exit(2)
+    if local:
+        _reindex_local(settings, collection, all_)
+    else:
+        _reindex_api(settings, collection, all_, url, key)
+
+
+def _reindex_api(
+    settings: Settings, collection: str | None, all_: bool, url: str | None, key: str | None
+) -> None:
+    with _client(settings, url, key) as ds:
+        try:
+            names = [c["name"] for c in ds.list_collections()] if all_ else [collection or ""]
+            for name in names:
+                started = time.perf_counter()
+                task_id = ds.reindex(name)["task_id"]
+                with _progress() as progress:
+                    bar = progress.add_task(f"reindexing {name}", total=None)
+                    while True:
+                        task = ds.get_task(task_id)
+                        details = task["details"]
+                        progress.update(
+                            bar, completed=details["indexed"], total=details["received"]
+                        )
+                        if task["status"] in ("succeeded", "failed"):
+                            break
+                        time.sleep(0.2)
+                if task["status"] == "failed":
+                    console.print(f"[red]reindex of {name} failed:[/] {task['error']}")
+                    raise typer.Exit(1)
+                console.print(
+                    f"{name}: reindexed, {details['indexed']} documents in"
+                    f" {time.perf_counter() - started:.1f} s (task {task_id})"
+                )
+        except ClientError as exc:
+            console.print(f"[red]reindex failed:[/] {getattr(exc, 'message', exc)}")
+            raise typer.Exit(1) from None
+
+
+def _reindex_local(settings: Settings, collection: str | None, all_: bool) -> None:
+    from docuseek import collections as collections_mod
+    from docuseek.reindex import reindex as run_reindex
+
     engine, backend = _engine_and_backend(settings, "reindex")
     if all_:
         with engine.connect() as conn:

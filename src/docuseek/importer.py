@@ -1,17 +1,14 @@
-"""`docuseek import`: stream a JSON array or NDJSON file into a collection in batches."""
+"""`docuseek import`'s file reading: the documents of a JSON array or NDJSON file, streamed
+(the command sends them in batches through `docuseek.client`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine
-
-from docuseek import ingest
-from docuseek.errors import DocuseekError, InvalidInput
+from docuseek.errors import InvalidInput
 from docuseek.payload import iter_ndjson
 
 CHUNK_CHARS = 1 << 16
@@ -77,47 +74,3 @@ def iter_documents(path: Path) -> Iterator[Any]:
     else:
         with path.open("r", encoding="utf-8") as handle:
             yield from iter_json_array(handle)
-
-
-@dataclass
-class ImportSummary:
-    documents: int = 0
-    batches: int = 0
-    task_ids: list[int] = field(default_factory=list)
-
-
-def import_file(
-    engine: Engine,
-    collection: str,
-    path: Path,
-    batch_size: int = 1000,
-    on_batch: Callable[[int], None] | None = None,
-) -> ImportSummary:
-    """Each batch is its own transaction and task; a bad document stops the import with the
-    position of that document in the file (earlier batches stay stored)."""
-    summary = ImportSummary()
-    batch: list[Any] = []
-
-    def flush() -> None:
-        try:
-            result = ingest.upsert_documents(engine, collection, batch)
-        except DocuseekError as exc:
-            first = (exc.details or [{}])[0] if isinstance(exc.details, list) else {}
-            if "position" in first:
-                where = summary.documents + int(first["position"])
-                raise InvalidInput(f"document #{where} of the file: {first['message']}") from exc
-            raise
-        summary.documents += len(batch)
-        summary.batches += 1
-        summary.task_ids.append(result.task_id)
-        if on_batch:
-            on_batch(len(batch))
-        batch.clear()
-
-    for doc in iter_documents(path):
-        batch.append(doc)
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    return summary

@@ -12,11 +12,12 @@ from sqlalchemy import Engine, Result
 
 from docuseek import collections, storable
 from docuseek import queries as Q
-from docuseek.errors import InvalidInput
+from docuseek.errors import InvalidInput, NotFound
 from docuseek.schema import Collection, DocumentError, validate_document
 
 TASK_UPSERT = "documents_upsert"
 TASK_DELETE = "documents_delete"
+TASK_MERGE = "documents_merge"
 
 
 @dataclass(frozen=True)
@@ -112,30 +113,86 @@ def upsert_documents(engine: Engine, collection_name: str, docs: list[Any]) -> E
         raise InvalidInput("the batch is empty: send at least one document")
     with engine.begin() as conn:
         collection = collections.load_for_write(conn, collection_name)
-        ids, bodies, hashes = prepare(collection, docs)
-        task_id = conn.execute(
-            Q.INSERT_TASK,
-            {"type": TASK_UPSERT, "collection": collection.name, "received": len(docs)},
-        ).scalar_one()
-        changed = queued_ids(
-            conn.execute(
-                Q.UPSERT_DOCUMENTS,
-                {"cid": collection.id, "rows": rows_json(ids, bodies, hashes), "task_id": task_id},
-            )
+        return _upsert(conn, collection, docs, TASK_UPSERT)
+
+
+def merge_documents(
+    engine: Engine, collection_name: str, patches: list[Any], *, must_exist: bool
+) -> Enqueued:
+    """Merge each patch's fields into its stored document (a document without one is
+    created from the patch, or, with `must_exist`, is a 404). The merge is jsonb `||` in
+    PostgreSQL under the rows' locks; the results are validated like any write and go
+    through the same upsert, task and outbox, in the same transaction."""
+    # A missing collection is a 404 before anything about the body, as for other writes.
+    collections.load_cached(engine, collection_name)
+    if not patches:
+        raise InvalidInput("the batch is empty: send at least one document")
+    problems = [
+        {"position": i, "field": "id", "message": "each document needs a non-empty string 'id'"}
+        for i, p in enumerate(patches)
+        if not isinstance(p, dict) or not isinstance(p.get("id"), str) or not p["id"]
+    ]
+    if problems:
+        first = problems[0]
+        raise InvalidInput(
+            f"document {first['position']}, field 'id': {first['message']} (the batch was"
+            " rejected; nothing was stored)",
+            details=problems[:20],
         )
-        queued = len(changed)
-        if queued < len(ids):
-            changed_set = set(changed)
-            unchanged = [i for i in ids if i not in changed_set]
-            queued += len(
-                queued_ids(
-                    conn.execute(
-                        Q.REQUEUE_UNCHANGED_PENDING,
-                        {"cid": collection.id, "ids": unchanged, "task_id": task_id},
-                    )
+    # Fails with a 422 naming the part before any statement sees text PostgreSQL refuses.
+    for position, patch in enumerate(patches):
+        try:
+            stored_form(position, patch)
+        except DocumentError as exc:
+            raise InvalidInput(f"document {position}: {exc.message}", [exc.as_detail()]) from None
+    with engine.begin() as conn:
+        collection = collections.load_for_write(conn, collection_name)
+        ids = sorted({p["id"] for p in patches})
+        conn.execute(Q.LOCK_DOCUMENTS_FOR_MERGE, {"cid": collection.id, "ids": ids})
+        # Repeated ids merge in order, as a sequence of PATCH requests would.
+        merged: dict[str, Any] = {}
+        order: list[str] = []
+        rows = [{"ord": i, "id": p["id"], "patch": p} for i, p in enumerate(patches)]
+        for row in conn.execute(
+            Q.MERGE_DOCUMENTS, {"cid": collection.id, "patches": json.dumps(rows)}
+        ):
+            if must_exist and not row.existed:
+                raise NotFound(
+                    f"document {row.id!r} does not exist in collection {collection.name!r}"
+                )
+            if row.id in merged:
+                merged[row.id] = {**merged[row.id], **patches[row.ord]}
+            else:
+                merged[row.id] = row.body
+                order.append(row.id)
+        return _upsert(conn, collection, [merged[i] for i in order], TASK_MERGE)
+
+
+def _upsert(conn: Any, collection: Collection, docs: list[Any], task_type: str) -> Enqueued:
+    ids, bodies, hashes = prepare(collection, docs)
+    task_id = conn.execute(
+        Q.INSERT_TASK,
+        {"type": task_type, "collection": collection.name, "received": len(docs)},
+    ).scalar_one()
+    changed = queued_ids(
+        conn.execute(
+            Q.UPSERT_DOCUMENTS,
+            {"cid": collection.id, "rows": rows_json(ids, bodies, hashes), "task_id": task_id},
+        )
+    )
+    queued = len(changed)
+    if queued < len(ids):
+        changed_set = set(changed)
+        unchanged = [i for i in ids if i not in changed_set]
+        queued += len(
+            queued_ids(
+                conn.execute(
+                    Q.REQUEUE_UNCHANGED_PENDING,
+                    {"cid": collection.id, "ids": unchanged, "task_id": task_id},
                 )
             )
-        return _finish(conn, task_id, len(docs), queued)
+        )
+    return _finish(conn, task_id, len(docs), queued)
 
 
 def delete_documents(engine: Engine, collection_name: str, ids: list[str]) -> Enqueued:

@@ -11,12 +11,18 @@ def _q(sql: str) -> TextClause:
 
 # -- keys ------------------------------------------------------------------------------------
 INSERT_KEY = _q(
-    "INSERT INTO api_keys (name, prefix, key_hash, scopes, collections)"
-    " VALUES (:name, :prefix, :key_hash, :scopes, :collections)"
-    " RETURNING id, name, prefix, scopes, collections, created_at"
+    "INSERT INTO api_keys (name, prefix, key_hash, scopes, collections, expires_at)"
+    " VALUES (:name, :prefix, :key_hash, :scopes, :collections, :expires_at)"
+    " RETURNING id, name, prefix, scopes, collections, created_at, expires_at"
 )
-SELECT_KEY_BY_HASH = _q("SELECT id, name, scopes, collections FROM api_keys WHERE key_hash = :h")
-LIST_KEYS = _q("SELECT id, name, prefix, scopes, collections, created_at FROM api_keys ORDER BY id")
+SELECT_KEY_BY_HASH = _q(
+    "SELECT id, name, scopes, collections, expires_at,"
+    " expires_at IS NOT NULL AND expires_at <= now() AS expired"
+    " FROM api_keys WHERE key_hash = :h"
+)
+LIST_KEYS = _q(
+    "SELECT id, name, prefix, scopes, collections, created_at, expires_at FROM api_keys ORDER BY id"
+)
 DELETE_KEY = _q("DELETE FROM api_keys WHERE id = :id RETURNING id")
 COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)")
 
@@ -283,4 +289,58 @@ QUEUE_REPAIR_DELETES = _q(
         "delete",
         "NULL::bigint",
     )
+)
+
+# -- reindex as a task (POST /collections/{name}/reindex) ------------------------------------
+TRY_REINDEX_LOCK = _q("SELECT pg_try_advisory_xact_lock(:k)")
+# Reindex tasks left unfinished by an api process that stopped: none runs (we hold its lock).
+FAIL_INTERRUPTED_REINDEX_TASKS = _q(
+    "UPDATE tasks SET status = 'failed', error = 'interrupted: the api process stopped',"
+    " finished_at = clock_timestamp()"
+    " WHERE type = 'reindex' AND collection = :name AND status = 'processing'"
+)
+START_REINDEX_TASK = _q(
+    "UPDATE tasks SET status = 'processing', started_at = clock_timestamp() WHERE id = :id"
+)
+# received: the documents to copy; indexed: copied so far; pending: the rest.
+REINDEX_TASK_PROGRESS = _q(
+    "UPDATE tasks SET received = :total, indexed = :copied,"
+    " pending = greatest(:total - :copied, 0) WHERE id = :id"
+)
+FINISH_REINDEX_TASK = _q(
+    "UPDATE tasks SET status = :status, error = :error, pending = 0,"
+    " finished_at = clock_timestamp() WHERE id = :id"
+)
+
+# -- partial updates (PATCH, POST documents?merge=true) --------------------------------------
+# The stored rows a merge reads, locked in id order (as every write locks documents).
+LOCK_DOCUMENTS_FOR_MERGE = _q(
+    "SELECT id FROM documents WHERE collection_id = :cid AND id = ANY(CAST(:ids AS text[]))"
+    " ORDER BY id FOR UPDATE"
+)
+# Each patch merged into its stored document (top-level fields replaced), or the patch
+# alone when there is none; `existed` says which.
+MERGE_DOCUMENTS = _q(
+    """
+    SELECT p.ord, p.id, coalesce(d.body, '{}'::jsonb) || p.patch AS body,
+           d.id IS NOT NULL AS existed
+    FROM jsonb_to_recordset(CAST(:patches AS jsonb)) AS p(ord int, id text, patch jsonb)
+    LEFT JOIN documents d ON d.collection_id = :cid AND d.id = p.id
+    ORDER BY p.ord
+    """
+)
+
+# -- facet value search (GET /collections/{name}/facets/{field}?q=) --------------------------
+# A field holds one value or a list of them; values are matched as text, case-insensitively.
+FACET_VALUES = _q(
+    """
+    SELECT v.value, count(*) AS n
+    FROM documents d,
+         jsonb_array_elements_text(CASE jsonb_typeof(d.body -> :field)
+             WHEN 'array' THEN d.body -> :field
+             ELSE jsonb_build_array(d.body -> :field) END) AS v(value)
+    WHERE d.collection_id = :cid AND d.body ? :field AND d.body -> :field <> 'null'::jsonb
+      AND starts_with(lower(v.value), lower(:prefix))
+    GROUP BY v.value ORDER BY n DESC, v.value LIMIT :limit
+    """
 )

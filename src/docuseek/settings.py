@@ -53,6 +53,21 @@ class Settings(BaseSettings):
         " rest queue keeps the slowest searches fast, at some cost in throughput. Raise it"
         " when the search engine runs on other machines.",
     )
+    cors_origins: str | None = Field(
+        None,
+        validation_alias="DOCUSEEK_CORS_ORIGINS",
+        description="Origins (comma separated, e.g. `https://app.example.com`) whose web pages"
+        " may call the API from a browser; `*` for any. Unset: none (no CORS headers).",
+    )
+    auth_failures_per_minute: int = Field(
+        30,
+        ge=1,
+        validation_alias="DOCUSEEK_AUTH_FAILURES_PER_MINUTE",
+        description="Failed authentications (missing, unknown or expired key) a client address"
+        " may make per minute, in bursts of as many; more get 429 with Retry-After. Valid keys"
+        " are never limited. Behind a reverse proxy, set uvicorn's FORWARDED_ALLOW_IPS to"
+        " its address so the client's address is the one counted.",
+    )
     max_batch_documents: int = Field(
         100_000,
         validation_alias="DOCUSEEK_MAX_BATCH_DOCUMENTS",
@@ -131,6 +146,9 @@ class Settings(BaseSettings):
         validation_alias="WORKER_METRICS_HOST",
         description="Bind host of the worker's metrics server.",
     )
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
 
     def effective_search_concurrency(self) -> int:
         return self.search_concurrency or len(os.sched_getaffinity(0)) + 1

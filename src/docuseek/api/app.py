@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,7 +15,18 @@ from docuseek import __version__
 from docuseek.api.deps import check_params_storable
 from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from docuseek.api.openapi import install_openapi
-from docuseek.api.routes import collections, console, documents, health, keys, search, tasks
+from docuseek.api.routes import (
+    collections,
+    console,
+    documents,
+    health,
+    keys,
+    multi_search,
+    partial,
+    reindex,
+    search,
+    tasks,
+)
 from docuseek.db import make_engine
 from docuseek.errors import DocuseekError
 from docuseek.metrics import register_queue_collector
@@ -49,7 +61,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            429: "too_many_requests",
+        }
         response = _error(
             exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
         )
@@ -83,10 +100,30 @@ def create_app(
     app.state.engine = engine
     app.state.backend = backend
     install_error_handlers(app)
-    for module in (health, keys, collections, documents, tasks, search):
+    for module in (
+        health,
+        keys,
+        collections,
+        documents,
+        partial,
+        tasks,
+        search,
+        reindex,
+        multi_search,
+    ):
         app.include_router(module.router)
     console.install(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    if settings.cors_origin_list():
+        # Outermost, so that errors (401, 413) carry the headers a browser needs to read them.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list(),
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app

@@ -6,11 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
+from docuseek.api.ratelimit import FailureLimiter
 from docuseek.auth import ENV_ADMIN, Principal, Scope, authenticate, is_env_admin
 from docuseek.errors import Forbidden, InvalidInput, Unauthorized
 from docuseek.search.base import SearchBackend
@@ -69,19 +70,42 @@ bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api ke
 # `def` dependency on a worker thread, a hop per dependency per request; only the key
 # lookup, which does I/O, goes to a thread.
 async def get_principal(
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    env_key = settings.admin_key.get_secret_value() if settings.admin_key else None
-    if is_env_admin(credentials.credentials, env_key):
-        return ENV_ADMIN  # no database round trip
-    principal = await run_in_threadpool(_lookup_key, engine, credentials.credentials)
-    if principal is None:
-        raise Unauthorized("invalid API key")
-    return principal
+    try:
+        if credentials is None or not credentials.credentials:
+            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+        env_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+        if is_env_admin(credentials.credentials, env_key):
+            return ENV_ADMIN  # no database round trip
+        principal = await run_in_threadpool(_lookup_key, engine, credentials.credentials)
+        if principal is None:
+            raise Unauthorized("invalid API key")
+        return principal
+    except Unauthorized:
+        _count_failure(request, settings)
+        raise
+
+
+def _count_failure(request: Request, settings: Settings) -> None:
+    """A failed authentication spends from its address's bucket; an empty bucket turns the
+    401 into a 429. Only failures are counted, so a valid key is never held up."""
+    state = request.app.state
+    limiter: FailureLimiter | None = getattr(state, "auth_limiter", None)
+    if limiter is None:
+        limiter = state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute)
+    address = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(address)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed authentications from {address}; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    limiter.failed(address)
 
 
 def _lookup_key(engine: Engine, presented: str) -> Principal | None:

@@ -16,13 +16,14 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from docuseek import __version__
+from docuseek.api.openapi_extra import EXTRA_OPERATIONS
 
 
 class ErrorBody(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: bad_request, malformed_body, unauthorized,"
         " forbidden, not_found, conflict, payload_too_large, invalid_input,"
-        " search_unavailable, method_not_allowed"
+        " search_unavailable, method_not_allowed, too_many_requests, internal"
     )
     message: str = Field(description="What was wrong, in words, naming the field or value")
     details: Any | None = Field(
@@ -60,6 +61,11 @@ ERRORS: dict[int, tuple[str, str, str]] = {
         " concurrent change): nothing was stored",
         "conflict",
         "collection 'books' was deleted and created meanwhile; try again",
+    ),
+    429: (
+        "Too many failed authentications from this client address; wait Retry-After seconds",
+        "too_many_requests",
+        "too many failed authentications; retry in 12 seconds",
     ),
     413: (
         "Request body larger than DOCUSEEK_MAX_BODY_BYTES",
@@ -139,7 +145,7 @@ _SEARCH = {
     "next_cursor": None,
     "took_ms": 1.7,
 }
-_AUTH = (401, 403)
+_AUTH = (401, 403, 429)
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=_SEARCH,
     ),
 }
+OPERATIONS.update({key: Operation(**entry) for key, entry in EXTRA_OPERATIONS.items()})
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from docuseek import auth
 from docuseek import queries as Q
@@ -16,9 +16,24 @@ from docuseek.storable import StorableModel
 
 
 class KeyCreate(StorableModel):
+    # A misspelt field (`expire_at`) must not create a key without the limit it asked for.
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Literal["search", "write", "admin"]] = Field(min_length=1)
     collections: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    expires_at: AwareDatetime | None = Field(
+        None,
+        description="When the key stops working (ISO 8601 with a time zone); null: never."
+        " A request with it afterwards gets 401 `key expired`.",
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("expires_at is in the past")
+        return value
 
 
 class KeyInfo(BaseModel):
@@ -28,6 +43,7 @@ class KeyInfo(BaseModel):
     scopes: list[str]
     collections: list[str]
     created_at: datetime
+    expires_at: datetime | None
 
 
 class KeyCreated(KeyInfo):
@@ -40,7 +56,9 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_key(body: KeyCreate, engine: EngineDep, _: AdminKey) -> KeyCreated:
     with engine.begin() as conn:
-        key, row = auth.create_key(conn, body.name, list(body.scopes), body.collections)
+        key, row = auth.create_key(
+            conn, body.name, list(body.scopes), body.collections, body.expires_at
+        )
     return KeyCreated(key=key, **row)
 
 

@@ -1,0 +1,100 @@
+"""OpenAPI entries for the routes of the client, browser and completeness work (reindex as
+a task, partial updates, delete by filter, facet values, multi-search), in the fields of
+the API reference's `Operation` (summary, description, errors, request and response
+examples), ready to be added to its table of operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_AUTH = (401, 403, 429)
+_ACCEPTED = {"task_id": 7, "status": "enqueued", "received": 1}
+_HIT = {
+    "id": "1",
+    "score": 0.61,
+    "document": {"id": "1", "title": "The lazy fox", "section": "animals"},
+    "highlights": {"title": ["The <mark>lazy</mark> fox"]},
+}
+_PAGE = {
+    "hits": [_HIT],
+    "total": 1,
+    "total_relation": "eq",
+    "ranking": "exact",
+    "facets": {},
+    "next_cursor": None,
+    "took_ms": 1.2,
+}
+
+EXTRA_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/collections/{name}/reindex"): {
+        "summary": "Rebuild a collection's index",
+        "description": "Admin scope. Rebuilds the index from PostgreSQL into a new generation"
+        " and switches to it; searches keep working throughout. 202 with a task: its"
+        " `details.received` is the number of documents to copy, `details.indexed` how many"
+        " are copied so far. 409 while a reindex of the collection runs.",
+        "errors": (*_AUTH, 404, 409, 422),
+        "response": {**_ACCEPTED, "received": 0},
+    },
+    ("PATCH", "/collections/{name}/documents/{doc_id}"): {
+        "summary": "Update some fields of a document",
+        "description": "Write scope. Merges the body's fields into the stored document"
+        " (top-level fields are replaced; `null` clears one) under the document's lock,"
+        " validates the result like a full write and queues it like one. 202 with a task;"
+        " 404 when the document does not exist.",
+        "errors": (400, *_AUTH, 404, 413, 422),
+        "request": {"year": 2002},
+        "response": _ACCEPTED,
+    },
+    ("PATCH", "/collections/{name}/documents"): {
+        "summary": "Update some fields of many documents",
+        "description": "Write scope. A JSON array (or NDJSON) of partial documents, each with"
+        " its `id`: each is merged into its stored document, or stored as it is when there is"
+        " none. All or nothing, one task.",
+        "errors": (400, *_AUTH, 404, 413, 422),
+        "request": [{"id": "1", "year": 2002}, {"id": "2", "section": "plants"}],
+        "response": {**_ACCEPTED, "received": 2},
+    },
+    ("POST", "/collections/{name}/documents/delete"): {
+        "summary": "Delete the documents a filter matches",
+        "description": "Write scope. `filter` in the search's JSON form or its query-string"
+        " form; the documents it matches in searches now are deleted, as one task. An empty"
+        " filter is refused (delete the collection instead).",
+        "errors": (400, *_AUTH, 404, 413, 422, 503),
+        "request": {"filter": {"section": ["animals"], "year": {"lt": 2000}}},
+        "response": {**_ACCEPTED, "received": 12},
+    },
+    ("GET", "/collections/{name}/facets/{field}"): {
+        "summary": "Look up facet values by prefix",
+        "description": "Search scope. The values of a facet field that start with `q`"
+        " (case-insensitive), most frequent first, each with the number of documents that"
+        " hold it; for a filter box over a facet with many values.",
+        "errors": (*_AUTH, 404, 422),
+        "response": {"field": "section", "values": [{"value": "animals", "count": 42}]},
+    },
+    ("POST", "/multi-search"): {
+        "summary": "Run several searches at once",
+        "description": "Search scope. Up to 20 searches, possibly on different collections;"
+        " each is checked against the key's collections on its own. `results` holds, in"
+        ' order, a search response or `{"status", "error"}` for a query that failed alone.',
+        "errors": (400, 401, 403, 413, 422),
+        "request": {
+            "queries": [
+                {"collection": "books", "q": "lazy", "limit": 5},
+                {"collection": "authors", "q": "lazy", "limit": 5},
+            ]
+        },
+        "response": {
+            "results": [
+                _PAGE,
+                {
+                    "status": 403,
+                    "error": {
+                        "code": "forbidden",
+                        "message": "this key may not use collection 'authors'",
+                        "details": None,
+                    },
+                },
+            ]
+        },
+    },
+}
