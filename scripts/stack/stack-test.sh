@@ -185,6 +185,12 @@ step_begin "ingest $DOCS documents via api, search"
 python3 scripts/stack/stack_checks.py ingest --api "$API" --key "$ADMIN_KEY" --count "$DOCS"
 step_end
 
+step_begin "console in a browser, through the published api port"
+# The project's venv has Selenium (test extra); `make browser` brings Debian's Chromium.
+make --no-print-directory .venv/.installed-test browser >/dev/null
+.venv/bin/python scripts/stack/console_check.py --api "$API" --key "$ADMIN_KEY"
+step_end
+
 # --- 7. Prometheus and the dashboard -------------------------------------------------
 step_begin "prometheus targets + dashboard queries"
 python3 scripts/stack/stack_checks.py prometheus --url "$PROM" \
