@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from docuseek import __version__
 from docuseek.api.deps import check_params_storable
 from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from docuseek.api.routes import collections, documents, health, keys, search, tasks
+from docuseek.api.routes import collections, documents, files, health, keys, search, tasks
 from docuseek.db import make_engine
 from docuseek.errors import DocuseekError
 from docuseek.metrics import register_queue_collector
@@ -80,7 +80,7 @@ def create_app(
     app.state.engine = engine
     app.state.backend = backend
     install_error_handlers(app)
-    for module in (health, keys, collections, documents, tasks, search):
+    for module in (health, keys, collections, documents, files, tasks, search):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

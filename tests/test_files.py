@@ -1,0 +1,207 @@
+"""Document files over HTTP: upload, durable originals, extraction in the worker's
+sandboxed child, hostile files failing alone, page-aware hits. Real files (files_corpus)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from docuseek.api.app import create_app
+from docuseek.search.base import SearchBackend
+from docuseek.settings import Settings
+from tests import files_corpus as C
+from tests.conftest import ADMIN_KEY, Service
+
+FILE_FIELDS: dict[str, Any] = {
+    "title": {"type": "text", "weight": "A"},
+    "content": {"type": "text"},
+    "author": {"type": "keyword", "facet": True},
+    "created": {"type": "date"},
+    "language": {"type": "keyword"},
+    "pages": {"type": "integer"},
+    "content_type": {"type": "keyword", "facet": True},
+    "size": {"type": "integer"},
+    "filename": {"type": "keyword"},
+    "team": {"type": "keyword", "facet": True},
+}
+PDF_MIME = "application/pdf"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def upload(service: Service, name: str, files: list[tuple[str, bytes]], fields: Any = None) -> Any:
+    parts: list[tuple[str, Any]] = [("file", (fname, data)) for fname, data in files]
+    data = {"fields": json.dumps(fields)} if fields is not None else None
+    return service.client.post(f"/collections/{name}/files", files=parts, data=data)
+
+
+def accepted(
+    service: Service, name: str, files: list[tuple[str, bytes]], fields: Any = None
+) -> int:
+    response = upload(service, name, files, fields)
+    assert response.status_code == 202, response.text
+    return int(response.json()["task_id"])
+
+
+def stored_counts(engine: Engine) -> tuple[int, int, int, int]:
+    with engine.connect() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("files", "file_chunks", "documents", "tasks")
+        )
+
+
+def test_files_are_extracted_searchable_and_downloadable(service: Service) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    two_pages = C.pdf(
+        ["Quarterly report\nRevenue grew in the north.", "Appendix\nThe zeppelin budget doubled."],
+        title="Quarterly report",
+        author="Ada Lovelace",
+    )
+    files = [
+        ("report.pdf", two_pages),
+        ("memo.docx", C.docx(["The heliotrope memo is final."], title="Memo", author="Bob")),
+        ("deploy.md", C.markdown_doc()),
+        ("notes-latin1.txt", C.latin1_text()),
+        ("guide.html", C.html_doc()),
+        ("lies.txt", C.pdf(["A PDF named like a text file mentions quokka."])),
+    ]
+    fields = [
+        {"id": "report", "team": "finance"},
+        {"id": "memo"},
+        {"id": "deploy"},
+        {"id": "latin"},
+        {"id": "guide"},
+        {"id": "lies"},
+    ]
+    task_id = accepted(service, "docs", files, fields)
+    service.drain()
+    task = service.task(task_id)
+    assert task["status"] == "succeeded", task
+    assert task["details"]["indexed"] == 6
+
+    doc = service.client.get("/collections/docs/documents/report").json()["document"]
+    assert doc["title"] == "Quarterly report" and doc["author"] == "Ada Lovelace"
+    assert doc["pages"] == 2 and doc["content_type"] == PDF_MIME and doc["team"] == "finance"
+    assert doc["filename"] == "report.pdf" and doc["size"] == len(two_pages)
+    assert (
+        service.client.get("/collections/docs/documents/memo").json()["document"]["content_type"]
+        == DOCX_MIME
+    )
+    latin = service.client.get("/collections/docs/documents/latin").json()["document"]
+    assert "crème brûlée" in latin["content"] and "façade" in latin["content"]
+    lies = service.client.get("/collections/docs/documents/lies").json()["document"]
+    assert lies["content_type"] == PDF_MIME  # from the bytes, not the name
+
+    hits = service.search("docs", q="zeppelin")["hits"]
+    assert [h["id"] for h in hits] == ["report"]
+    assert hits[0]["pages"] == [2]
+    assert "<mark>zeppelin</mark>" in hits[0]["highlights"]["content"][0]
+    assert [h["id"] for h in service.search("docs", q="heliotrope")["hits"]] == ["memo"]
+    assert [h["id"] for h in service.search("docs", q="quokka")["hits"]] == ["lies"]
+    assert "pages" not in service.search("docs", q="heliotrope")["hits"][0]
+
+    for doc_id, (fname, data) in zip(
+        ["report", "memo", "latin", "lies"], [files[0], files[1], files[3], files[5]], strict=True
+    ):
+        response = service.client.get(f"/collections/docs/documents/{doc_id}/file")
+        assert response.status_code == 200
+        assert response.content == data  # byte-identical
+        assert fname in response.headers["content-disposition"]
+    assert (
+        service.client.get("/collections/docs/documents/report/file").headers["content-type"]
+        == PDF_MIME
+    )
+
+
+def test_hostile_files_fail_alone_with_reasons(service: Service) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    hostile = {
+        "encrypted": C.encrypted_pdf(),
+        "truncated": C.truncated_pdf(),
+        "bomb": C.zip_bomb_docx(),
+    }
+    files = [(f"{k}.bin", v) for k, v in hostile.items()]
+    files.append(("fine.pdf", C.pdf(["Nothing hostile about the walrus."])))
+    task_id = accepted(service, "docs", files, [{"id": k} for k in hostile] + [{"id": "fine"}])
+    service.drain()
+    task = service.task(task_id)
+    assert task["status"] == "failed"
+    assert task["details"]["indexed"] == 1 and task["details"]["failed"] == 3
+    with service.engine.connect() as conn:
+        reasons = dict(conn.execute(text("SELECT doc_id, error FROM document_files")).all())
+    assert reasons["encrypted"] == "encrypted PDF: supply a password-free copy"
+    assert "truncated PDF" in reasons["truncated"]
+    assert "zip bomb" in reasons["bomb"]
+    assert reasons["fine"] is None
+    assert [h["id"] for h in service.search("docs", q="walrus")["hits"]] == ["fine"]
+    for doc_id, data in hostile.items():  # the originals stay stored
+        response = service.client.get(f"/collections/docs/documents/{doc_id}/file")
+        assert response.status_code == 200 and response.content == data
+
+
+def test_identical_bytes_are_stored_once(service: Service) -> None:
+    service.create_collection("a", FILE_FIELDS)
+    service.create_collection("b", FILE_FIELDS)
+    data = C.long_pdf(3)
+    accepted(service, "a", [("one.pdf", data), ("two.pdf", data)], [{"id": "1"}, {"id": "2"}])
+    accepted(service, "b", [("three.pdf", data)], [{"id": "3"}])
+    files, chunks, documents, _ = stored_counts(service.engine)
+    assert (files, chunks, documents) == (1, 1, 3)
+    with service.engine.connect() as conn:
+        sha = conn.execute(text("SELECT encode(sha256, 'hex') FROM files")).scalar_one()
+    assert sha == hashlib.sha256(data).hexdigest()
+    # Without an id, a file's id is its SHA-256; the same upload again changes nothing.
+    assert upload(service, "b", [("again.pdf", data)]).json()["status"] == "enqueued"
+    service.drain()
+    assert upload(service, "b", [("again.pdf", data)]).json()["status"] == "succeeded"
+    assert service.client.get(f"/collections/b/documents/{sha}/file").content == data
+
+
+@pytest.fixture
+def small_service(engine: Engine, backend: SearchBackend, settings: Settings) -> Iterator[Service]:
+    limited = settings.model_copy(update={"max_file_bytes": 100_000})
+    app = create_app(limited, engine, backend)
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
+        yield Service(client, engine, backend, limited)
+
+
+def test_a_file_over_the_limit_gets_413_and_nothing_is_stored(small_service: Service) -> None:
+    small_service.create_collection("docs", FILE_FIELDS)
+    before = stored_counts(small_service.engine)
+    big = C.long_pdf(200)
+    assert len(big) > 100_000
+    response = upload(small_service, "docs", [("small.pdf", C.long_pdf(1)), ("big.pdf", big)])
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "payload_too_large" and "'big.pdf'" in error["message"]
+    assert stored_counts(small_service.engine) == before
+
+
+def test_bad_uploads_are_refused_and_store_nothing(service: Service) -> None:
+    service.create_collection("plain", {"title": {"type": "text"}})
+    service.create_collection("docs", FILE_FIELDS)
+    service.create_collection("odd", {**FILE_FIELDS, "pages": {"type": "keyword"}})
+    pdf = C.long_pdf(1)
+    before = stored_counts(service.engine)
+    cases = [
+        (upload(service, "plain", [("a.pdf", pdf)]), 422, "'content'"),
+        (upload(service, "odd", [("a.pdf", pdf)]), 422, "'pages'"),
+        (upload(service, "docs", [("a.pdf", pdf)], [{"content": "mine"}]), 422, "'content'"),
+        (upload(service, "docs", [("a.pdf", pdf)], [{"id": 5}]), 422, "'id'"),
+        (upload(service, "docs", [("a.pdf", pdf)], [{}, {}]), 422, "2 objects for 1 files"),
+        (upload(service, "docs", [("a.pdf", pdf)], [{"team": 7}]), 422, "'team'"),
+        (service.client.post("/collections/docs/files", json=[{"id": "x"}]), 422, "multipart"),
+        (upload(service, "missing", [("a.pdf", pdf)]), 404, "missing"),
+    ]
+    for response, status, words in cases:
+        assert response.status_code == status, response.text
+        assert words in response.json()["error"]["message"], response.text
+    assert stored_counts(service.engine) == before
+    missing = service.client.get("/collections/docs/documents/nope/file")
+    assert missing.status_code == 404
