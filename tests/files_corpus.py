@@ -101,3 +101,53 @@ def html_doc() -> bytes:
     body = MarkdownIt().render((REPO / "README.md").read_text())
     page = f"<!DOCTYPE html><html><head><title>Docuseek</title></head><body>{body}</body></html>"
     return page.encode()
+
+
+def odt(paragraphs: list[str], *, title: str, author: str) -> bytes:
+    from odf import dc, meta
+    from odf.opendocument import OpenDocumentText
+    from odf.text import H, P
+
+    document = OpenDocumentText()
+    document.meta.addElement(dc.Title(text=title))
+    document.meta.addElement(meta.InitialCreator(text=author))
+    document.text.addElement(H(outlinelevel=1, text=title))
+    for text in paragraphs:
+        document.text.addElement(P(text=text))
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def epub(chapters: list[str], *, title: str, author: str) -> bytes:
+    """A minimal EPUB 3 as the format's specification lays it out, written by zipfile."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        z.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0"?><container version="1.0"'
+            ' xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            '<rootfile full-path="OEBPS/content.opf"'
+            ' media-type="application/oebps-package+xml"/></rootfiles></container>',
+        )
+        items = "".join(
+            f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>'
+            for i in range(len(chapters))
+        )
+        spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters)))
+        z.writestr(
+            "OEBPS/content.opf",
+            '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+            '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<dc:title>{title}</dc:title><dc:creator>{author}</dc:creator>"
+            "<dc:language>en</dc:language></metadata>"
+            f"<manifest>{items}</manifest><spine>{spine}</spine></package>",
+        )
+        for i, text in enumerate(chapters):
+            z.writestr(
+                f"OEBPS/c{i}.xhtml",
+                '<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml">'
+                f"<head><title>Chapter {i}</title></head><body><p>{text}</p></body></html>",
+            )
+    return out.getvalue()

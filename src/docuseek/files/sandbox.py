@@ -91,11 +91,13 @@ def _outcome(returncode: int, output: bytes, errors: str, limits: Limits) -> Ext
             f"extraction used more than {limits.cpu_seconds} CPU seconds and was stopped:"
             " the file is too large or too complex"
         )
-    if returncode == -signal.SIGXFSZ or len(output) > limits.max_output_bytes:
-        raise ExtractionError(
-            f"the extracted text is larger than {limits.max_output_bytes} bytes"
-            " (DOCUSEEK_EXTRACT_MAX_OUTPUT_BYTES)"
-        )
+    # Python ignores SIGXFSZ: a write past RLIMIT_FSIZE fails with EFBIG instead.
+    if (
+        returncode == -signal.SIGXFSZ
+        or len(output) > limits.max_output_bytes
+        or "[Errno 27]" in errors
+    ):
+        raise ExtractionError(_too_large(limits))
     try:
         result = json.loads(output)
     except ValueError:
@@ -146,9 +148,19 @@ def main(argv: list[str]) -> int:
         result = {"error": "the file is nested too deeply to extract"}
     except Exception as exc:  # a parser's own bug on a hostile file: this file fails alone
         result = {"error": f"could not extract the file: {type(exc).__name__}: {exc}"[:1000]}
-    sys.stdout.write(json.dumps(result, ensure_ascii=False))
+    output = json.dumps(result, ensure_ascii=False).encode()
+    if len(output) > limits.max_output_bytes:
+        output = json.dumps({"error": _too_large(limits)}).encode()
+    sys.stdout.buffer.write(output)
     sys.stdout.flush()
     return 0
+
+
+def _too_large(limits: Limits) -> str:
+    return (
+        f"the extracted text is larger than {limits.max_output_bytes} bytes"
+        " (DOCUSEEK_EXTRACT_MAX_OUTPUT_BYTES)"
+    )
 
 
 if __name__ == "__main__":
