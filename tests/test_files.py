@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from docuseek.api.app import create_app
+from docuseek.files.extract import EXTRACTOR_VERSION
+from docuseek.files.process import requeue_stale
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 from tests import files_corpus as C
@@ -205,3 +207,51 @@ def test_bad_uploads_are_refused_and_store_nothing(service: Service) -> None:
     assert stored_counts(service.engine) == before
     missing = service.client.get("/collections/docs/documents/nope/file")
     assert missing.status_code == 404
+
+
+def test_reindex_extracts_again_what_another_extractor_version_extracted(
+    service: Service,
+) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    accepted(service, "docs", [("a.pdf", C.pdf(["The pangolin report."]))], [{"id": "a"}])
+    accepted(service, "docs", [("b.md", C.markdown_doc())], [{"id": "b"}])
+    service.drain()
+    assert requeue_stale(service.engine, "docs") == 0  # all current
+    with service.engine.begin() as conn:
+        # What an older extractor left: its version, and text this one would not produce.
+        conn.execute(text("UPDATE document_files SET extractor = '0' WHERE doc_id = 'a'"))
+        conn.execute(
+            text(
+                "UPDATE documents SET body = jsonb_set(body, '{content}', '\"old text\"')"
+                " WHERE id = 'a'"
+            )
+        )
+    before = service.client.get("/collections/docs/documents/a").json()["version"]
+    assert requeue_stale(service.engine, "docs") == 1
+    service.drain()
+    after = service.client.get("/collections/docs/documents/a").json()
+    assert after["version"] > before
+    assert after["document"]["content"] == "The pangolin report."
+    assert [h["id"] for h in service.search("docs", q="pangolin")["hits"]] == ["a"]
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT extractor FROM document_files")).all() == [
+            (EXTRACTOR_VERSION,)
+        ]
+    assert requeue_stale(service.engine, "docs") == 0
+
+
+def test_a_json_write_replaces_a_file_document(service: Service) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    accepted(service, "docs", [("a.pdf", C.pdf(["The pangolin report."]))], [{"id": "a"}])
+    service.drain()
+    service.add("docs", [{"id": "a", "content": "typed by hand about a lemur"}])
+    service.drain()
+    assert service.client.get("/collections/docs/documents/a").json()["document"] == {
+        "id": "a",
+        "content": "typed by hand about a lemur",
+    }
+    assert [h["id"] for h in service.search("docs", q="lemur")["hits"]] == ["a"]
+    assert service.search("docs", q="pangolin")["hits"] == []
+    response = service.client.get("/collections/docs/documents/a/file")
+    assert response.status_code == 404
+    assert "replaced by a JSON write" in response.json()["error"]["message"]

@@ -249,6 +249,7 @@ def reindex(
     """Rebuild the search index from PostgreSQL (new generation, then an atomic switch)."""
     from docuseek import collections as collections_mod
     from docuseek.errors import DocuseekError
+    from docuseek.files.process import requeue_stale
     from docuseek.reindex import reindex as run_reindex
 
     settings = get_settings()
@@ -263,6 +264,9 @@ def reindex(
     else:
         names = [collection or ""]
     for name in names:
+        requeued = requeue_stale(engine, name)
+        if requeued:
+            console.print(f"{name}: {requeued} file(s) queued to be extracted again")
         with _progress() as progress:
             bar = progress.add_task(f"reindexing {name}", total=None)
             try:

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 
 from docuseek import collections, ingest
+from docuseek import queries as Q
 from docuseek.files import storage
 from docuseek.files.extract import EXTRACTOR_VERSION, Extracted, ExtractionError
 from docuseek.files.sandbox import Limits, extract_in_child
@@ -162,3 +163,35 @@ def document_body(
             f"the extracted text does not fit the collection: {exc.message}"
         ) from None
     return json.loads(ingest.canonical_json(checked))  # type: ignore[no-any-return]
+
+
+# Files extracted by another extractor version get a new document version and an outbox
+# row, as any write does; the worker then extracts them again.
+REQUEUE_STALE = text(
+    """
+    WITH stale AS (
+        UPDATE documents d SET version = nextval('document_version_seq'), updated_at = now()
+        FROM document_files df
+        WHERE df.collection_id = :cid AND d.collection_id = df.collection_id
+          AND d.id = df.doc_id AND d.version = df.version
+          AND df.extracted_version = df.version AND df.extractor IS DISTINCT FROM :extractor
+        RETURNING d.id, d.version
+    ), relinked AS (
+        UPDATE document_files df SET version = s.version FROM stale s
+        WHERE df.collection_id = :cid AND df.doc_id = s.id
+    )"""
+    + Q._queue_chunks("stale AS s", "upsert", "NULL::bigint")
+)
+
+
+def requeue_stale(engine: Engine, collection_name: str) -> int:
+    """Queue for extraction again the collection's files that another extractor version
+    extracted; returns how many."""
+    with engine.begin() as conn:
+        collection = collections.load_for_write(conn, collection_name)
+        queued = ingest.queued_ids(
+            conn.execute(REQUEUE_STALE, {"cid": collection.id, "extractor": EXTRACTOR_VERSION})
+        )
+        if queued:
+            conn.execute(Q.NOTIFY_OUTBOX)
+    return len(queued)
