@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from docuseek.api.app import create_app
 from docuseek.files.extract import EXTRACTOR_VERSION
+from docuseek.files.importer import import_files, wait_for_tasks
 from docuseek.files.process import requeue_stale
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
@@ -255,3 +257,44 @@ def test_a_json_write_replaces_a_file_document(service: Service) -> None:
     response = service.client.get("/collections/docs/documents/a/file")
     assert response.status_code == 404
     assert "replaced by a JSON write" in response.json()["error"]["message"]
+
+
+def test_import_files_uploads_a_folder_recursively(service: Service, tmp_path: Path) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    (tmp_path / "reports" / "2026").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "reports" / "2026" / "q1.pdf").write_bytes(C.pdf(["Page one.", "The ibex."]))
+    (tmp_path / "memo.docx").write_bytes(C.docx(["A memo on the tapir."], title="M", author="A"))
+    (tmp_path / "notes.txt").write_bytes(C.latin1_text())
+    (tmp_path / "bomb.docx").write_bytes(C.zip_bomb_docx())
+    (tmp_path / ".git" / "config").write_text("hidden: not imported")
+    progress: list[tuple[int, int]] = []
+    summary = import_files(service.client, "docs", tmp_path, on_file=lambda *p: progress.append(p))
+    assert summary.files == 4 and summary.refused == {} and len(summary.task_ids) == 1
+    assert progress[-1] == (4, 4)
+    service.drain()
+    tasks = wait_for_tasks(service.client, summary.task_ids, poll=0.05)
+    (task,) = tasks.values()
+    assert task["details"]["indexed"] == 3 and task["details"]["failed"] == 1
+    assert "bomb.docx" in task["error"] and "zip bomb" in task["error"]
+    hits = service.search("docs", q="ibex")["hits"]
+    assert [(h["id"], h["pages"]) for h in hits] == [("reports/2026/q1.pdf", [2])]
+    assert [h["id"] for h in service.search("docs", q="tapir")["hits"]] == ["memo.docx"]
+    assert service.client.get("/collections/docs/documents/.git%2Fconfig").status_code == 404
+    # Again: nothing changed, nothing queued.
+    again = import_files(service.client, "docs", tmp_path)
+    assert [service.task(t)["status"] for t in again.task_ids] == ["succeeded"]
+
+
+def test_import_files_reports_a_file_over_the_limit_and_sends_the_rest(
+    small_service: Service, tmp_path: Path
+) -> None:
+    small_service.create_collection("docs", FILE_FIELDS)
+    (tmp_path / "big.pdf").write_bytes(C.long_pdf(200))
+    (tmp_path / "small.pdf").write_bytes(C.pdf(["A small file about a quoll."]))
+    summary = import_files(small_service.client, "docs", tmp_path)
+    assert summary.files == 1
+    assert list(summary.refused) == ["big.pdf"]
+    assert "DOCUSEEK_MAX_FILE_BYTES" in summary.refused["big.pdf"]
+    small_service.drain()
+    assert [h["id"] for h in small_service.search("docs", q="quoll")["hits"]] == ["small.pdf"]

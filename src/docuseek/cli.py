@@ -181,12 +181,31 @@ def _progress() -> Progress:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON array or NDJSON")],
     collection: Annotated[str, typer.Option(help="Target collection (must exist)")],
+    file: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="JSON array or NDJSON")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     wait: Annotated[bool, typer.Option(help="Wait until every task has finished")] = False,
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Upload every file under this folder (recursively) through the HTTP API"
+            " (DOCUSEEK_URL, DOCUSEEK_API_KEY)",
+        ),
+    ] = None,
 ) -> None:
     """Stream documents from a file into a collection, with progress and a summary."""
+    if files is not None:
+        from docuseek.files.cli import import_folder
+
+        import_folder(collection, files, wait, get_settings(), console, _progress)
+        return
+    if file is None:
+        console.print("[red]give a FILE of documents, or --files DIR[/]")
+        raise typer.Exit(2)
     from docuseek.db import make_engine
     from docuseek.errors import DocuseekError
     from docuseek.importer import import_file
