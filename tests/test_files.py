@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from docuseek.api.app import create_app
+from docuseek.files import process as files_process
 from docuseek.files.extract import EXTRACTOR_VERSION
 from docuseek.files.importer import import_files, wait_for_tasks
 from docuseek.files.process import requeue_stale
@@ -338,3 +339,39 @@ def test_fuzzed_uploads_and_downloads_get_no_server_error(service: Service) -> N
     service.drain()  # whatever was accepted extracts without a worker error
     with service.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 0
+
+
+def test_a_batch_retried_after_extraction_counts_the_failed_file_again(service: Service) -> None:
+    # The state a batch leaves when its files were extracted (each committed on its own)
+    # and its indexing then failed: the retry must not extract again, and must still count
+    # the file that failed.
+    service.create_collection("docs", FILE_FIELDS)
+    task_id = accepted(
+        service,
+        "docs",
+        [("locked.pdf", C.encrypted_pdf()), ("open.pdf", C.pdf(["A dugong."]))],
+        [{"id": "locked"}, {"id": "open"}],
+    )
+    with service.engine.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM collections WHERE name = 'docs'")).scalar_one()
+    keys = [(cid, "locked"), (cid, "open")]
+    first = files_process.extract_pending(service.engine, keys, service.settings)
+    assert first == {(cid, "locked"): "encrypted PDF: supply a password-free copy"}
+    with service.engine.begin() as conn:  # an extraction now would show in the body again
+        conn.execute(
+            text("UPDATE documents SET body = body || CAST(:extra AS jsonb) WHERE id = 'open'"),
+            {"extra": json.dumps({"content": "kept"})},
+        )
+    assert files_process.extract_pending(service.engine, keys, service.settings) == first
+    service.drain()
+    task = service.task(task_id)
+    assert (task["status"], task["details"]["indexed"], task["details"]["failed"]) == (
+        "failed",
+        1,
+        1,
+    )
+    assert "encrypted PDF" in task["error"]
+    assert (
+        service.client.get("/collections/docs/documents/open").json()["document"]["content"]
+        == "kept"
+    )

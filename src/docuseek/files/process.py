@@ -34,11 +34,13 @@ _CURRENT_FILES = """
     JOIN documents d ON d.collection_id = df.collection_id AND d.id = df.doc_id
         AND d.version = df.version
 """
-SELECT_PENDING = text(
-    "SELECT df.collection_id, df.doc_id"
+# The batch's documents that are current files: one statement per batch, which finds
+# nothing (by primary key) in a collection of JSON documents.
+SELECT_FILES = text(
+    "SELECT df.collection_id, df.doc_id,"
+    " df.extracted_version IS NOT DISTINCT FROM df.version AS done, df.error"
     + _CURRENT_FILES
-    + " WHERE df.extracted_version IS DISTINCT FROM df.version"
-    " ORDER BY df.collection_id, df.doc_id"
+    + " ORDER BY df.collection_id, df.doc_id"
 )
 # One file, locked while it is extracted: a second worker waits, then finds it done.
 LOCK_PENDING = text(
@@ -86,19 +88,31 @@ def extract_pending(
         return {}
     params = {"cids": [k[0] for k in keys], "ids": [k[1] for k in keys]}
     with engine.connect() as conn:
-        pending = conn.execute(SELECT_PENDING, params).all()
+        found = conn.execute(SELECT_FILES, params).all()
+    failed = {
+        (int(r.collection_id), str(r.doc_id)): str(r.error) for r in found if r.done and r.error
+    }
     limits = limits_from(settings)
-    for cid, doc_id in pending:
+    for r in found:
+        if r.done:
+            continue
+        cid, doc_id = int(r.collection_id), str(r.doc_id)
         with engine.begin() as conn:
             row = conn.execute(LOCK_PENDING, {"cids": [cid], "ids": [doc_id]}).first()
             collection = collections.load_by_id(conn, cid) if row is not None else None
             if row is None or collection is None:
-                continue  # extracted by another worker meanwhile, or replaced, or deleted
+                # Extracted by another worker meanwhile (or replaced, or deleted): its result.
+                for fcid, fid, error in conn.execute(
+                    SELECT_FAILED, {"cids": [cid], "ids": [doc_id]}
+                ):
+                    failed[(int(fcid), str(fid))] = str(error)
+                continue
             error = _extract_one(conn, collection, doc_id, row, limits)
             if error is not None:
                 log.info(
                     "file extraction failed", collection=collection.name, id=doc_id, reason=error
                 )
+                failed[(cid, doc_id)] = error
             conn.execute(
                 MARK_EXTRACTED,
                 {
@@ -109,11 +123,7 @@ def extract_pending(
                     "id": doc_id,
                 },
             )
-    with engine.connect() as conn:
-        return {
-            (int(cid), str(doc_id)): str(error)
-            for cid, doc_id, error in conn.execute(SELECT_FAILED, params)
-        }
+    return failed
 
 
 def _extract_one(
