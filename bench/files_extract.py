@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import time
@@ -80,10 +81,14 @@ def run(files: list[bytes], parallel: int) -> dict[str, Any]:
         except ExtractionError:
             failed += 1
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(one, files))
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the children: what the files cost, whatever else the machine was running.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     megabytes = sum(len(f) for f in files) / 1e6
     return {
         "parallel": parallel,
@@ -93,6 +98,8 @@ def run(files: list[bytes], parallel: int) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "files_per_s": round(len(files) / seconds, 2),
         "mb_per_s": round(megabytes / seconds, 2),
+        "child_cpu_ms_per_file": round(cpu / len(files) * 1000, 1),
+        "load_average_1m": round(os.getloadavg()[0], 1),
     }
 
 

@@ -83,6 +83,12 @@ def test_limits_stop_the_child_with_a_reason(tmp_path: Path) -> None:
         extract_in_child(C.zip_bomb_docx(), "report.docx", Limits())
 
 
+def test_the_cpu_limit_stops_a_long_extraction() -> None:
+    # 3,000 pages take pypdf about 2.5 CPU seconds on this machine (600: 0.6 s).
+    with pytest.raises(ExtractionError, match="more than 1 CPU seconds"):
+        extract_in_child(C.long_pdf(3000), None, Limits(cpu_seconds=1))
+
+
 def test_the_child_removes_its_temporary_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

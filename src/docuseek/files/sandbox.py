@@ -86,10 +86,15 @@ def extract_in_child(data: bytes, filename: str | None, limits: Limits) -> Extra
 
 
 def _outcome(returncode: int, output: bytes, errors: str, limits: Limits) -> Extracted:
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL) and not output:
+    if returncode == -signal.SIGXCPU:
         raise ExtractionError(
             f"extraction used more than {limits.cpu_seconds} CPU seconds and was stopped:"
             " the file is too large or too complex"
+        )
+    if returncode == -signal.SIGKILL:
+        raise ExtractionError(
+            f"extraction was killed: it used more than {limits.cpu_seconds} CPU seconds or"
+            " ran out of memory; the file is too large or too complex"
         )
     # Python ignores SIGXFSZ: a write past RLIMIT_FSIZE fails with EFBIG instead.
     if (
