@@ -138,12 +138,15 @@ def test_hostile_files_fail_alone_with_reasons(service: Service) -> None:
     task = service.task(task_id)
     assert task["status"] == "failed"
     assert task["details"]["indexed"] == 1 and task["details"]["failed"] == 3
-    with service.engine.connect() as conn:
-        reasons = dict(conn.execute(text("SELECT doc_id, error FROM document_files")).all())
+    listed = service.client.get("/collections/docs/files/failed").json()
+    reasons = {f["id"]: f["error"] for f in listed}
+    assert list(reasons) == ["bomb", "encrypted", "truncated"]  # by id; "fine" is not listed
     assert reasons["encrypted"] == "encrypted PDF: supply a password-free copy"
     assert "truncated PDF" in reasons["truncated"]
     assert "zip bomb" in reasons["bomb"]
-    assert reasons["fine"] is None
+    assert {f["filename"] for f in listed} == {"bomb.bin", "encrypted.bin", "truncated.bin"}
+    page = service.client.get("/collections/docs/files/failed?after=bomb&limit=1").json()
+    assert [f["id"] for f in page] == ["encrypted"]
     assert [h["id"] for h in service.search("docs", q="walrus")["hits"]] == ["fine"]
     for doc_id, data in hostile.items():  # the originals stay stored
         response = service.client.get(f"/collections/docs/documents/{doc_id}/file")

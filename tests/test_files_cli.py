@@ -68,6 +68,6 @@ def test_import_files_over_http_with_wait(
     output = done.stdout + done.stderr
     assert done.returncode == 1, output  # one file failed, and the command says so
     assert "uploaded 2 files" in output
-    assert "encrypted PDF: supply a password-free copy" in output
+    assert "could not extract locked.pdf: encrypted PDF: supply a password-free copy" in output
     hits = service.search("docs", q="okapi")["hits"]
     assert [(h["id"], h["pages"]) for h in hits] == [("sub/report.pdf", [2])]

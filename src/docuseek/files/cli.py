@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from docuseek.files.importer import api_client, import_files, wait_for_tasks
+from docuseek.files.importer import api_client, failed_files, import_files, wait_for_tasks
 from docuseek.settings import Settings
 
 
@@ -55,10 +55,10 @@ def import_folder(
             except (RuntimeError, OSError) as exc:
                 console.print(f"[red]import stopped:[/] {exc}")
                 raise typer.Exit(1) from None
-        failed: list[str] = []
+        failed: dict[str, str] = {}
         if wait and summary.task_ids:
-            tasks = wait_for_tasks(client, summary.task_ids)
-            failed = [t["error"] for t in tasks.values() if t["status"] == "failed" and t["error"]]
+            wait_for_tasks(client, summary.task_ids)
+            failed = failed_files(client, collection, summary.ids)
     elapsed = time.perf_counter() - started
     console.print(
         f"uploaded {summary.files} files ({summary.bytes / 1e6:.1f} MB) in"
@@ -66,7 +66,7 @@ def import_folder(
     )
     for path, reason in summary.refused.items():
         console.print(f"[yellow]refused {path}:[/] {reason}")
-    for reason in failed:
-        console.print(f"[yellow]failed:[/] {reason}")
+    for path, reason in failed.items():
+        console.print(f"[yellow]could not extract {path}:[/] {reason}")
     if summary.refused or failed:
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ class FilesImportSummary:
     bytes: int = 0
     task_ids: list[int] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # relative path -> reason
+    ids: list[str] = field(default_factory=list)  # ids of the files sent
 
 
 def api_client(url: str, key: str, timeout: float = 300.0) -> httpx.Client:
@@ -90,6 +91,7 @@ def _send(
         for handle in handles:
             handle.close()
     if response.status_code == 202:
+        summary.ids += ids
         summary.files += len(batch)
         summary.bytes += sum(path.stat().st_size for path in batch)
         summary.task_ids.append(int(response.json()["task_id"]))
@@ -121,6 +123,21 @@ def wait_for_tasks(
         if len(done) < len(task_ids):
             time.sleep(poll)
     return done
+
+
+def failed_files(client: httpx.Client, collection: str, ids: list[str]) -> dict[str, str]:
+    """Reasons of the files among `ids` that could not be extracted (after their tasks)."""
+    wanted, found, after = set(ids), {}, ""
+    while True:
+        response = client.get(
+            f"/collections/{collection}/files/failed", params={"after": after, "limit": 1000}
+        )
+        response.raise_for_status()
+        page = response.json()
+        found.update({f["id"]: f["error"] for f in page if f["id"] in wanted})
+        if len(page) < 1000:
+            return found
+        after = page[-1]["id"]
 
 
 def _json(value: Any) -> str:

@@ -242,3 +242,34 @@ def read_original(engine: Engine, collection_name: str, doc_id: str) -> Original
             )
         data = read_bytes(conn, row.sha256)
     return Original(row.filename, row.content_type, int(row.size), data)
+
+
+# The collection's current files whose last extraction failed, by id, a page at a time.
+SELECT_FAILED_FILES = text(
+    "SELECT df.doc_id, df.filename, df.content_type, df.error, df.extractor"
+    " FROM document_files df JOIN documents d ON d.collection_id = df.collection_id"
+    " AND d.id = df.doc_id AND d.version = df.version"
+    " WHERE df.collection_id = :cid AND df.error IS NOT NULL"
+    " AND df.extracted_version = df.version AND df.doc_id > :after"
+    " ORDER BY df.doc_id LIMIT :limit"
+)
+
+
+def failed_files(
+    engine: Engine, collection_name: str, after: str, limit: int
+) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        collection = collections.load(conn, collection_name)
+        rows = conn.execute(
+            SELECT_FAILED_FILES, {"cid": collection.id, "after": after, "limit": limit}
+        ).all()
+    return [
+        {
+            "id": r.doc_id,
+            "filename": r.filename,
+            "content_type": r.content_type,
+            "error": r.error,
+            "extractor": r.extractor,
+        }
+        for r in rows
+    ]

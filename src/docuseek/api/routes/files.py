@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from docuseek.api.deps import EngineDep, SearchKey, SettingsDep, WriteKey, check_collection
 from docuseek.api.routes.documents import TaskAccepted
@@ -57,6 +59,28 @@ async def upload_files(
     finally:
         upload.close()
     return TaskAccepted(task_id=result.task_id, status=result.status, received=result.received)
+
+
+class FailedFile(BaseModel):
+    id: str
+    filename: str | None
+    content_type: str
+    error: str = Field(description="Why the file could not be extracted, for a person.")
+    extractor: str | None = Field(description="Version of the extractor that tried.")
+
+
+@router.get("/files/failed")
+def list_failed_files(
+    name: str,
+    engine: EngineDep,
+    principal: WriteKey,
+    after: Annotated[str, Query(max_length=512, description="Last id of the previous page")] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[FailedFile]:
+    """Documents whose file could not be extracted, by id, with the reason: each is
+    stored and searchable by its file fields only, until a new upload replaces it."""
+    check_collection(principal, name)
+    return [FailedFile(**f) for f in storage.failed_files(engine, name, after, limit)]
 
 
 @router.get(
