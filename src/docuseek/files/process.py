@@ -12,7 +12,9 @@ with the reason, which `document_files.error` keeps for every later attempt.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -42,6 +44,9 @@ SELECT_FILES = text(
     + _CURRENT_FILES
     + " ORDER BY df.collection_id, df.doc_id"
 )
+LOCK_DOCUMENT = text(
+    "SELECT 1 FROM documents WHERE collection_id = :cid AND id = :id FOR NO KEY UPDATE"
+)
 # One file, locked while it is extracted: a second worker waits, then finds it done.
 LOCK_PENDING = text(
     "SELECT df.collection_id, df.doc_id, df.sha256, df.filename, df.base, df.version"
@@ -66,6 +71,7 @@ INSERT_PAGES = text(
     "INSERT INTO document_pages (collection_id, doc_id, page, text)"
     " SELECT :cid, :id, p.n, p.t FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS p(t, n)"
 )
+PARALLEL = len(os.sched_getaffinity(0))
 # What the extraction sets, unless the user gave a value at upload.
 USER_OVERRIDABLE = ("title", "author", "created", "language")
 
@@ -93,37 +99,45 @@ def extract_pending(
         (int(r.collection_id), str(r.doc_id)): str(r.error) for r in found if r.done and r.error
     }
     limits = limits_from(settings)
-    for r in found:
-        if r.done:
-            continue
-        cid, doc_id = int(r.collection_id), str(r.doc_id)
-        with engine.begin() as conn:
-            row = conn.execute(LOCK_PENDING, {"cids": [cid], "ids": [doc_id]}).first()
-            collection = collections.load_by_id(conn, cid) if row is not None else None
-            if row is None or collection is None:
-                # Extracted by another worker meanwhile (or replaced, or deleted): its result.
-                for fcid, fid, error in conn.execute(
-                    SELECT_FAILED, {"cids": [cid], "ids": [doc_id]}
-                ):
-                    failed[(int(fcid), str(fid))] = str(error)
-                continue
-            error = _extract_one(conn, collection, doc_id, row, limits)
+    pending = [(int(r.collection_id), str(r.doc_id)) for r in found if not r.done]
+    if not pending:
+        return failed
+    # One child per CPU at once: a batch of many files is not left to one core while the
+    # other worker threads find every chunk claimed.
+    with ThreadPoolExecutor(min(len(pending), PARALLEL)) as pool:
+        for key, error in pool.map(lambda k: (k, _extract_locked(engine, k, limits)), pending):
             if error is not None:
-                log.info(
-                    "file extraction failed", collection=collection.name, id=doc_id, reason=error
-                )
-                failed[(cid, doc_id)] = error
-            conn.execute(
-                MARK_EXTRACTED,
-                {
-                    "version": row.version,
-                    "extractor": EXTRACTOR_VERSION,
-                    "error": error,
-                    "cid": cid,
-                    "id": doc_id,
-                },
-            )
+                failed[key] = error
     return failed
+
+
+def _extract_locked(engine: Engine, key: tuple[int, str], limits: Limits) -> str | None:
+    """Extract one file under its row lock and commit the result; the failure reason."""
+    cid, doc_id = key
+    with engine.begin() as conn:
+        # The document's row first, as writes take it (then its file's): no deadlock with
+        # an upload of the same id.
+        conn.execute(LOCK_DOCUMENT, {"cid": cid, "id": doc_id})
+        row = conn.execute(LOCK_PENDING, {"cids": [cid], "ids": [doc_id]}).first()
+        collection = collections.load_by_id(conn, cid) if row is not None else None
+        if row is None or collection is None:
+            # Extracted by another worker meanwhile (or replaced, or deleted): its result.
+            failed = conn.execute(SELECT_FAILED, {"cids": [cid], "ids": [doc_id]}).first()
+            return None if failed is None else str(failed.error)
+        error = _extract_one(conn, collection, doc_id, row, limits)
+        if error is not None:
+            log.info("file extraction failed", collection=collection.name, id=doc_id, reason=error)
+        conn.execute(
+            MARK_EXTRACTED,
+            {
+                "version": row.version,
+                "extractor": EXTRACTOR_VERSION,
+                "error": error,
+                "cid": cid,
+                "id": doc_id,
+            },
+        )
+        return error
 
 
 def _extract_one(
