@@ -128,41 +128,68 @@ def _docx(data: bytes) -> Extracted:
     )
 
 
+_ODF = {
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "meta": "urn:oasis:names:tc:opendocument:xmlns:meta:1.0",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
+_ODF_BLOCKS = {f"{{{_ODF['text']}}}p", f"{{{_ODF['text']}}}h"}
+
+
 def _odt(data: bytes) -> Extracted:
-    from odf import dc, meta, teletype
-    from odf.opendocument import load
+    """OpenDocument text from its content.xml and meta.xml, read with the standard
+    library's parser (whose expat refuses entity expansion bombs)."""
+    from xml.etree import ElementTree
 
     try:
-        document = load(io.BytesIO(data))
-    except Exception as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            content = ElementTree.fromstring(archive.read("content.xml"))
+            names = set(archive.namelist())
+            meta = ElementTree.fromstring(archive.read("meta.xml")) if "meta.xml" in names else None
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile) as exc:
         raise ExtractionError(f"corrupt ODT file: {exc}") from None
-    # Paragraphs and headings in document order (getElementsByType groups them by type).
-    parts = [teletype.extractText(e) for e in _walk(document.text)]
+    body = content.find("office:body/office:text", _ODF)
+    parts = [_odf_text(e) for e in _odf_blocks(body)] if body is not None else []
 
-    def first(kind: Any) -> str | None:
-        found = document.meta.getElementsByType(kind)
-        return _clean(teletype.extractText(found[0])) if found else None
+    def first(path: str) -> str | None:
+        node = meta.find(f"office:meta/{path}", _ODF) if meta is not None else None
+        return _clean(node.text) if node is not None else None
 
     return Extracted(
         D.ODT,
         "\n".join(p for p in parts if p.strip()),
-        title=first(dc.Title),
-        author=first(dc.Creator) or first(meta.InitialCreator),
-        created=_iso_text(first(meta.CreationDate)),
-        language=first(dc.Language),
+        title=first("dc:title"),
+        author=first("dc:creator") or first("meta:initial-creator"),
+        created=_iso_text(first("meta:creation-date")),
+        language=first("dc:language"),
     )
 
 
-_ODT_TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
-_ODT_BLOCKS = {(_ODT_TEXT_NS, "p"), (_ODT_TEXT_NS, "h")}
+def _odf_blocks(element: Any) -> Any:
+    """Paragraphs and headings in document order (their own text includes nested spans)."""
+    for child in element:
+        if child.tag in _ODF_BLOCKS:
+            yield child
+        else:
+            yield from _odf_blocks(child)
 
 
-def _walk(element: Any) -> Any:
-    for child in element.childNodes:
-        if getattr(child, "qname", None) in _ODT_BLOCKS:
-            yield child  # its text includes any nested spans
-        elif hasattr(child, "childNodes"):
-            yield from _walk(child)
+def _odf_text(element: Any) -> str:
+    """An element's text, with ODF's space, tab and line-break elements spelled out."""
+    out = [element.text or ""]
+    for child in element:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name == "s":
+            out.append(" " * int(child.get(f"{{{_ODF['text']}}}c", "1")))
+        elif name == "tab":
+            out.append("\t")
+        elif name == "line-break":
+            out.append("\n")
+        elif name not in ("note", "annotation"):
+            out.append(_odf_text(child))
+        out.append(child.tail or "")
+    return "".join(out)
 
 
 def _epub(data: bytes) -> Extracted:
