@@ -64,7 +64,7 @@ def test_every_operation_is_documented_with_its_errors(service: Service) -> None
         responses = op["responses"]
         assert any(code.startswith("2") for code in responses), where
         for code, body in responses.items():
-            if code.startswith("2") and "content" in body:
+            if code.startswith("2") and "application/json" in body.get("content", {}):
                 assert "example" in body["content"]["application/json"], where
             if code[0] in "45" and (method, path, code) not in OWN_ERROR_BODY:
                 media = body["content"]["application/json"]
@@ -78,7 +78,9 @@ def test_every_operation_is_documented_with_its_errors(service: Service) -> None
             assert "404" in responses, where
         if "requestBody" in op:
             assert {"400", "413", "422"} <= set(responses), where
-            assert "example" in op["requestBody"]["content"]["application/json"], where
+            media_types = op["requestBody"]["content"]
+            body_media = media_types.get("application/json") or media_types["multipart/form-data"]
+            assert "example" in body_media, where
     upload = schema["paths"]["/collections/{name}/documents"]["post"]["requestBody"]["content"]
     ndjson = upload["application/x-ndjson"]["example"].splitlines()
     assert [json.loads(line) for line in ndjson] == upload["application/json"]["example"]

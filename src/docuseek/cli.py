@@ -286,14 +286,42 @@ def _bytes_progress() -> Progress:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON array or NDJSON")],
     collection: Annotated[str, typer.Option(help="Target collection (must exist)")],
+    file: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="JSON array or NDJSON")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     wait: Annotated[bool, typer.Option(help="Wait until every task has finished")] = False,
     url: UrlOption = None,
     key: KeyOption = None,
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Upload every file under this folder (recursively) through the HTTP API",
+        ),
+    ] = None,
 ) -> None:
-    """Send documents from a file to a collection over HTTP, with progress and a summary."""
+    """Send documents from a file (or the files of a folder) to a collection over HTTP, with
+    progress and a summary."""
+    if files is not None:
+        from docuseek.files.cli import import_folder
+
+        settings = get_settings()
+        import_folder(
+            collection,
+            files,
+            wait,
+            url or local_url(settings),
+            key or local_key(settings),
+            console,
+            _progress,
+        )
+        return
+    if file is None:
+        console.print("[red]give a FILE of documents, or --files DIR[/]")
+        raise typer.Exit(2)
     from docuseek.importer import detect_ndjson, iter_json_array
 
     settings = get_settings()
@@ -467,6 +495,8 @@ def _reindex_local(settings: Settings, collection: str | None, all_: bool) -> No
             f"{name}: generation {summary.generation} live, {summary.documents} documents"
             f" (+{summary.caught_up} caught up) in {summary.seconds:.1f} s"
         )
+        if summary.files_requeued:
+            console.print(f"{name}: {summary.files_requeued} file(s) queued to be extracted again")
 
 
 def settings_markdown() -> str:

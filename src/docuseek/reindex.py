@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from docuseek import collections
 from docuseek import queries as Q
 from docuseek.errors import Conflict
+from docuseek.files.process import requeue_stale
 from docuseek.reconcile import diff_versions, postgres_versions
 from docuseek.schema import Collection
 from docuseek.search.base import IndexOp, SearchBackend
@@ -39,6 +40,7 @@ class ReindexSummary:
     documents: int
     caught_up: int
     seconds: float
+    files_requeued: int = 0  # files another extractor version extracted, queued again
 
 
 def _lock_key(collection_id: int) -> int:
@@ -62,7 +64,11 @@ def reindex(
         if not got:
             raise Conflict(f"a reindex of collection {name!r} is already running")
         try:
-            return _rebuild(engine, backend, name, progress, batch_size, started)
+            # Documents a file extractor of another version made are queued again: the
+            # worker extracts them from their stored originals.
+            requeued = requeue_stale(engine, name)
+            summary = _rebuild(engine, backend, name, progress, batch_size, started)
+            return replace(summary, files_requeued=requeued)
         finally:
             lock_conn.execute(
                 text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(collection.id)}

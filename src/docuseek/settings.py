@@ -73,6 +73,40 @@ class Settings(BaseSettings):
         validation_alias="DOCUSEEK_MAX_BATCH_DOCUMENTS",
         description="Most documents accepted in one write request.",
     )
+    max_file_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1,
+        validation_alias="DOCUSEEK_MAX_FILE_BYTES",
+        description="Largest file accepted by POST /collections/{name}/files: a larger one gets"
+        " 413 as soon as its bytes so far (or its part's Content-Length) pass it, before the"
+        " rest is read. The whole request is also bounded by DOCUSEEK_MAX_BODY_BYTES, checked"
+        " against its Content-Length before anything is read.",
+    )
+    extract_cpu_seconds: int = Field(
+        60,
+        ge=1,
+        validation_alias="DOCUSEEK_EXTRACT_CPU_SECONDS",
+        description="CPU seconds the worker's extraction child may use on one file.",
+    )
+    extract_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        validation_alias="DOCUSEEK_EXTRACT_TIMEOUT_SECONDS",
+        description="Wall-clock seconds one file's extraction may take before it is killed.",
+    )
+    extract_memory_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=64 * 1024 * 1024,
+        validation_alias="DOCUSEEK_EXTRACT_MEMORY_BYTES",
+        description="Address space the extraction child may map (RLIMIT_AS).",
+    )
+    extract_max_output_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        validation_alias="DOCUSEEK_EXTRACT_MAX_OUTPUT_BYTES",
+        description="Largest extracted text (JSON) of one file, and largest temporary file the"
+        " extraction child may write under TMPDIR.",
+    )
     search_backend: Literal["postgres", "opensearch"] = Field(
         "postgres",
         validation_alias="SEARCH_BACKEND",

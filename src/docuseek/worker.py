@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from docuseek import collections
 from docuseek import queries as Q
+from docuseek.files import process as files_process
 from docuseek.metrics import (
     BATCH_DURATION,
     BATCH_ERRORS,
@@ -177,6 +178,8 @@ class Worker:
             for key, version in r.documents():
                 newest_row_version[key] = max(newest_row_version.get(key, 0), version)
         keys = sorted(newest_row_version)
+        # Uploaded files' text goes into their stored documents first (files/process.py).
+        outcome.failed_docs.update(files_process.extract_pending(self.engine, keys, self.settings))
         current = {
             (cid, doc_id): (int(version), body)
             for cid, doc_id, version, body in conn.execute(

@@ -341,6 +341,9 @@ def document_operation(operation: dict[str, Any], doc: Operation) -> None:
         json_media = content.get("application/json")
         if json_media is not None:
             json_media["example"] = doc.request
+        form_media = content.get("multipart/form-data")
+        if form_media is not None:
+            form_media["example"] = doc.request
         ndjson_media = content.get("application/x-ndjson")
         if ndjson_media is not None and isinstance(doc.request, list):
             ndjson_media["example"] = "".join(json.dumps(d) + "\n" for d in doc.request)

@@ -97,4 +97,41 @@ EXTRA_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ]
         },
     },
+    ("POST", "/collections/{name}/files"): {
+        "summary": "Upload document files",
+        "description": "Write scope. Multipart: one or more parts named `file` (PDF, DOCX, ODT,"
+        " EPUB, HTML, Markdown or text, recognised from their bytes) and an optional part"
+        " `fields`, a JSON array with one object per file (its `id`, default the file's SHA-256,"
+        " and the user's fields). 202 once the originals are stored with their documents, task"
+        " and outbox rows; the worker extracts each file in a child process with limits, and a"
+        " file that cannot be extracted fails alone in the task. A file over"
+        " DOCUSEEK_MAX_FILE_BYTES is a 413 and nothing is stored.",
+        "errors": (400, *_AUTH, 404, 413, 422, 503),
+        "request": {"file": "(binary)", "fields": '[{"id": "report-2026", "section": "finance"}]'},
+        "response": _ACCEPTED,
+    },
+    ("GET", "/collections/{name}/files/failed"): {
+        "summary": "List files that could not be extracted",
+        "description": "Write scope. Documents whose file could not be extracted, by id, each"
+        " with the reason for a person and the extractor version that tried; such a document"
+        " stays stored and searchable by its file fields until a new upload replaces it.",
+        "errors": (*_AUTH, 404, 422, 503),
+        "response": [
+            {
+                "id": "scan.pdf",
+                "filename": "scan.pdf",
+                "content_type": "application/pdf",
+                "error": "encrypted PDF: supply a password-free copy",
+                "extractor": "1",
+            }
+        ],
+    },
+    ("GET", "/collections/{name}/documents/{doc_id}/file"): {
+        "summary": "Download a document's original file",
+        "description": "Search scope. The original bytes of a document uploaded as a file,"
+        " byte for byte, with its detected content type (and its file name in"
+        " Content-Disposition). 404 when the document does not exist or was not uploaded as a"
+        " file (or a JSON write replaced it).",
+        "errors": (*_AUTH, 404, 422, 503),
+    },
 }

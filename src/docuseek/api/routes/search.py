@@ -10,7 +10,7 @@ import pydantic_core
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from docuseek import collections
@@ -31,6 +31,7 @@ from docuseek.api.search_request import (
 )
 from docuseek.auth import Principal
 from docuseek.errors import InvalidInput, SearchUnavailable
+from docuseek.files import pages as files_pages
 from docuseek.schema import Collection
 from docuseek.search.base import (
     BackendUnavailable,
@@ -81,7 +82,9 @@ def _run(
         raise InvalidInput(
             f"invalid cursor: {exc}", details=[{"loc": ["query", "cursor"], "msg": str(exc)}]
         ) from exc
-    return _response(collection, query, result, started)
+    return files_pages.annotate(
+        engine, collection, query.q, _response(collection, query, result, started)
+    )
 
 
 def _response(
@@ -114,6 +117,9 @@ class SearchHit(BaseModel):
     score: float | None
     document: dict[str, Any]
     highlights: dict[str, list[str]]
+    pages: list[int] | None = Field(
+        None, description="Documents uploaded as PDF files: the pages that hold query words."
+    )
 
 
 class FacetValue(BaseModel):
