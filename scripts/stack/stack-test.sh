@@ -191,6 +191,10 @@ make --no-print-directory .venv/.installed-test browser >/dev/null
 .venv/bin/python scripts/stack/console_check.py --api "$API" --key "$ADMIN_KEY"
 step_end
 
+step_begin "a PDF uploaded through the api, extracted by the worker, found by its page 2"
+.venv/bin/python scripts/stack/files_check.py --api "$API" --key "$ADMIN_KEY"
+step_end
+
 # --- 7. Prometheus and the dashboard -------------------------------------------------
 step_begin "prometheus targets + dashboard queries"
 python3 scripts/stack/stack_checks.py prometheus --url "$PROM" \
