@@ -21,7 +21,7 @@ from docuseek.files.process import requeue_stale
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 from tests import files_corpus as C
-from tests.conftest import ADMIN_KEY, Service
+from tests.helpers import ADMIN_KEY, Service
 
 FILE_FIELDS: dict[str, Any] = {
     "title": {"type": "text", "weight": "A"},

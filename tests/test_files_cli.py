@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import files_corpus as C
-from tests.conftest import ADMIN_KEY, DOCUSEEK_BIN, Service, WorkerProcess, free_port, wait_for
+from tests.helpers import ADMIN_KEY, DOCUSEEK_BIN, Service, WorkerProcess, free_port, wait_for
 from tests.test_files import FILE_FIELDS
 
 

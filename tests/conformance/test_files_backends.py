@@ -4,7 +4,7 @@ indexed, a PDF hit lists its pages, a file that fails is still findable by its n
 from __future__ import annotations
 
 from tests import files_corpus as C
-from tests.conftest import Service
+from tests.helpers import Service
 from tests.test_files import FILE_FIELDS, accepted
 
 
