@@ -6,19 +6,35 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from docuseek import auth
 from docuseek import queries as Q
 from docuseek.api.deps import AdminKey, EngineDep
 from docuseek.errors import NotFound
+from docuseek.schema import COLLECTION_NAME_RE
 from docuseek.storable import StorableModel
 
 
 class KeyCreate(StorableModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Literal["search", "write", "admin"]] = Field(min_length=1)
-    collections: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    collections: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description='Collection names the key may use, or "*" for all of them.',
+    )
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name != "*" and not COLLECTION_NAME_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a collection name (pattern {COLLECTION_NAME_RE.pattern})"
+                    ' nor "*"'
+                )
+        return names
 
 
 class KeyInfo(BaseModel):
