@@ -71,7 +71,7 @@ def serve(
 
     from docuseek.api.app import create_app
     from docuseek.db import make_engine
-    from docuseek.embedded import ensure_admin_key, start_postgres
+    from docuseek.embedded import ensure_admin_key, start_postgres, stop_postgres
     from docuseek.migrate import upgrade
     from docuseek.search.factory import make_backend
     from docuseek.worker import WorkerPool
@@ -115,7 +115,7 @@ def serve(
         for thread in threads:
             thread.join(timeout=30)
         if server is not None:
-            server.cleanup()
+            stop_postgres(server)
 
 
 def _raise_system_exit(signum: int, frame: Any) -> None:
