@@ -290,6 +290,27 @@ def _facet_value(spec: FieldSpec, bucket: dict[str, Any]) -> Any:
     return key
 
 
+def _fits_sort(collection: Collection, key: dict[str, Any], value: Any) -> bool:
+    """Whether a cursor's value has the JSON type OpenSearch gave for this sort key: a
+    forged one would fail in the engine, some as a 500 (which reads as unavailable)."""
+    (name,) = key
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "_score":
+        return number
+    if name == ID_FIELD:  # every document has an id
+        return isinstance(value, str)
+    if value is None:
+        return True
+    spec = collection.fields.get(name)
+    if spec is None or spec.type == "keyword":
+        return isinstance(value, str)
+    if spec.type == "boolean":
+        return number or isinstance(value, bool)
+    if spec.type == "date":
+        return number or isinstance(value, str)
+    return number
+
+
 # -- the backend -----------------------------------------------------------------------------
 
 
@@ -567,7 +588,10 @@ class OpenSearchBackend:
             "track_scores": has_q,
         }
         if query.after is not None:
-            if len(query.after) != len(sort):
+            if len(query.after) != len(sort) or not all(
+                _fits_sort(collection, key, value)
+                for key, value in zip(sort, query.after, strict=True)
+            ):
                 raise InvalidCursor("cursor does not match this query's sort")
             body["search_after"] = list(query.after)
         if has_q and query.highlight and collection.text_fields:
