@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from typing import Any
 
 import pytest
 import structlog
 from fastapi.testclient import TestClient
 
+from docuseek import worker_http
 from docuseek.api import middleware
 from docuseek.api.app import create_app
 from docuseek.api.security_headers import CONTENT_SECURITY_POLICY
@@ -325,3 +327,15 @@ def test_an_unreachable_database_is_a_json_503_on_every_endpoint(
                 assert str(port) not in response.text and "nobody" not in response.text
     assert not [e for e in logs if e.get("exc_info")]  # one line each, no traceback
     dead.dispose()
+
+
+def test_the_metrics_server_never_takes_the_worker_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its port taken (and every one it may try), or a host it cannot bind: no server,
+    and no exception for the worker to die of."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(worker_http, "PORT_ATTEMPTS", 1)
+        assert worker_http.start_metrics_server("127.0.0.1", port) is None
+    assert worker_http.start_metrics_server("192.0.2.1", free_port()) is None  # not ours
