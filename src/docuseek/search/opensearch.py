@@ -294,7 +294,11 @@ def _fits_sort(collection: Collection, key: dict[str, Any], value: Any) -> bool:
     """Whether a cursor's value has the JSON type OpenSearch gave for this sort key: a
     forged one would fail in the engine, some as a 500 (which reads as unavailable)."""
     (name,) = key
-    number = isinstance(value, int | float) and not isinstance(value, bool)
+    # A document without the field sorts last: as infinity, which JSON spells as text.
+    number = (isinstance(value, int | float) and not isinstance(value, bool)) or value in (
+        "Infinity",
+        "-Infinity",
+    )
     if name == "_score":
         return number
     if name == ID_FIELD:  # every document has an id
