@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 from docuseek.worker import Worker
+from tests.conformance.opensearch_target import start_osmem
 from tests.ports import free_port
 
 __all__ = [
@@ -175,3 +176,29 @@ def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from plan_nodes(child)
+
+
+class OsmemProcess:
+    """One osmem-server on a fixed loopback port that the test can kill, freeze and restart."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server = start_osmem(self.port)
+
+    def kill(self) -> None:
+        self.server.process.kill()
+        self.server.process.wait()
+
+    def restart(self) -> None:
+        self.server = start_osmem(self.port)
+
+    def freeze(self) -> None:
+        os.kill(self.server.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.server.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.server.process.poll() is None:  # not killed by a test that then failed
+            self.thaw()
+        self.server.close()

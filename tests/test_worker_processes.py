@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import subprocess
+import urllib.request
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from docuseek.search.postgres.layout import table_name
-from tests.helpers import BOOK_FIELDS, Service, WorkerProcess, wait_for
+from tests.helpers import (
+    BOOK_FIELDS,
+    DOCUSEEK_BIN,
+    Service,
+    WorkerProcess,
+    free_port,
+    wait_for,
+)
 
 N_DOCS = 12_000
 DOCUMENT_BATCH = 2_000
@@ -110,3 +122,76 @@ def test_sigterm_finishes_the_batch_and_exits(
     assert left > 0 and left % 1000 == 0
     indexed = scalar(service.engine, "SELECT coalesce(sum(indexed), 0) FROM tasks")
     assert indexed == N_DOCS - left
+
+
+class DefaultWorker:
+    """`docuseek worker` with the default metrics settings, except the port: one free port
+    for both processes stands in for the default 9100, which another run may hold."""
+
+    def __init__(self, database_url: str, port: int, log_path: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "DOCUSEEK_"))}
+        env.update(
+            DATABASE_URL=database_url,
+            SEARCH_BACKEND="postgres",
+            WORKER_BATCH_SIZE="200",
+            WORKER_POLL_INTERVAL="0.05",
+            WORKER_METRICS_PORT=str(port),
+        )
+        self.log_path = log_path
+        self.log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [DOCUSEEK_BIN, "worker"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def serving(self) -> tuple[str, int] | None:
+        assert self.proc.poll() is None, self.output()
+        match = re.search(r"metrics server started\s+host=(\S+)\s+port=(\d+)", self.output())
+        return (match.group(1), int(match.group(2))) if match else None
+
+    def applied(self, port: int) -> float:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = r.read().decode()
+        return sum(
+            float(m)
+            for m in re.findall(r'^docuseek_documents_indexed_total\{op="\w+"\} (\S+)$', body, re.M)
+        )
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.log.close()
+
+
+def test_two_workers_with_default_settings_share_one_host(
+    service: Service, database_url: str, tmp_path: Path
+) -> None:
+    """The second worker finds the metrics port taken: it serves on the next free one
+    (on the loopback interface, by default) instead of dying, and both share the queue."""
+    port = free_port()
+    first = DefaultWorker(database_url, port, tmp_path / "first.log")
+    try:
+        wait_for(lambda: first.serving() is not None, 30, "the first worker's metrics server")
+        second = DefaultWorker(database_url, port, tmp_path / "second.log")
+        try:
+            wait_for(lambda: second.serving() is not None, 30, "the second worker's server")
+            (host1, port1), (host2, port2) = first.serving(), second.serving()  # type: ignore[misc]
+            assert host1 == host2 == "127.0.0.1"
+            assert port1 == port and port < port2 < port + 10
+            tasks = enqueue(service, 6_000)
+            wait_for(lambda: scalar(service.engine, QUEUED) == 0, 120, "queue to drain")
+            # Both stayed up, and both claimed batches.
+            assert first.proc.poll() is None and second.proc.poll() is None
+            applied = [first.applied(port1), second.applied(port2)]
+            assert all(a > 0 for a in applied) and sum(applied) == 6_000, applied
+            assert all(service.task(t)["status"] == "succeeded" for t in tasks)
+        finally:
+            assert second.stop() == 0, second.output()
+    finally:
+        assert first.stop() == 0, first.output()

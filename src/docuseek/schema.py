@@ -188,6 +188,13 @@ def coerce_value(spec: FieldSpec, value: Any) -> Any:
             raise ValueError(f"expected a number, got {type(value).__name__}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("expected a finite number")
+        if isinstance(value, int):
+            # Indexed as a double: an integer beyond its range would be accepted here and
+            # then fail at indexing.
+            try:
+                float(value)
+            except OverflowError:
+                raise ValueError("a number beyond a double's range") from None
         return value
     if kind == "boolean":
         if not isinstance(value, bool):

@@ -173,12 +173,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         9100,
         validation_alias="WORKER_METRICS_PORT",
-        description="Port of the worker's /metrics and /healthz (0: off).",
+        description="Port of the worker's /metrics and /healthz (0: off). When it is taken"
+        " (another worker on the host), the next free one of the following 9; the worker"
+        " logs the port it serves on, and runs on without the server when all are taken.",
     )
     worker_metrics_host: str = Field(
-        "0.0.0.0",
+        "127.0.0.1",
         validation_alias="WORKER_METRICS_HOST",
-        description="Bind host of the worker's metrics server.",
+        description="Bind host of the worker's metrics server (unauthenticated): loopback by"
+        " default; set 0.0.0.0 in a container, for Prometheus to scrape it.",
     )
 
     def cors_origin_list(self) -> list[str]:

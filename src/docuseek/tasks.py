@@ -32,8 +32,12 @@ def as_dict(row: Any) -> dict[str, Any]:
 def get(conn: Connection, task_id: int) -> dict[str, Any]:
     row = conn.execute(Q.SELECT_TASK, {"id": task_id}).first()
     if row is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise missing(task_id)
     return as_dict(row)
+
+
+def missing(task_id: int) -> NotFound:
+    return NotFound(f"task {task_id} does not exist")
 
 
 def list_tasks(

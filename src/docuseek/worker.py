@@ -75,7 +75,8 @@ class Worker:
         self.settings = settings
         self.stop_event = stop_event or threading.Event()
         self.wake = threading.Event()  # set by an outbox notification or by stop()
-        self.unavailable_streak = 0  # consecutive batches that found the backend down
+        # When a batch first found the backend down (None: it answered the last batch).
+        self.unavailable_since: float | None = None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -137,7 +138,7 @@ class Worker:
                 outcome.retried = True
                 return outcome
             self._settle(conn, rows, outcome.failed_docs)
-            self.unavailable_streak = 0
+            self.unavailable_since = None
             BATCH_SIZE.observe(sum(len(r.doc_ids) for r in rows))
             BATCH_DURATION.observe(time.perf_counter() - started)
             return outcome
@@ -237,10 +238,16 @@ class Worker:
         if again:
             if count_attempt:
                 exponent = max(r.attempts for r in again)
-            else:  # backend down: back off by how long it has been down, not per row
-                exponent = self.unavailable_streak
-                self.unavailable_streak += 1
-            delay = min(BACKOFF_CAP_SECONDS, self.settings.worker_backoff_base * 2**exponent)
+                delay = self.settings.worker_backoff_base * 2**exponent
+            else:
+                # Backend down: wait as long again as it has been down. Doubling per failed
+                # batch reached the cap within seconds (every claim of a queue of many
+                # rows is a batch), so an engine back after 4 s waited a minute for them.
+                now = time.monotonic()
+                if self.unavailable_since is None:
+                    self.unavailable_since = now
+                delay = max(self.settings.worker_backoff_base, now - self.unavailable_since)
+            delay = min(BACKOFF_CAP_SECONDS, delay)
             conn.execute(
                 Q.RETRY_OUTBOX_ROWS,
                 {

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import structlog
 from prometheus_client import make_wsgi_app
+
+log = structlog.get_logger("docuseek.worker")
 
 _metrics_app = make_wsgi_app()
 
@@ -28,8 +32,28 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
-def start_metrics_server(host: str, port: int) -> threading.Thread:
-    server = make_server(host, port, _app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
-    thread.start()
-    return thread
+# Several workers on one host with the same settings: each takes the next free port.
+PORT_ATTEMPTS = 10
+
+
+def start_metrics_server(host: str, port: int) -> int | None:
+    """Serve /metrics and /healthz on `port`, or the first free one of the next few; the
+    port served, or None (logged) when all are taken: the worker works on without."""
+    for candidate in range(port, port + PORT_ATTEMPTS):
+        try:
+            server = make_server(host, candidate, _app, handler_class=_QuietHandler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                log.warning("metrics server not started", host=host, port=candidate, error=str(exc))
+                return None
+            continue
+        thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+        thread.start()
+        log.info("metrics server started", host=host, port=candidate)
+        return candidate
+    log.warning(
+        "metrics server not started: every port taken",
+        host=host,
+        ports=f"{port}-{port + PORT_ATTEMPTS - 1}",
+    )
+    return None

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docuseek import __version__
 from docuseek.api.deps import check_params_storable
-from docuseek.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from docuseek.api.middleware import (
+    DATABASE_UNAVAILABLE_MESSAGE,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestContextMiddleware,
+)
 from docuseek.api.openapi import install_openapi
 from docuseek.api.routes import (
     collections,
@@ -28,12 +36,14 @@ from docuseek.api.routes import (
     search,
     tasks,
 )
-from docuseek.db import make_engine
+from docuseek.db import database_unavailable, describe_failure, make_engine
 from docuseek.errors import DocuseekError
 from docuseek.metrics import register_queue_collector
 from docuseek.search.base import SearchBackend
 from docuseek.search.factory import make_backend
 from docuseek.settings import Settings, get_settings
+
+log = structlog.get_logger("docuseek.api")
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -59,6 +69,25 @@ def install_error_handlers(app: FastAPI) -> None:
         status = 400 if first.get("type") == "json_invalid" else 422
         code = "malformed_body" if status == 400 else "invalid_input"
         return _error(status, code, f"{where}: {first['msg']}", details)
+
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # a bug: the catch-all (RequestContextMiddleware) answers with a 500
+        log.warning("database unavailable", path=request.url.path, error=describe_failure(exc))
+        response = _error(503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE)
+        response.headers["retry-after"] = "1"
+        return response
+
+    for exc_class in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        sa_exc.DisconnectionError,
+        sa_exc.DBAPIError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ):
+        app.add_exception_handler(exc_class, database_error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -118,6 +147,7 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # request ids, security headers, catch-all
     if settings.cors_origin_list():
         # Outermost, so that errors (401, 413) carry the headers a browser needs to read them.
         app.add_middleware(

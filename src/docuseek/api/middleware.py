@@ -1,14 +1,112 @@
-"""ASGI middleware: request metrics by route template, and the request body size limit."""
+"""ASGI middleware: request ids, security headers and the last-resort error handler;
+request metrics by route template; the request body size limit."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
 from typing import Any
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docuseek.api.security_headers import SECURITY_HEADERS
+from docuseek.db import database_unavailable, describe_failure
 from docuseek.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = structlog.get_logger("docuseek.api")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A client's id is echoed into headers and logs: short, and nothing that could split either.
+_SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
+DATABASE_UNAVAILABLE_MESSAGE = "database unavailable; retry shortly"
+
+
+def request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers") or []:
+        if name == REQUEST_ID_HEADER and _SANE_REQUEST_ID.match(value):
+            return bytes(value).decode("ascii")
+    return uuid.uuid4().hex
+
+
+def json_error(status: int, error: dict[str, Any]) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    payload = json.dumps({"error": error}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    return headers, payload
+
+
+class RequestContextMiddleware:
+    """The outermost layer: gives each request an id (the client's X-Request-ID when sane)
+    that every log line of the request carries and the response echoes; adds the security
+    headers to every response; and turns whatever escaped the routes into JSON (a 503 for
+    a database that cannot be reached, else a 500) with one log line, never plain text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        authenticated = any(name == b"authorization" for name, _ in scope.get("headers") or [])
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in _OWN_HEADERS
+                    and not (authenticated and k.lower() == b"cache-control")
+                ]
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
+                if authenticated:
+                    # A response to a key holder may carry its collections' documents.
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_headers)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    log.warning(
+                        "database unavailable",
+                        path=scope.get("path"),
+                        error=describe_failure(exc),
+                    )
+                    status = 503
+                    error: dict[str, Any] = {
+                        "code": "database_unavailable",
+                        "message": DATABASE_UNAVAILABLE_MESSAGE,
+                    }
+                else:
+                    log.exception("unhandled error", path=scope.get("path"))
+                    status = 500
+                    error = {"code": "internal", "message": "internal error"}
+                error["request_id"] = request_id
+                if started:
+                    return  # too late for a response of our own; the log line says why
+                headers, payload = json_error(status, error)
+                if status == 503:
+                    headers.append((b"retry-after", b"1"))
+                await send_with_headers(
+                    {"type": "http.response.start", "status": status, "headers": headers}
+                )
+                await send_with_headers({"type": "http.response.body", "body": payload})
+
+
+_OWN_HEADERS = frozenset({REQUEST_ID_HEADER, *(name for name, _ in SECURITY_HEADERS)})
 
 
 class MetricsMiddleware:

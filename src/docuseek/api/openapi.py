@@ -23,7 +23,8 @@ class ErrorBody(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: bad_request, malformed_body, unauthorized,"
         " forbidden, not_found, conflict, payload_too_large, invalid_input,"
-        " search_unavailable, method_not_allowed, too_many_requests, internal"
+        " search_unavailable, database_unavailable, method_not_allowed, too_many_requests,"
+        " internal"
     )
     message: str = Field(description="What was wrong, in words, naming the field or value")
     details: Any | None = Field(

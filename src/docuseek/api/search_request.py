@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 from dataclasses import replace
 from typing import Any
@@ -20,9 +21,9 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from docuseek.errors import InvalidInput
-from docuseek.schema import SORTABLE_TYPES, Collection, FieldSpec, coerce_value
+from docuseek.schema import INT64, SORTABLE_TYPES, Collection, FieldSpec, coerce_value
 from docuseek.search.base import FieldFilter, SearchQuery, SortKey, effective_sort
-from docuseek.storable import StorableModel
+from docuseek.storable import StorableModel, text_problem
 
 MAX_LIMIT = 1000
 RANGE_OPS = {">=": "gte", ">": "gt", "<=": "lte", "<": "lt"}
@@ -185,20 +186,44 @@ def encode_cursor(collection: Collection, query: SearchQuery, sort_values: list[
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+# A cursor holds a fingerprint and a few sort values: a longer one was not made here,
+# and the bound keeps decoding it (and JSON's recursion) cheap.
+MAX_CURSOR_CHARS = 16_384
+
+
+def _cursor_value_problem(value: Any) -> str | None:
+    """Why one decoded sort value cannot be a value this service put in a cursor."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -INT64 <= value < INT64 else "an integer out of 64-bit range"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "a number that is not finite"
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"a string that {problem}" if problem else None
+    return f"a {type(value).__name__} where a sort value belongs"
+
+
 def decode_cursor(collection: Collection, query: SearchQuery, cursor: str) -> tuple[Any, ...]:
+    invalid = _bad("cursor", "invalid cursor: pass next_cursor from a previous response unchanged")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         values = payload["v"]
         fingerprint = payload["f"]
-    except (ValueError, KeyError, TypeError):
-        raise _bad(
-            "cursor", "invalid cursor: pass next_cursor from a previous response unchanged"
-        ) from None
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise invalid from None
     if fingerprint != _fingerprint(collection, query) or not isinstance(values, list):
         raise _bad(
             "cursor", "cursor belongs to a different query (q, filter and sort must stay the same)"
         )
+    for value in values:
+        problem = _cursor_value_problem(value)
+        if problem:
+            raise _bad("cursor", f"invalid cursor: it holds {problem}")
     return tuple(values)
 
 

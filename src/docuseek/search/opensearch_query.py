@@ -182,6 +182,31 @@ def sort_clause(query: SearchQuery) -> list[dict[str, Any]]:
     return sort
 
 
+def fits_sort(collection: Collection, key: dict[str, Any], value: Any) -> bool:
+    """Whether a cursor's value has the JSON type OpenSearch gave for this sort key: a
+    forged one would fail in the engine, some as a 500 (which reads as unavailable)."""
+    (name,) = key
+    # A document without the field sorts last: as infinity, which JSON spells as text.
+    number = (isinstance(value, int | float) and not isinstance(value, bool)) or value in (
+        "Infinity",
+        "-Infinity",
+    )
+    if name == "_score":
+        return number
+    if name == ID_FIELD:  # every document has an id
+        return isinstance(value, str)
+    if value is None:
+        return True
+    spec = collection.fields.get(name)
+    if spec is None or spec.type == "keyword":
+        return isinstance(value, str)
+    if spec.type == "boolean":
+        return number or isinstance(value, bool)
+    if spec.type == "date":
+        return number or isinstance(value, str)
+    return number
+
+
 def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
     """The body of the search request: one more hit than asked (has_more without a count),
     the cursor's `search_after`, highlights and facet aggregations."""
@@ -197,7 +222,9 @@ def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
         "track_scores": has_q,
     }
     if query.after is not None:
-        if len(query.after) != len(sort):
+        if len(query.after) != len(sort) or not all(
+            fits_sort(collection, key, value) for key, value in zip(sort, query.after, strict=True)
+        ):
             raise InvalidCursor("cursor does not match this query's sort")
         body["search_after"] = list(query.after)
     if has_q and query.highlight and collection.text_fields:

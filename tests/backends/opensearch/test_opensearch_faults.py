@@ -7,7 +7,6 @@ OPENSEARCH_URL points the conformance suite at a real cluster.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,44 +23,17 @@ from docuseek.reindex import reindex
 from docuseek.search.base import IndexOp, SearchBackend
 from docuseek.search.opensearch import OpenSearchBackend
 from docuseek.worker import Worker
-from tests.conformance.opensearch_target import start_osmem
 from tests.helpers import (
     ADMIN_KEY,
     BOOK_FIELDS,
     DOCUSEEK_BIN,
+    OsmemProcess,
     Racer,
     Service,
-    free_port,
     wait_for,
 )
 
 REQUEST_TIMEOUT = 2.0  # seconds: a frozen engine answers 503 this fast
-
-
-class OsmemProcess:
-    """One osmem-server on a fixed loopback port that the test can kill, freeze and restart."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.server = start_osmem(self.port)
-
-    def kill(self) -> None:
-        self.server.process.kill()
-        self.server.process.wait()
-
-    def restart(self) -> None:
-        self.server = start_osmem(self.port)
-
-    def freeze(self) -> None:
-        os.kill(self.server.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.server.process.pid, signal.SIGCONT)
-
-    def close(self) -> None:
-        if self.server.process.poll() is None:  # not killed by a test that then failed
-            self.thaw()
-        self.server.close()
 
 
 @pytest.fixture

@@ -224,7 +224,8 @@ def test_a_search_the_server_cancels_is_a_503_and_the_next_one_succeeds(
         locker.rollback()
     assert response.status_code == 503, response.text
     error = response.json()["error"]
-    assert error["code"] == "search_unavailable" and "statement timeout" in error["message"]
+    assert error["code"] == "search_unavailable" and "unavailable" in error["message"]
+    assert "statement timeout" not in error["message"]  # the driver's text stays in the log
     with backend.search_engine.connect() as conn:
         conn.execute(text("RESET statement_timeout"))
     after = service.search("docs", q="ground rare")

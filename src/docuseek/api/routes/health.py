@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -9,7 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from docuseek.api.deps import BackendDep, EngineDep
+from docuseek.db import describe_failure
 from docuseek.search.base import BackendUnavailable
+
+log = structlog.get_logger("docuseek.api")
 
 router = APIRouter(tags=["health"])
 
@@ -27,12 +31,15 @@ def readyz(engine: EngineDep, backend: BackendDep) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except SQLAlchemyError as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        # Unauthenticated: the driver's text (host, socket path) goes to the log only.
+        log.warning("readiness: database unavailable", error=describe_failure(exc))
+        checks["database"] = "unavailable"
     try:
         backend.check()
         checks["search"] = "ok"
     except BackendUnavailable as exc:
-        checks["search"] = f"unreachable: {exc}"
+        log.warning("readiness: search backend unavailable", error=str(exc))
+        checks["search"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},

@@ -12,6 +12,7 @@ from docuseek import auth
 from docuseek import queries as Q
 from docuseek.api.deps import AdminKey, EngineDep
 from docuseek.errors import NotFound
+from docuseek.schema import COLLECTION_NAME_RE
 from docuseek.storable import StorableModel
 
 
@@ -21,7 +22,11 @@ class KeyCreate(StorableModel):
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Literal["search", "write", "admin"]] = Field(min_length=1)
-    collections: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    collections: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description='Collection names the key may use, or "*" for all of them.',
+    )
     expires_at: AwareDatetime | None = Field(
         None,
         description="When the key stops working (ISO 8601 with a time zone); null: never."
@@ -34,6 +39,17 @@ class KeyCreate(StorableModel):
         if value is not None and value <= datetime.now(UTC):
             raise ValueError("expires_at is in the past")
         return value
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name != "*" and not COLLECTION_NAME_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a collection name (pattern {COLLECTION_NAME_RE.pattern})"
+                    ' nor "*"'
+                )
+        return names
 
 
 class KeyInfo(BaseModel):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import pydantic_core
+import structlog
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -43,6 +44,7 @@ from docuseek.search.base import (
 )
 
 router = APIRouter(prefix="/collections/{name}/search", tags=["search"])
+log = structlog.get_logger("docuseek.api")
 
 
 def _split(values: list[str]) -> list[str]:
@@ -75,8 +77,10 @@ def _run(
             f" `docuseek reindex --collection {collection.name}`"
         ) from exc
     except BackendUnavailable as exc:
+        # The driver's text can name hosts and socket paths: it goes to the log only.
+        log.warning("search backend unavailable", collection=collection.name, error=str(exc))
         raise SearchUnavailable(
-            f"the search backend is unavailable: {exc}; writes are still accepted and queued"
+            "the search backend is unavailable; writes are still accepted and queued"
         ) from exc
     except InvalidCursor as exc:
         raise InvalidInput(

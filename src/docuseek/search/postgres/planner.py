@@ -163,7 +163,12 @@ class Search:
     def _relevance_mode(self) -> str:
         after = self.query.after
         if after is not None:
-            if not after or after[0] not in (RANKED, TIERED) or len(after) != 3:
+            if (
+                len(after) != 3
+                or after[0] not in (RANKED, TIERED)
+                or not _fits(after[1], "real" if after[0] == RANKED else "boolean")
+                or not _fits(after[2], "text")
+            ):
                 raise InvalidCursor("cursor does not match this query's sort")
             return str(after[0])
         return RANKED if self._count_capped() <= self.exact_limit else TIERED
@@ -566,7 +571,9 @@ def _keyset_condition(
     keyset: list[tuple[str, bool, str]], after: Sequence[Any], params: _Params
 ) -> str:
     """Rows strictly after `after` in the keyset order (NULL-safe equality)."""
-    if len(after) != len(keyset):
+    if len(after) != len(keyset) or not all(
+        _fits(value, sql_type) for value, (_, _, sql_type) in zip(after, keyset, strict=True)
+    ):
         raise InvalidCursor("cursor does not match this query's sort")
     ors: list[str] = []
     for i, (expr, descending, sql_type) in enumerate(keyset):
@@ -577,6 +584,30 @@ def _keyset_condition(
         ands.append(f"{expr} {'<' if descending else '>'} {params.add(after[i], sql_type)}")
         ors.append("(" + " AND ".join(ands) + ")")
     return "(" + " OR ".join(ors) + ")"
+
+
+def _fits(value: Any, sql_type: str) -> bool:
+    """Whether a cursor's value has the JSON type this backend put there for a column of
+    sql_type: a forged one would otherwise fail in PostgreSQL's casts."""
+    if value is None:
+        return True
+    if sql_type == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if sql_type == "bigint":
+        return isinstance(value, int)
+    if sql_type in ("real", "double precision"):
+        return isinstance(value, int | float)
+    if sql_type == "timestamptz":
+        if not isinstance(value, str):
+            return False
+        try:
+            normalize_date(value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(value, str)
 
 
 def _jsonable(value: Any) -> Any:
