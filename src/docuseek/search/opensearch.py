@@ -73,14 +73,13 @@ GC_DELETES = "10m"  # keep delete tombstones well past any in-flight stale write
 REFRESH_INTERVAL = "1s"
 UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Joined words (`System.DirectoryServices`, `foo_bar`, `l'école`) as their parts, as
-# PostgreSQL's `split_joined` and parser make them. Twice: a match consumes the first letter
-# of the next part, so a one-letter part (`1.2.3`) needs a second pass.
+# PostgreSQL's `split_joined` and parser make them: these characters separate words.
 JOINED_PARTS: dict[str, Any] = {
     "type": "pattern_replace",
-    "pattern": "([\\p{L}\\p{N}_])[/._@'\u2019]+([\\p{L}\\p{N}_])",
-    "replacement": "$1 $2",
+    "pattern": "[/._@'\u2019]",
+    "replacement": " ",
 }
-CHAR_FILTERS = ["docuseek_joined", "docuseek_joined"]
+CHAR_FILTERS = ["docuseek_joined"]
 
 
 def analyzer_name(analysis: TextAnalysis) -> str:

@@ -4,10 +4,10 @@
 live generation was indexed with, which its searches must use until a reindex has built a
 generation with the schema's (see collections.needs_rebuild).
 
-`split_joined` puts a space between the parts of the words PostgreSQL's parser would keep
-whole as one file, host, email or version token (`JSON/UBJSON`, `System.DirectoryServices`,
-`user@example.org`), so each part is a word of the tsvector; the query side does the same
-(see bench/notes.md, 'Design decisions: tokenization').
+`split_joined` turns the separators that PostgreSQL's parser keeps inside one file, host,
+email or version token (`JSON/UBJSON`, `System.DirectoryServices`, `user@example.org`) into
+spaces, so each part is a word of the tsvector; elsewhere they separate words anyway. The
+query side does the same (see bench/notes.md, 'Design decisions: tokenization').
 
 Revision ID: 0010
 Revises: 0006
@@ -25,7 +25,7 @@ depends_on = None
 SPLIT_JOINED = r"""
 CREATE OR REPLACE FUNCTION {schema}.split_joined(t text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
-  SELECT regexp_replace(t, '([[:alnum:]_])[/.@]+(?=[[:alnum:]_])', '\1 ', 'g')
+  SELECT translate(t, '/.@', '   ')
 $$
 """.replace("{schema}", SCHEMA)
 

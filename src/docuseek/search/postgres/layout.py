@@ -194,7 +194,7 @@ class Layout:
         a's last position): a placeholder lexeme holds the gap and is then deleted.
         Words joined by `/`, `.` or `@`, which PostgreSQL's parser keeps whole as one file,
         host, email or version token, are indexed as their parts (`split_joined`), at
-        consecutive positions as OpenSearch's word delimiter puts them."""
+        consecutive positions as OpenSearch's analyzer puts them."""
         parts = [
             f"setweight(to_tsvector('{config}', {SCHEMA}.split_joined(coalesce({doc}->>"
             f"{quote_literal(f.name)}, ''))), '{f.weight}')"
