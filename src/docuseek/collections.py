@@ -267,6 +267,7 @@ def _update(
             "unaccent": analysis.unaccent,
         },
     )
+    # With a new analysis the rebuild the caller starts indexes every document anyway.
     if _index_affecting(old, new) and not needs_rebuild(new):
         # Text fields or weights changed: every document is indexed again.
         conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from docuseek.search.opensearch import OpenSearchBackend
 from tests.conftest import Service, wait_for
@@ -195,3 +196,22 @@ def test_changing_only_unaccent_rebuilds_too(service: Service) -> None:
         "the rebuilt generation",
     )
     wait_for(lambda: found(service, "acc", "ecole") == {"fr1"}, 10, "the folded index")
+
+
+def test_no_analysis_change_while_a_reindex_builds_a_generation(service: Service) -> None:
+    create(service, "busy")
+    with service.engine.begin() as conn:
+        # What a running reindex holds: a generation being built.
+        conn.execute(
+            text("UPDATE collections SET building_generation = generation + 1 WHERE name = 'busy'")
+        )
+    changed = service.client.put("/collections/busy", json={"fields": FIELDS, "unaccent": True})
+    assert changed.status_code == 409, changed.text
+    assert "reindex" in changed.json()["error"]["message"]
+    described = service.client.get("/collections/busy").json()
+    assert (described["language"], described["unaccent"]) == ("english", False)
+    # The same analysis, spelled out, is no change.
+    same = service.client.put(
+        "/collections/busy", json={"fields": FIELDS, "language": "english", "unaccent": False}
+    )
+    assert same.status_code == 200, same.text
