@@ -20,7 +20,7 @@ GERMAN = [
     {"id": "de3", "title": "Der Kindergarten", "body": "Die Kinder spielen Fußball."},
 ]
 FRENCH = [
-    {"id": "fr1", "title": "L'école du village", "body": "Une école primaire très ancienne."},
+    {"id": "fr1", "title": "L'école du village", "body": "Une école primaire, elle a été rénovée."},
     {"id": "fr2", "title": "Les marchés", "body": "Le marché ouvre le matin."},
 ]
 JOINED = [
@@ -88,6 +88,11 @@ def test_french_accents_fold_only_with_unaccent(service: Service) -> None:
     assert found(service, "fr", "marches") == {"fr2"}
     assert found(service, "fr_accents", "ecole") == set()
     assert found(service, "fr_accents", "écoles") == {"fr1"}
+    # `été` is a French stop word; folded to `ete` it is not one, on either backend.
+    assert found(service, "fr", "été") == {"fr1"}
+    assert found(service, "fr", "ete renovee") == {"fr1"}
+    assert found(service, "fr_accents", "été rénovée") == {"fr1"}
+    assert found(service, "fr_accents", "été") == set()
 
 
 def test_simple_neither_stems_nor_drops_stop_words(service: Service) -> None:

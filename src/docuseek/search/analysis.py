@@ -8,6 +8,7 @@ without a list there has no stop words on either backend.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -26,6 +27,13 @@ def stop_words(language: str) -> tuple[str, ...]:
     if not path.is_file():
         return ()
     return tuple(word for word in path.read_text(encoding="utf-8").split() if word)
+
+
+def fold_accents(word: str) -> str:
+    """The word without its accents (combining marks), as `unaccent` and `asciifolding`
+    write the letters of Western European languages."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def split_joined(q: str) -> str:

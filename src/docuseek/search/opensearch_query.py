@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from docuseek.schema import Collection, FieldSpec
-from docuseek.search.analysis import split_joined, stop_words
+from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
 
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
@@ -42,8 +42,14 @@ class Clause:
 
 
 def query_stop_words(collection: Collection) -> frozenset[str]:
-    """The stop words of the live generation's language: the words PostgreSQL drops."""
-    return frozenset(stop_words(collection.live_analysis.language))
+    """The query words PostgreSQL drops for the live generation's analysis. With unaccent
+    it looks a word up in the stop list after folding its accents, so a listed word with
+    accents (`été`) is no stop word."""
+    analysis = collection.live_analysis
+    words = stop_words(analysis.language)
+    if analysis.unaccent:
+        return frozenset(w for w in words if fold_accents(w) == w)
+    return frozenset(words)
 
 
 def parse_websearch(q: str, stop_set: frozenset[str] = frozenset()) -> list[list[Clause]]:
