@@ -89,7 +89,7 @@ def analyzer_name(analysis: TextAnalysis) -> str:
 
 def analysis_settings(analysis: TextAnalysis) -> dict[str, Any]:
     """The index's analyzers: the text analyzer of its language, and `docuseek_exact`
-    (lowercase only) for the unstemmed subfield that ranks exact words higher."""
+    (no stemming, no stop words) for the subfield that ranks unstemmed matches higher."""
     filters: dict[str, Any] = {}
     folding = ["asciifolding"] if analysis.unaccent else []
     chain = ["lowercase", *folding]
