@@ -15,9 +15,11 @@ from docuseek import queries as Q
 from docuseek.errors import Conflict, InvalidInput, NotFound, SearchUnavailable
 from docuseek.schema import (
     COLLECTION_NAME_RE,
+    DEFAULT_LANGUAGE,
     Collection,
     CollectionSchema,
     FieldSpec,
+    TextAnalysis,
     coerce_value,
 )
 from docuseek.search.base import (
@@ -42,7 +44,14 @@ def check_name(name: str) -> None:
 
 def _row_to_collection(row: Any) -> Collection:
     return Collection.from_row(
-        row.id, row.name, row.fields, row.generation, row.building_generation, row.index_phrases
+        row.id,
+        row.name,
+        row.fields,
+        row.generation,
+        row.building_generation,
+        row.index_phrases,
+        TextAnalysis(row.language, row.unaccent),
+        TextAnalysis(row.live_language, row.live_unaccent),
     )
 
 
@@ -158,6 +167,8 @@ def put(
                     "name": name,
                     "fields": fields_json,
                     "index_phrases": schema.index_phrases_or_default,
+                    "language": schema.language or DEFAULT_LANGUAGE,
+                    "unaccent": bool(schema.unaccent),
                 },
             ).scalar()
             if new_id is not None:
@@ -223,6 +234,18 @@ def _update(
             " collection to change it",
             details=[{"loc": ["body", "index_phrases"]}],
         )
+    analysis = TextAnalysis(
+        schema.language or old.analysis.language,
+        old.analysis.unaccent if schema.unaccent is None else schema.unaccent,
+    )
+    if analysis != old.analysis and old.building_generation is not None:
+        # The generation being built is written with the schema's analysis: a change now
+        # would mix two analyses in it.
+        raise Conflict(
+            f"collection {name!r} is being reindexed; change its language or unaccent when"
+            " the reindex has finished",
+            details=[{"loc": ["body", "language"]}],
+        )
     new = Collection.from_row(
         row.id,
         name,
@@ -230,6 +253,8 @@ def _update(
         row.generation,
         row.building_generation,
         old.index_phrases,
+        analysis,
+        old.live_analysis,
     )
     for fname, spec in new.fields.items():
         before = old.fields.get(fname)
@@ -237,8 +262,17 @@ def _update(
             _check_existing_documents(conn, old.id, fname, spec)
     with _engine_errors(name):
         backend.check_schema(new)  # 503 if the engine is down, 409 if it cannot
-    conn.execute(Q.UPDATE_COLLECTION_FIELDS, {"id": old.id, "fields": fields_json})
-    if _index_affecting(old, new):
+    conn.execute(
+        Q.UPDATE_COLLECTION_FIELDS,
+        {
+            "id": old.id,
+            "fields": fields_json,
+            "language": analysis.language,
+            "unaccent": analysis.unaccent,
+        },
+    )
+    # With a new analysis the rebuild the caller starts indexes every document anyway.
+    if _index_affecting(old, new) and not needs_rebuild(new):
         # Text fields or weights changed: every document is indexed again.
         conn.execute(Q.REQUEUE_ALL_DOCUMENTS, {"cid": old.id, "task_id": None})
     return new
@@ -266,6 +300,12 @@ def _engine_errors(name: str) -> Iterator[None]:
         ) from exc
 
 
+def needs_rebuild(collection: Collection) -> bool:
+    """Whether the live index was built with another text analysis than the schema's: only
+    a new generation (`reindex`) can change it without searches seeing a mix."""
+    return collection.analysis != collection.live_analysis
+
+
 def _index_affecting(old: Collection, new: Collection) -> bool:
     def shape(c: Collection) -> list[tuple[str, str, str]]:
         return sorted((f.name, f.type, f.weight) for f in c.fields.values())
@@ -282,6 +322,8 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
         "name": collection.name,
         "fields": row.fields,
         "index_phrases": collection.index_phrases,
+        "language": row.language,
+        "unaccent": row.unaccent,
         "documents": conn.execute(Q.COUNT_DOCUMENTS, {"cid": collection.id}).scalar_one(),
         "pending_tasks": conn.execute(
             Q.COUNT_PENDING_TASKS, {"name": collection.name}

@@ -28,40 +28,48 @@ COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)
 
 # -- collections -----------------------------------------------------------------------------
 SELECT_COLLECTION = _q(
-    "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
+    "SELECT id, name, fields, generation, building_generation, index_phrases,"
+    " language, unaccent, live_language, live_unaccent, created_at,"
     " updated_at FROM collections WHERE name = :name"
 )
 # Writes of documents and queue rows hold the collection's row in KEY SHARE from their
 # first statement; PUT and DELETE take it FOR UPDATE first (collections.load_for_write).
 SELECT_COLLECTION_FOR_WRITE = _q(
-    "SELECT id, name, fields, generation, building_generation, index_phrases, created_at,"
+    "SELECT id, name, fields, generation, building_generation, index_phrases,"
+    " language, unaccent, live_language, live_unaccent, created_at,"
     " updated_at FROM collections WHERE name = :name FOR KEY SHARE"
 )
 # A schema change's index DDL, after its commit: NO KEY UPDATE waits for (and holds off) the
 # DDL of another change and a DELETE, but not writers' KEY SHARE.
 SELECT_COLLECTION_FOR_INDEX_CHANGE = _q(
-    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    "SELECT id, name, fields, generation, building_generation, index_phrases,"
+    " language, unaccent, live_language, live_unaccent"
     " FROM collections WHERE id = :id FOR NO KEY UPDATE"
 )
 SELECT_COLLECTION_FOR_UPDATE = _q(
-    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    "SELECT id, name, fields, generation, building_generation, index_phrases,"
+    " language, unaccent, live_language, live_unaccent"
     " FROM collections WHERE name = :name FOR UPDATE"
 )
 SELECT_COLLECTION_BY_ID = _q(
-    "SELECT id, name, fields, generation, building_generation, index_phrases"
+    "SELECT id, name, fields, generation, building_generation, index_phrases,"
+    " language, unaccent, live_language, live_unaccent"
     " FROM collections WHERE id = :id"
 )
 LIST_COLLECTIONS = _q(
     "SELECT c.id, c.name, c.fields, c.generation, c.building_generation, c.index_phrases,"
+    " c.language, c.unaccent, c.live_language, c.live_unaccent,"
     " c.created_at, c.updated_at FROM collections c ORDER BY c.name"
 )
 INSERT_COLLECTION = _q(
-    "INSERT INTO collections (name, fields, index_phrases)"
-    " VALUES (:name, CAST(:fields AS jsonb), :index_phrases)"
+    "INSERT INTO collections (name, fields, index_phrases, language, unaccent, live_language,"
+    " live_unaccent) VALUES (:name, CAST(:fields AS jsonb), :index_phrases, :language,"
+    " :unaccent, :language, :unaccent)"
     " ON CONFLICT (name) DO NOTHING RETURNING id"
 )
 UPDATE_COLLECTION_FIELDS = _q(
-    "UPDATE collections SET fields = CAST(:fields AS jsonb), updated_at = now() WHERE id = :id"
+    "UPDATE collections SET fields = CAST(:fields AS jsonb), language = :language,"
+    " unaccent = :unaccent, updated_at = now() WHERE id = :id"
 )
 DELETE_COLLECTION = _q("DELETE FROM collections WHERE id = :id")
 DELETE_OUTBOX_OF_COLLECTION = _q("DELETE FROM outbox WHERE collection_id = :id")
@@ -70,8 +78,10 @@ COUNT_PENDING_TASKS = _q(
     "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
 )
 SET_BUILDING_GENERATION = _q("UPDATE collections SET building_generation = :gen WHERE id = :id")
+# The new generation was built with the text analysis the reindex started with.
 ACTIVATE_GENERATION = _q(
-    "UPDATE collections SET generation = :gen, building_generation = NULL WHERE id = :id"
+    "UPDATE collections SET generation = :gen, building_generation = NULL,"
+    " live_language = :language, live_unaccent = :unaccent WHERE id = :id"
 )
 DOCUMENTS_WITH_FIELD = _q(
     "SELECT id, body -> :field AS value FROM documents"

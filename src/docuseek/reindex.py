@@ -12,6 +12,8 @@ deleted meanwhile; an engine that forgets delete tombstones after a while (OpenS
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -21,12 +23,14 @@ from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek import queries as Q
-from docuseek.errors import Conflict
+from docuseek.errors import Conflict, NotFound
 from docuseek.files.process import requeue_stale
 from docuseek.reconcile import diff_versions, postgres_versions
 from docuseek.schema import Collection
 from docuseek.search.base import IndexOp, SearchBackend
 from docuseek.search.ops import OpBuilder
+
+log = logging.getLogger("docuseek.reindex")
 
 Progress = Callable[[int, int], None]
 BATCH = 1000
@@ -122,15 +126,68 @@ def _rebuild(
         caught_up += len(ops)
     caught_up += _verify(engine, backend, collection, new_gen, batch_size)
 
-    live = replace(collection, generation=new_gen, building_generation=None)
+    live = replace(
+        collection,
+        generation=new_gen,
+        building_generation=None,
+        live_analysis=collection.analysis,
+    )
     # Engine first, then PostgreSQL: both generations are complete and dual-written until
     # the commit below, so a search on either side of the switch sees a whole index.
     backend.activate_generation(live, new_gen)
     with engine.begin() as conn:
-        conn.execute(Q.ACTIVATE_GENERATION, {"id": collection.id, "gen": new_gen})
+        conn.execute(
+            Q.ACTIVATE_GENERATION,
+            {
+                "id": collection.id,
+                "gen": new_gen,
+                "language": collection.analysis.language,
+                "unaccent": collection.analysis.unaccent,
+            },
+        )
     time.sleep(DROP_GRACE_SECONDS)
     backend.drop_generation(live, old.generation)
     return ReindexSummary(name, new_gen, copied, caught_up, time.perf_counter() - started)
+
+
+REBUILD_ATTEMPTS = 5
+REBUILD_RETRY_SECONDS = 2.0
+
+
+def rebuild_in_background(engine: Engine, backend: SearchBackend, name: str) -> threading.Thread:
+    """Reindex the collection in a thread of this process until its live generation has
+    the schema's text analysis; searches keep reading the old generation meanwhile. A
+    process that stops first leaves the rebuild to `docuseek reindex`."""
+    thread = threading.Thread(
+        target=_rebuild_until_current,
+        args=(engine, backend, name),
+        name=f"reindex-{name}",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _rebuild_until_current(engine: Engine, backend: SearchBackend, name: str) -> None:
+    failures = 0
+    while failures < REBUILD_ATTEMPTS:
+        try:
+            with engine.connect() as conn:
+                if not collections.needs_rebuild(collections.load(conn, name)):
+                    return
+            reindex(engine, backend, name)
+            continue  # the schema may have changed again meanwhile: check at once
+        except NotFound:
+            return  # deleted meanwhile: nothing left to rebuild
+        except Conflict:
+            pass  # another reindex runs: it may not have the newest analysis, check again
+        except Exception:
+            failures += 1
+            log.exception("rebuilding collection %s failed; retrying", name)
+        time.sleep(REBUILD_RETRY_SECONDS)
+    log.error(
+        "collection %s still needs a rebuild: run `docuseek reindex --collection %s`", name, name
+    )
 
 
 def _verify(

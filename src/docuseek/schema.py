@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,6 +41,36 @@ class FieldDefinition(BaseModel):
 # target (see bench/notes.md, 'Design decisions: phrase word pairs').
 INDEX_PHRASES_DEFAULT = True
 
+# PostgreSQL's text search configurations (`simple` and its Snowball stemmers) that
+# OpenSearch's Snowball filter also has, so both backends stem a language alike (PostgreSQL's
+# arabic, greek, hindi, indonesian, nepali, serbian, tamil and yiddish it has not).
+Language = Literal[
+    "simple",
+    "english",
+    "armenian",
+    "basque",
+    "catalan",
+    "danish",
+    "dutch",
+    "estonian",
+    "finnish",
+    "french",
+    "german",
+    "hungarian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "turkish",
+]
+LANGUAGES: tuple[str, ...] = get_args(Language)
+DEFAULT_LANGUAGE = "english"
+
 
 class CollectionSchema(StorableModel):
     model_config = ConfigDict(extra="forbid")
@@ -56,6 +86,25 @@ class CollectionSchema(StorableModel):
             " write-heavy collection that rarely sees quoted phrases. Set when the collection"
             " is created (default true; left out of an update, it stays as it is). OpenSearch"
             " indexes positions anyway and ignores it."
+        ),
+    )
+
+    language: Language | None = Field(
+        None,
+        description=(
+            "Language of the text fields: how words are stemmed and which stop words are"
+            " ignored. `simple` lowercases only (no stemming, no stop words), for codes and"
+            " names. Default english; left out of an update, it stays as it is. Changing it"
+            " rebuilds the index in the background; searches keep using the old index until"
+            " the new one is complete."
+        ),
+    )
+    unaccent: bool | None = Field(
+        None,
+        description=(
+            "Fold accents in text fields and queries, so `ecole` finds `école`. Default"
+            " false; left out of an update, it stays as it is. Changing it rebuilds the index"
+            " as a language change does."
         ),
     )
 
@@ -88,6 +137,14 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class TextAnalysis:
+    """How a generation's text is analysed: its language and whether accents are folded."""
+
+    language: str = DEFAULT_LANGUAGE
+    unaccent: bool = False
+
+
+@dataclass(frozen=True)
 class Collection:
     """A collection as the backends see it: schema plus index generation."""
 
@@ -97,6 +154,13 @@ class Collection:
     generation: int
     building_generation: int | None = None
     index_phrases: bool = False
+    analysis: TextAnalysis = TextAnalysis()  # the schema's: what a new generation is built with
+    live_analysis: TextAnalysis = TextAnalysis()  # what the live generation was built with
+
+    def analysis_of(self, generation: int) -> TextAnalysis:
+        """The text analysis of one of the collection's generations: the live one keeps
+        the analysis it was built with until a reindex replaces it."""
+        return self.live_analysis if generation == self.generation else self.analysis
 
     @property
     def text_fields(self) -> list[FieldSpec]:
@@ -118,6 +182,8 @@ class Collection:
         generation: int,
         building: int | None,
         index_phrases: bool = False,
+        analysis: TextAnalysis = TextAnalysis(),
+        live_analysis: TextAnalysis = TextAnalysis(),
     ) -> Collection:
         specs = {
             fname: FieldSpec(
@@ -128,7 +194,9 @@ class Collection:
             )
             for fname, fdef in fields.items()
         }
-        return Collection(id, name, specs, generation, building, index_phrases)
+        return Collection(
+            id, name, specs, generation, building, index_phrases, analysis, live_analysis
+        )
 
 
 class DocumentError(ValueError):

@@ -8,9 +8,11 @@ auto-creating an empty index. Searches read the read alias, which a reindex swap
 atomically. Document versions are OpenSearch external versions: an upsert applies when
 the stored version is <= its own, a delete when it is <, exactly as in PostgreSQL.
 
-Queries are built in `opensearch_query.py`. Text is analysed like PostgreSQL's `english`
-configuration: its stop words and the Snowball English stemmer, so result membership
-matches the PostgreSQL backend.
+Queries are built in `opensearch_query.py`. Text is analysed like the PostgreSQL
+configuration of the collection's language: its stop words and Snowball stemmer (and
+accents folded with `unaccent`), so result membership matches the PostgreSQL backend.
+Joined words (`System.DirectoryServices`, `foo_bar`) are indexed as their parts, as in
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from opensearchpy.exceptions import (
     ConnectionError as OSConnectionError,
 )
 
-from docuseek.schema import Collection, FieldSpec
+from docuseek.schema import Collection, FieldSpec, TextAnalysis
+from docuseek.search.analysis import stop_words
 from docuseek.search.base import (
     BackendUnavailable,
     BatchResult,
@@ -48,7 +51,6 @@ from docuseek.search.base import (
 )
 from docuseek.search.opensearch_query import (
     ID_FIELD,
-    STOP_WORDS,
     facet_value,
     search_body,
 )
@@ -70,40 +72,74 @@ GC_DELETES = "10m"  # keep delete tombstones well past any in-flight stale write
 # keeps OpenSearch from pausing it on search-idle shards.
 REFRESH_INTERVAL = "1s"
 UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-ANALYSIS: dict[str, Any] = {
-    "filter": {
-        "docuseek_stop": {"type": "stop", "stopwords": STOP_WORDS},
-        "docuseek_stem": {"type": "snowball", "language": "English"},
-    },
-    "analyzer": {
-        "docuseek_english": {
-            "type": "custom",
-            "tokenizer": "standard",
-            # Snowball English (Porter2, as PostgreSQL's english_stem) also strips "'s".
-            "filter": ["lowercase", "docuseek_stop", "docuseek_stem"],
-        },
-        "docuseek_exact": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]},
-    },
+# Joined words (`System.DirectoryServices`, `foo_bar`, `l'école`) as their parts, as
+# PostgreSQL's `split_joined` and parser make them: these characters separate words.
+JOINED_PARTS: dict[str, Any] = {
+    "type": "pattern_replace",
+    "pattern": "[/._@'\u2019]",
+    "replacement": " ",
 }
+CHAR_FILTERS = ["docuseek_joined"]
 
 
-def field_mapping(spec: FieldSpec) -> dict[str, Any]:
+def analyzer_name(analysis: TextAnalysis) -> str:
+    # `docuseek_english` is also the name indices made before languages existed use.
+    return f"docuseek_{analysis.language}" + ("_unaccent" if analysis.unaccent else "")
+
+
+def analysis_settings(analysis: TextAnalysis) -> dict[str, Any]:
+    """The index's analyzers: the text analyzer of its language, and `docuseek_exact`
+    (no stemming, no stop words) for the subfield that ranks unstemmed matches higher."""
+    filters: dict[str, Any] = {}
+    folding = ["asciifolding"] if analysis.unaccent else []
+    chain = ["lowercase", *folding]
+    words = stop_words(analysis.language)
+    if words:
+        filters["docuseek_stop"] = {"type": "stop", "stopwords": list(words)}
+        chain.append("docuseek_stop")
+    if analysis.language != "simple":
+        # Snowball, as PostgreSQL's `<language>_stem` dictionaries (English: Porter2).
+        filters["docuseek_stem"] = {"type": "snowball", "language": analysis.language.title()}
+        chain.append("docuseek_stem")
+    return {
+        "char_filter": {"docuseek_joined": JOINED_PARTS},
+        "filter": filters,
+        "analyzer": {
+            analyzer_name(analysis): {
+                "type": "custom",
+                "char_filter": CHAR_FILTERS,
+                "tokenizer": "standard",
+                "filter": chain,
+            },
+            "docuseek_exact": {
+                "type": "custom",
+                "char_filter": CHAR_FILTERS,
+                "tokenizer": "standard",
+                "filter": ["lowercase", *folding],
+            },
+        },
+    }
+
+
+def field_mapping(spec: FieldSpec, analysis: TextAnalysis | None = None) -> dict[str, Any]:
     if spec.type == "text":
         return {
             "type": "text",
-            "analyzer": "docuseek_english",
+            "analyzer": analyzer_name(analysis or TextAnalysis()),
             "fields": {"exact": {"type": "text", "analyzer": "docuseek_exact"}},
         }
     return {"type": {"integer": "long", "float": "double"}.get(spec.type, spec.type)}
 
 
-def index_body(collection: Collection) -> dict[str, Any]:
-    properties = {name: field_mapping(spec) for name, spec in collection.fields.items()}
+def index_body(collection: Collection, generation: int | None = None) -> dict[str, Any]:
+    """The index of a generation (the live one by default), analysed as that generation."""
+    analysis = collection.analysis_of(collection.generation if generation is None else generation)
+    properties = {name: field_mapping(spec, analysis) for name, spec in collection.fields.items()}
     properties[ID_FIELD] = {"type": "keyword"}
     return {
         "settings": {
             "index": {"gc_deletes": GC_DELETES, "refresh_interval": REFRESH_INTERVAL},
-            "analysis": ANALYSIS,
+            "analysis": analysis_settings(analysis),
         },
         # dynamic false: fields outside the schema stay in _source but are not indexed.
         "mappings": {"dynamic": False, "properties": properties},
@@ -208,7 +244,7 @@ class OpenSearchBackend:
 
     def ensure_collection(self, collection: Collection, generation: int) -> None:
         index = self.index_name(collection, generation)
-        body = index_body(collection)
+        body = index_body(collection, generation)
         with _translate_errors():
             if not self.client.indices.exists(index=index):
                 body["aliases"] = {self.write_alias(collection, generation): {}}

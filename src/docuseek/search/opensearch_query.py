@@ -13,21 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from docuseek.schema import Collection, FieldSpec
+from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
 
-# PostgreSQL's `english` stop words (snowball english.stop), so both backends ignore the
-# same query words.
-STOP_WORDS = (  # noqa: SIM905 - one word list, as PostgreSQL ships it
-    "i me my myself we our ours ourselves you your yours yourself yourselves he him his"
-    " himself she her hers herself it its itself they them their theirs themselves what"
-    " which who whom this that these those am is are was were be been being have has had"
-    " having do does did doing a an the and but if or because as until while of at by for"
-    " with about against between into through during before after above below to from up"
-    " down in out on off over under again further then once here there when where why how"
-    " all any both each few more most other some such no nor not only own same so than too"
-    " very s t can will just don should now"
-).split()
-STOP_SET = frozenset(STOP_WORDS)
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
 _WORD_RE = re.compile(r"\w+")
@@ -53,7 +41,18 @@ class Clause:
         return None
 
 
-def parse_websearch(q: str) -> list[list[Clause]]:
+def query_stop_words(collection: Collection) -> frozenset[str]:
+    """The query words PostgreSQL drops for the live generation's analysis. With unaccent
+    it looks a word up in the stop list after folding its accents, so a listed word with
+    accents (`été`) is no stop word."""
+    analysis = collection.live_analysis
+    words = stop_words(analysis.language)
+    if analysis.unaccent:
+        return frozenset(w for w in words if fold_accents(w) == w)
+    return frozenset(words)
+
+
+def parse_websearch(q: str, stop_set: frozenset[str] = frozenset()) -> list[list[Clause]]:
     """websearch_to_tsquery's grammar: OR-groups of AND-ed clauses, stop words removed.
 
     Words and "quoted phrases" are AND-ed, `-` negates, the word `or` separates groups.
@@ -85,7 +84,7 @@ def parse_websearch(q: str) -> list[list[Clause]]:
                     groups.append([])
                 continue
         words = [w.lower() for w in _WORD_RE.findall(text)]
-        if any(w not in STOP_SET for w in words):
+        if any(w not in stop_set for w in words):
             groups[-1].append(Clause(text, negated))
     return [g for g in groups if g]
 
@@ -118,7 +117,7 @@ def _weighted(collection: Collection, clause: Clause, suffix: str, scale: float)
 
 
 def text_query(collection: Collection, q: str) -> dict[str, Any]:
-    groups = parse_websearch(q)
+    groups = parse_websearch(split_joined(q), query_stop_words(collection))
     if not groups or not collection.text_fields:
         return {"match_none": {}}
     alternatives = [
@@ -141,7 +140,8 @@ def text_query(collection: Collection, q: str) -> dict[str, Any]:
 
 
 def highlight_query(collection: Collection, q: str) -> dict[str, Any]:
-    clauses = [c for g in parse_websearch(q) for c in g if not c.negated]
+    groups = parse_websearch(split_joined(q), query_stop_words(collection))
+    clauses = [c for g in groups for c in g if not c.negated]
     return {
         "bool": {"should": [_matches(f.name, c) for c in clauses for f in collection.text_fields]}
     }

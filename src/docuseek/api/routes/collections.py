@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from docuseek import collections
+from docuseek import collections, reindex
 from docuseek.api.deps import AdminKey, AnyKey, BackendDep, EngineDep, check_collection
 from docuseek.schema import CollectionSchema
 
@@ -23,6 +23,8 @@ def put_collection(
     _: AdminKey,
 ) -> dict[str, Any]:
     collection, created = collections.put(engine, backend, name, body)
+    if collections.needs_rebuild(collection):
+        reindex.rebuild_in_background(engine, backend, name)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     with engine.connect() as conn:
         return collections.describe(conn, collection)

@@ -147,7 +147,7 @@ class PostgresBackend:
         try:
             with self.engine.begin() as conn:
                 conn.execute(ASYNC_COMMIT)
-                self._write(conn, collection, table, ops)
+                self._write(conn, collection, generation, ops)
             return BatchResult()
         except DBAPIError as exc:
             kind = classify(exc)
@@ -160,17 +160,17 @@ class PostgresBackend:
             # One document the index cannot take (e.g. a tsvector over 1 MB) fails the whole
             # statement: apply the batch one document at a time to find it; the rest land.
             log.warning("batch rejected; isolating documents", error=str(exc.orig))
-            return self._write_one_by_one(collection, table, ops)
+            return self._write_one_by_one(collection, generation, ops)
 
     def _write_one_by_one(
-        self, collection: Collection, table: str, ops: Sequence[IndexOp]
+        self, collection: Collection, generation: int, ops: Sequence[IndexOp]
     ) -> BatchResult:
         result = BatchResult()
         with self.engine.begin() as conn:
             for op in ops:
                 try:
                     with conn.begin_nested():
-                        self._write(conn, collection, table, [op])
+                        self._write(conn, collection, generation, [op])
                 except DBAPIError as exc:
                     if classify(exc) != "document":
                         raise
@@ -178,9 +178,10 @@ class PostgresBackend:
         return result
 
     def _write(
-        self, conn: Connection, collection: Collection, table: str, ops: Sequence[IndexOp]
+        self, conn: Connection, collection: Collection, generation: int, ops: Sequence[IndexOp]
     ) -> None:
-        layout = Layout(collection)
+        table = table_name(collection, generation)
+        layout = Layout(collection, generation)
         inline = [op for op in ops if op.kind is OpKind.UPSERT]
         stored = [op for op in ops if op.kind is OpKind.UPSERT_STORED]
         deletes = [op for op in ops if op.kind is OpKind.DELETE]

@@ -28,10 +28,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from docuseek.schema import Collection, FieldSpec
+from docuseek.schema import Collection, FieldSpec, TextAnalysis
 
 SCHEMA = "docuseek_index"
-TS_CONFIG = "english"
 WEIGHT_ORDER = "ABCD"
 FIELD_GAP = "field gap"  # a lexeme no parser emits (it holds a space): Layout.tsvector
 FIELD_GAP_POSITIONS = 100
@@ -67,10 +66,57 @@ def column(field: str) -> str:
     return f'"f_{field}"'
 
 
-def query_sql() -> str:
+def config_name(analysis: TextAnalysis) -> str:
+    """The text search configuration of an analysis: PostgreSQL's own for a language, or
+    one in the index schema that first folds accents (`config_ddl` creates it)."""
+    if not analysis.unaccent:
+        return analysis.language
+    return f"{SCHEMA}.{analysis.language}_unaccent"
+
+
+def ts_config(collection: Collection, generation: int | None = None) -> str:
+    """The text search configuration a collection's generation is indexed and searched
+    with: the live generation's unless another generation is named (one being built by a
+    reindex has the schema's)."""
+    if generation is None:
+        return config_name(collection.live_analysis)
+    return config_name(collection.analysis_of(generation))
+
+
+def config_ddl(analysis: TextAnalysis) -> list[str]:
+    """Statements that create the analysis's configuration if it is not there: a copy of
+    the language's with the `unaccent` dictionary before its stemmer for the token types
+    that can carry accents. Names come from the validated list of languages."""
+    if not analysis.unaccent:
+        return []
+    language = analysis.language
+    short = f"{language}_unaccent"
+    stem = "simple" if language == "simple" else f"{language}_stem"
+    # The lock makes two concurrent creators take turns instead of one failing on the
+    # name; the dictionary is found wherever the extension was installed.
+    return [
+        f"""DO $$
+DECLARE dict text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('docuseek text search configurations'));
+  IF NOT EXISTS (SELECT 1 FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+                 WHERE n.nspname = '{SCHEMA}' AND c.cfgname = '{short}') THEN
+    CREATE EXTENSION IF NOT EXISTS unaccent;
+    SELECT quote_ident(n.nspname) || '.unaccent' INTO dict FROM pg_ts_dict d
+      JOIN pg_namespace n ON n.oid = d.dictnamespace WHERE d.dictname = 'unaccent' LIMIT 1;
+    CREATE TEXT SEARCH CONFIGURATION {SCHEMA}.{short} (COPY = pg_catalog.{language});
+    EXECUTE format('ALTER TEXT SEARCH CONFIGURATION {SCHEMA}.{short}'
+                   ' ALTER MAPPING FOR word, hword, hword_part WITH %s, {stem}', dict);
+  END IF;
+END $$"""
+    ]
+
+
+def query_sql(collection: Collection) -> str:
     """The query's tsquery, from the search's `q` parameter (psycopg placeholder style:
-    searches run on the driver's connection, see backend.py)."""
-    return f"websearch_to_tsquery('{TS_CONFIG}', %(q)s)"
+    searches run on the driver's connection, see backend.py), in the live generation's
+    configuration."""
+    return f"websearch_to_tsquery('{ts_config(collection)}', %(q)s)"
 
 
 # Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent
@@ -119,6 +165,11 @@ def required_pairs(tsquery: str) -> tuple[list[str], bool]:
 @dataclass(frozen=True)
 class Layout:
     collection: Collection
+    generation: int | None = None  # the live one if None: only its text config depends on it
+
+    @property
+    def config(self) -> str:
+        return ts_config(self.collection, self.generation)
 
     @property
     def typed_fields(self) -> list[FieldSpec]:
@@ -137,13 +188,16 @@ class Layout:
     # -- computing the columns from a JSON document --------------------------------------
 
     @staticmethod
-    def tsvector(fields: list[FieldSpec], doc: str) -> str:
+    def tsvector(fields: list[FieldSpec], doc: str, config: str = "english") -> str:
         """The fields' weighted vectors, joined with a gap so that a phrase cannot run
         from the end of one field into the start of the next (`a || b` only shifts b past
-        a's last position): a placeholder lexeme holds the gap and is then deleted."""
+        a's last position): a placeholder lexeme holds the gap and is then deleted.
+        Words joined by `/`, `.` or `@`, which PostgreSQL's parser keeps whole as one file,
+        host, email or version token, are indexed as their parts (`split_joined`), at
+        consecutive positions as OpenSearch's analyzer puts them."""
         parts = [
-            f"setweight(to_tsvector('{TS_CONFIG}', coalesce({doc}->>{quote_literal(f.name)},"
-            f" '')), '{f.weight}')"
+            f"setweight(to_tsvector('{config}', {SCHEMA}.split_joined(coalesce({doc}->>"
+            f"{quote_literal(f.name)}, ''))), '{f.weight}')"
             for f in fields
         ]
         if len(parts) <= 1:
@@ -170,8 +224,8 @@ class Layout:
     def insert_columns(self, doc: str) -> list[tuple[str, str]]:
         """(column, expression) for every derived column of an upsert."""
         columns = [
-            ("tsv", self.tsvector(self.collection.text_fields, doc)),
-            ("tsv_top", self.tsvector(self.top_fields, doc)),
+            ("tsv", self.tsvector(self.collection.text_fields, doc, self.config)),
+            ("tsv_top", self.tsvector(self.top_fields, doc, self.config)),
         ]
         columns += [(column(f.name), self.typed_value(f, doc)) for f in self.typed_fields]
         return columns  # `pairs`, if any, is generated from tsv
@@ -198,7 +252,8 @@ class Layout:
         `indexes`: the names of the table's indexes."""
         table = table_name(self.collection, generation)
         short = table.split(".", 1)[1]
-        statements = [
+        statements = config_ddl(self.collection.analysis_of(generation))
+        statements += [
             f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
             " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from docuseek.schema import Collection, FieldSpec, normalize_date
+from docuseek.search.analysis import split_joined
 from docuseek.search.base import (
     FieldFilter,
     Hit,
@@ -34,12 +35,12 @@ from docuseek.search.base import (
 )
 from docuseek.search.postgres.layout import (
     PARAM_TYPES,
-    TS_CONFIG,
     Layout,
     column,
     query_sql,
     quote_literal,
     required_pairs,
+    ts_config,
 )
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
@@ -78,8 +79,8 @@ class _Params:
         return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
 
 
-def _rank(column_name: str = "tsv") -> str:
-    return f"ts_rank({column_name}, {query_sql()}, {RANK_NORMALIZATION})"
+def _rank(collection: Collection, column_name: str = "tsv") -> str:
+    return f"ts_rank({column_name}, {query_sql(collection)}, {RANK_NORMALIZATION})"
 
 
 class Search:
@@ -103,11 +104,12 @@ class Search:
         self.has_q = bool(query.q.strip())
         where = ["live"]
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
-        self.words_match = f"{{column}} @@ {query_sql()}"
+        self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
         if self.has_q:
-            self.params.values["q"] = query.q
+            # Joined words as phrases of their parts, as the index has them.
+            self.params.values["q"] = split_joined(query.q)
             pair_filter, complete = None, False
-            if collection.index_phrases and '"' in query.q:
+            if collection.index_phrases and '"' in self.params.values["q"]:
                 pair_filter, complete = self._pair_filter()
             if complete:
                 # Every word is in a pair: the pairs alone pick the candidates. `IS TRUE`
@@ -182,7 +184,8 @@ class Search:
         # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
         sql = (
             f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
-            f" (SELECT id, {_rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
+            f" (SELECT id, {_rank(self.collection)} AS score FROM {self.table}"
+            f" WHERE {self.match} OFFSET 0) m"
             f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
@@ -199,7 +202,8 @@ class Search:
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
         ranked = (
-            f"SELECT c.id, {_rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
+            f"SELECT c.id, {_rank(self.collection, 'c.tsv')} AS score FROM c"
+            f" WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
         sql = (
@@ -331,7 +335,8 @@ class Search:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
         for key in sort:
             if key.field == "_score":  # after other keys: rank every match, or 0 without q
-                keyset.append((_rank() if self.has_q else "0::real", key.descending, "real"))
+                score = _rank(self.collection) if self.has_q else "0::real"
+                keyset.append((score, key.descending, "real"))
             elif key.field == "_id":
                 keyset.append(("id", key.descending, "text"))
             else:
@@ -361,12 +366,13 @@ class Search:
         shown = f"r.page_row <= {self.query.limit}"
         extra, inner, joins = [], [], []
         if page_score:
-            inner.append(f"{_rank('x.tsv')} AS page_score")
+            inner.append(f"{_rank(self.collection, 'x.tsv')} AS page_score")
             joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
             extra += [
-                f"CASE WHEN {shown} THEN ts_headline('{TS_CONFIG}', {_escaped('r.body', f.name)},"
-                f" {query_sql()}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
+                f"CASE WHEN {shown} THEN ts_headline('{ts_config(self.collection)}',"
+                f" {_escaped('r.body', f.name)},"
+                f" {query_sql(self.collection)}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
                 f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
                 f" END AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
@@ -448,7 +454,7 @@ class Search:
             top = "false"
             if Layout(self.collection).top_fields:
                 # A sub-select: the query is parsed once, not once per row.
-                top = f"coalesce(tsv_top @@ (SELECT {query_sql()}), false)"
+                top = f"coalesce(tsv_top @@ (SELECT {query_sql(self.collection)}), false)"
             # A facet name is an identifier, so "#page" cannot be one.
             parts.append(
                 f"(SELECT '{PAGE_ROW}', id, top::int::bigint FROM m"
@@ -494,7 +500,7 @@ class Search:
         """The condition on a phrase's word pairs, for a collection with index_phrases
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), and whether the pairs hold every word of the query."""
-        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql()}::text"))
+        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
         if not pairs:
             return None, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
