@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -25,6 +26,7 @@ from docuseek.search.base import (
     SchemaConflict,
     SearchBackend,
 )
+from docuseek.search.query import SearchSettings
 
 T = TypeVar("T")
 
@@ -39,7 +41,13 @@ def check_name(name: str) -> None:
 
 def _row_to_collection(row: Any) -> Collection:
     return Collection.from_row(
-        row.id, row.name, row.fields, row.generation, row.building_generation, row.index_phrases
+        row.id,
+        row.name,
+        row.fields,
+        row.generation,
+        row.building_generation,
+        row.index_phrases,
+        row.search_settings,
     )
 
 
@@ -226,6 +234,7 @@ def _update(
         row.generation,
         row.building_generation,
         old.index_phrases,
+        row.search_settings,
     )
     for fname, spec in new.fields.items():
         before = old.fields.get(fname)
@@ -276,6 +285,7 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
         "name": collection.name,
         "fields": row.fields,
         "index_phrases": collection.index_phrases,
+        "search_settings": collection.search_settings.model_dump(),
         "documents": conn.execute(Q.COUNT_DOCUMENTS, {"cid": collection.id}).scalar_one(),
         "pending_tasks": conn.execute(
             Q.COUNT_PENDING_TASKS, {"name": collection.name}
@@ -308,3 +318,23 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
 
 def list_all(conn: Connection) -> list[Collection]:
     return [_row_to_collection(row) for row in conn.execute(Q.LIST_COLLECTIONS)]
+
+
+def pending_tasks(engine: Engine, name: str) -> int:
+    """The collection's enqueued and processing tasks (a partial index holds just those)."""
+    with engine.connect() as conn:
+        return int(conn.execute(Q.COUNT_PENDING_TASKS, {"name": name}).scalar_one())
+
+
+def put_settings(engine: Engine, name: str, settings: SearchSettings) -> Collection:
+    """Replace the collection's search settings; queries read them when parsed, so nothing
+    is reindexed."""
+    with engine.begin() as conn:
+        row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
+        collection = _loaded(name, row)
+        conn.execute(
+            Q.UPDATE_SEARCH_SETTINGS,
+            {"id": collection.id, "settings": settings.model_dump_json()},
+        )
+    forget(name)
+    return replace(collection, search_settings=settings)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings
 from docuseek.storable import StorableModel
 
 FieldType = Literal["text", "keyword", "integer", "float", "boolean", "date"]
@@ -97,6 +98,7 @@ class Collection:
     generation: int
     building_generation: int | None = None
     index_phrases: bool = False
+    search_settings: SearchSettings = field(default_factory=lambda: DEFAULT_SETTINGS)
 
     @property
     def text_fields(self) -> list[FieldSpec]:
@@ -118,6 +120,7 @@ class Collection:
         generation: int,
         building: int | None,
         index_phrases: bool = False,
+        search_settings: dict[str, Any] | None = None,
     ) -> Collection:
         specs = {
             fname: FieldSpec(
@@ -128,7 +131,10 @@ class Collection:
             )
             for fname, fdef in fields.items()
         }
-        return Collection(id, name, specs, generation, building, index_phrases)
+        settings = (
+            SearchSettings.model_validate(search_settings) if search_settings else DEFAULT_SETTINGS
+        )
+        return Collection(id, name, specs, generation, building, index_phrases, settings)
 
 
 class DocumentError(ValueError):

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from rapidfuzz.distance import OSA
 
 from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.base import (
@@ -34,13 +35,15 @@ from docuseek.search.base import (
 )
 from docuseek.search.postgres.layout import (
     PARAM_TYPES,
-    TS_CONFIG,
     Layout,
     column,
     query_sql,
     quote_literal,
     required_pairs,
+    ts_config,
+    vocabulary_table,
 )
+from docuseek.search.query import parse, tsquery_text
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
@@ -59,11 +62,6 @@ WALK_SETTINGS = (
     "enable_seqscan = off",
     "max_parallel_workers_per_gather = 0",
 )
-# A word websearch_to_tsquery may negate: a `-` not inside a word (`fox -dog`,
-# `"fox"-dog`, `(-dog)`; `fox-dog` is a compound). Checked against PostgreSQL on 30,000
-# random queries: every negation is caught; false positives (`fox,-dog`) only cost the
-# top tier its shortcut.
-NEGATION = re.compile(r"(?<!\w)-")
 
 
 class _Params:
@@ -78,8 +76,8 @@ class _Params:
         return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
 
 
-def _rank(column_name: str = "tsv") -> str:
-    return f"ts_rank({column_name}, {query_sql()}, {RANK_NORMALIZATION})"
+MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
+_LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
 
 class Search:
@@ -101,11 +99,19 @@ class Search:
         self.query = query
         self.params = _Params()
         self.has_q = bool(query.q.strip())
+        self.parsed = parse(
+            query.q, collection.search_settings, prefix=query.prefix, typo=query.typo
+        )
+        self.typo_ranked = False  # ranked as exact matches first, then typo matches
         where = ["live"]
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
-        self.words_match = f"{{column}} @@ {query_sql()}"
+        self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
         if self.has_q:
-            self.params.values["q"] = query.q
+            typo_lexemes = self._typo_lexemes() if self.parsed.has_typos else {}
+            self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes)
+            if typo_lexemes:
+                self.params.values["qx"] = tsquery_text(self.parsed)
+                self.typo_ranked = True
             pair_filter, complete = None, False
             if collection.index_phrases and '"' in query.q:
                 pair_filter, complete = self._pair_filter()
@@ -158,6 +164,49 @@ class Search:
             exact_order=ranked,
         )
 
+    def _rank(self, column_name: str = "tsv") -> str:
+        rank = f"ts_rank({column_name}, {query_sql(self.collection)}, {RANK_NORMALIZATION})"
+        if not self.typo_ranked:
+            return rank
+        # Documents matching the query without typos add a second score in [0, 1): they
+        # rank above those matching only through a typo.
+        exact = f"ts_rank({column_name}, {query_sql(self.collection, 'qx')}, {RANK_NORMALIZATION})"
+        return f"({rank} + {exact})"
+
+    def _typo_lexemes(self) -> dict[int, list[str]]:
+        """Term index → the indexed lexemes within the term's typos, closest first (an
+        OSA distance: a transposition is one typo). Candidates share the query word's
+        first letter: the vocabulary's index is on the first letter and length."""
+        terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
+        config = ts_config(self.collection)
+        vocabulary = vocabulary_table(self.table)
+        sql = (
+            "SELECT w.i, w.k, w.stem, v.lexeme FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
+            f" unnest(to_tsvector('{config}', u.word))) AS stem FROM unnest("
+            "CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
+            " AS u(word, k, i))"
+            f" w CROSS JOIN LATERAL (SELECT lexeme FROM {vocabulary} v"
+            " WHERE left(v.lexeme, 1) = left(w.stem, 1)"
+            " AND length(v.lexeme) BETWEEN length(w.stem) - w.k AND length(w.stem) + w.k"
+            " AND v.lexeme <> w.stem AND levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k)"
+            f" <= 2 * w.k LIMIT 200) v"
+        )
+        params = {
+            "tw": [t.text for _, t in terms],
+            "tk": [t.typos for _, t in terms],
+            "ti": [i for i, _ in terms],
+        }
+        found: dict[int, list[tuple[int, int, str]]] = {}
+        with self.conn.cursor() as cur:
+            for i, k, stem, lexeme in cur.execute(sql, params).fetchall():
+                distance = OSA.distance(stem, lexeme)
+                if distance <= k and _LEXEME.fullmatch(lexeme):
+                    found.setdefault(i, []).append((distance, abs(len(lexeme) - len(stem)), lexeme))
+        return {
+            i: [lexeme for *_, lexeme in sorted(options)[:MAX_TYPO_CANDIDATES]]
+            for i, options in found.items()
+        }
+
     # -- modes -----------------------------------------------------------------------------
 
     def _relevance_mode(self) -> str:
@@ -177,7 +226,7 @@ class Search:
         # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
         sql = (
             f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
-            f" (SELECT id, {_rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
+            f" (SELECT id, {self._rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
             f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
@@ -194,7 +243,7 @@ class Search:
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
         ranked = (
-            f"SELECT c.id, {_rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
+            f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
         sql = (
@@ -224,7 +273,7 @@ class Search:
         # for `dog` in every field.
         tiers: list[tuple[bool, str]] = []
         if Layout(self.collection).top_fields:
-            if NEGATION.search(self.query.q):
+            if self.parsed.has_negation:
                 top = f"{self.match} AND {top_match}"
             else:
                 top = self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
@@ -326,7 +375,7 @@ class Search:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
         for key in sort:
             if key.field == "_score":  # after other keys: rank every match, or 0 without q
-                keyset.append((_rank() if self.has_q else "0::real", key.descending, "real"))
+                keyset.append((self._rank() if self.has_q else "0::real", key.descending, "real"))
             elif key.field == "_id":
                 keyset.append(("id", key.descending, "text"))
             else:
@@ -356,12 +405,13 @@ class Search:
         shown = f"r.page_row <= {self.query.limit}"
         extra, inner, joins = [], [], []
         if page_score:
-            inner.append(f"{_rank('x.tsv')} AS page_score")
+            inner.append(f"{self._rank('x.tsv')} AS page_score")
             joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
+            config = ts_config(self.collection)
             extra += [
-                f"CASE WHEN {shown} THEN ts_headline('{TS_CONFIG}', {_escaped('r.body', f.name)},"
-                f" {query_sql()}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
+                f"CASE WHEN {shown} THEN ts_headline('{config}', {_escaped('r.body', f.name)},"
+                f" {query_sql(self.collection)}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
                 f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
                 f" END AS h_{i}"
                 for i, f in enumerate(self.collection.text_fields)
@@ -442,7 +492,7 @@ class Search:
             top = "false"
             if Layout(self.collection).top_fields:
                 # A sub-select: the query is parsed once, not once per row.
-                top = f"coalesce(tsv_top @@ (SELECT {query_sql()}), false)"
+                top = f"coalesce(tsv_top @@ (SELECT {query_sql(self.collection)}), false)"
             # A facet name is an identifier, so "#page" cannot be one.
             parts.append(
                 f"(SELECT '{PAGE_ROW}', id, top::int::bigint FROM m"
@@ -488,7 +538,7 @@ class Search:
         """The condition on a phrase's word pairs, for a collection with index_phrases
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), and whether the pairs hold every word of the query."""
-        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql()}::text"))
+        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
         if not pairs:
             return None, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
