@@ -21,9 +21,10 @@ MAX_STOP_WORDS = 10_000
 MAX_ENTRY_CHARS = 200
 _WORD_RE = re.compile(r"\w+")
 _SPACES = re.compile(r"\s+")
-# Where a word may start, websearch_to_tsquery skips tsquery's operator characters, so a
-# `-` after them still negates: `(-dog)`.
+# tsquery's operator characters: websearch_to_tsquery ends a word at them and skips them
+# where a word may start, so a `-` after them still negates: `(-dog)`.
 _SKIPPED = frozenset("!&|()<:")
+_BLANK = frozenset(" \t\n\r\f\v")  # PostgreSQL's word separators: ASCII whitespace only
 
 
 def normalize(text: str) -> str:
@@ -184,16 +185,16 @@ def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
     """websearch_to_tsquery's grammar: OR-groups of (text, negated, quoted) clauses."""
     groups: list[list[tuple[str, bool, bool]]] = [[]]
     i, n = 0, len(q)
+    negated = False  # each `-` before a word toggles it, as websearch_to_tsquery's `!`s
     while i < n:
         ch = q[i]
-        if ch.isspace() or ch in _SKIPPED:
+        if ch in _BLANK or ch in _SKIPPED:
             i += 1
             continue
-        negated = ch == "-"
-        if negated:
+        if ch == "-":
+            negated = not negated
             i += 1
-            if i >= n or q[i].isspace():
-                continue
+            continue
         quoted = q[i] == '"'
         if quoted:
             end = q.find('"', i + 1)
@@ -201,15 +202,16 @@ def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
             text, i = q[i + 1 : end], end + 1
         else:
             start = i
-            while i < n and not q[i].isspace() and q[i] != '"':
+            while i < n and q[i] not in _BLANK and q[i] != '"' and q[i] not in _SKIPPED:
                 i += 1
             text = q[start:i]
             if not negated and text.lower() == "or":
                 if groups[-1]:
                     groups.append([])
                 continue
-        if _WORD_RE.search(text):
+        if text.strip():  # PostgreSQL's parser decides what is a word (`..` is one)
             groups[-1].append((text, negated, quoted))
+        negated = False
     return [g for g in groups if g]
 
 
@@ -250,7 +252,7 @@ def parse(
             terms.append(term)
         if terms:
             groups.append(tuple(terms))
-    if prefix and groups and not q[-1:].isspace() and not q.rstrip().endswith('"'):
+    if prefix and groups and q[-1:] not in _BLANK and not q.endswith('"'):
         last = groups[-1][-1]
         if not last.negated and last.word is not None and len(last.text) >= MIN_PREFIX_CHARS:
             groups[-1] = (*groups[-1][:-1], Term(**{**last.__dict__, "prefix": True}))
@@ -265,7 +267,7 @@ def _quoted(text: str) -> str | None:
     documents (several become a phrase); quotes and backslashes are word separators to it
     anyway."""
     cleaned = normalize(text.replace("'", " ").replace("\\", " "))
-    return f"'{cleaned}'" if _WORD_RE.search(cleaned) else None
+    return f"'{cleaned}'" if cleaned else None
 
 
 def tsquery_text(parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None = None) -> str:
@@ -287,5 +289,5 @@ def tsquery_text(parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None 
             expr = options[0] if len(options) == 1 else "(" + " | ".join(options) + ")"
             ands.append(f"!{expr}" if term.negated else expr)
         if ands:
-            ors.append("(" + " & ".join(ands) + ")")
+            ors.append(ands[0] if len(ands) == 1 else "(" + " & ".join(ands) + ")")
     return " | ".join(ors)
