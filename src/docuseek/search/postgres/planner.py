@@ -176,7 +176,9 @@ class Search:
     def _typo_lexemes(self) -> dict[int, list[str]]:
         """Term index → the indexed lexemes within the term's typos, closest first (an
         OSA distance: a transposition is one typo). Candidates share the query word's
-        first letter: the vocabulary's index is on the first letter and length."""
+        first letter (the vocabulary's index is on the first letter and length); a
+        Levenshtein distance of at most twice the typos (a transposition is two edits to
+        it) narrows them in SQL, the OSA distance decides."""
         terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
         config = ts_config(self.collection)
         vocabulary = vocabulary_table(self.table)
@@ -189,7 +191,11 @@ class Search:
             " WHERE left(v.lexeme, 1) = left(w.stem, 1)"
             " AND length(v.lexeme) BETWEEN length(w.stem) - w.k AND length(w.stem) + w.k"
             " AND v.lexeme <> w.stem AND levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k)"
-            f" <= 2 * w.k LIMIT 200) v"
+            " <= 2 * w.k ORDER BY levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k), lexeme"
+            " LIMIT 200) v"
+            # The candidate goes through to_tsquery's stemming again: only one that stems to
+            # itself still matches its documents.
+            f" WHERE plainto_tsquery('{config}', v.lexeme)::text = quote_literal(v.lexeme)"
         )
         params = {
             "tw": [t.text for _, t in terms],

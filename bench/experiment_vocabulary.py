@@ -1,0 +1,114 @@
+"""Experiment: what keeping the typo-tolerance vocabulary costs the PostgreSQL index write.
+
+    python -m bench.experiment_vocabulary --docs 64000 --rounds 3
+
+Writes the corpus through PostgresBackend.index_batch (batches of 1000 documents with
+their bodies, one writer, a fresh generation each time), with the vocabulary upkeep as
+shipped and with the upsert alone, alternating, and prints documents per second of each
+and the CPU seconds its PostgreSQL backend process spent (on a machine shared with other
+work, wall time is noisy; the upkeep's cost is CPU in that process). The index write is
+the part of the end-to-end ingest that the upkeep adds to, so its ratio bounds the
+end-to-end cost from above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.sql.elements import TextClause
+
+from bench import corpus, servers
+from docuseek.migrate import upgrade
+from docuseek.schema import Collection, CollectionSchema
+from docuseek.search.base import IndexOp
+from docuseek.search.postgres import PostgresBackend
+from docuseek.search.postgres import backend as pg_backend
+
+
+@contextmanager
+def without_vocabulary() -> Iterator[None]:
+    """The upsert statement without the vocabulary's INSERT around it."""
+    shipped = pg_backend._upsert
+
+    def upsert_only(*args: Any) -> TextClause:
+        sql = str(shipped(*args).text)
+        inner = sql[len("WITH w AS (") : sql.rindex(") INSERT INTO ")]
+        return text(inner.removesuffix(" RETURNING tsv"))
+
+    pg_backend._upsert = upsert_only  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        pg_backend._upsert = shipped
+
+
+def write_all(
+    backend: PostgresBackend, collection: Collection, docs: list[dict], server_pid: int
+) -> tuple[float, float]:
+    """(documents per second, CPU seconds of the server process)."""
+    cpu = servers.cpu_seconds(server_pid)
+    started = time.perf_counter()
+    for start in range(0, len(docs), 1000):
+        ops = [IndexOp.upsert(d["id"], 1, d) for d in docs[start : start + 1000]]
+        backend.index_batch(collection, collection.generation, ops)
+    return len(docs) / (time.perf_counter() - started), servers.cpu_seconds(server_pid) - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=64_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args(argv)
+    docs = list(corpus.read_ndjson(corpus.ensure_real_corpus(), a.docs))
+    pg = servers.Postgres(corpus.DATA_DIR / "run" / "vocabulary" / "pg")
+    try:
+        pg.create_database("vocab")
+        upgrade(pg.sqlalchemy_url("vocab"))
+        # One connection, so one server process does every write.
+        engine = create_engine(pg.sqlalchemy_url("vocab"), pool_size=1, max_overflow=0)
+        with engine.connect() as conn:
+            server_pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        backend = PostgresBackend(engine)
+        schema = CollectionSchema.model_validate({"fields": corpus.FIELDS})
+        fields = json.loads(schema.model_dump_json())["fields"]
+        rates: dict[str, list[float]] = {"vocabulary": [], "upsert only": []}
+        cpus: dict[str, list[float]] = {"vocabulary": [], "upsert only": []}
+        generation = 0
+        for _ in range(a.rounds):
+            for variant in rates:
+                generation += 1
+                collection = Collection.from_row(1, "debian", fields, generation, None, True)
+                backend.ensure_collection(collection, generation)
+                if variant == "vocabulary":
+                    rate, cpu = write_all(backend, collection, docs, server_pid)
+                else:
+                    with without_vocabulary():
+                        rate, cpu = write_all(backend, collection, docs, server_pid)
+                backend.drop_generation(collection, generation)
+                rates[variant].append(rate)
+                cpus[variant].append(cpu)
+                print(f"{variant}: {rate:.0f} docs/s, server CPU {cpu:.2f} s", flush=True)
+        for variant, values in rates.items():
+            print(
+                f"{variant}: median {statistics.median(values):.0f} docs/s,"
+                f" server CPU median {statistics.median(cpus[variant]):.2f} s"
+            )
+        ratio = statistics.median(rates["vocabulary"]) / statistics.median(rates["upsert only"])
+        cpu_ratio = statistics.median(cpus["vocabulary"]) / statistics.median(cpus["upsert only"])
+        print(f"vocabulary / upsert only: rate {ratio:.3f}, server CPU {cpu_ratio:.3f}")
+        backend.close()
+        engine.dispose()
+    finally:
+        pg.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
