@@ -27,9 +27,10 @@ from sqlalchemy.sql.elements import TextClause
 from bench import corpus, servers
 from docuseek.migrate import upgrade
 from docuseek.schema import Collection, CollectionSchema
-from docuseek.search.base import IndexOp
+from docuseek.search.base import IndexOp, SearchQuery
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres import backend as pg_backend
+from docuseek.search.postgres.layout import table_name
 
 
 @contextmanager
@@ -59,6 +60,41 @@ def write_all(
         ops = [IndexOp.upsert(d["id"], 1, d) for d in docs[start : start + 1000]]
         backend.index_batch(collection, collection.generation, ops)
     return len(docs) / (time.perf_counter() - started), servers.cpu_seconds(server_pid) - cpu
+
+
+SEARCHES = ["stratgy", "strategy game", "postgresq", "ngnix", "librar", "documentation"]
+
+
+def time_searches(
+    backend: PostgresBackend,
+    engine: Any,
+    fields: dict[str, Any],
+    docs: list[dict],
+    server_pid: int,
+    generation: int,
+) -> None:
+    """Mean latency of one search at a time, typos on and off (prefix off), on the corpus."""
+    collection = Collection.from_row(1, "debian", fields, generation, None, True)
+    backend.ensure_collection(collection, generation)
+    write_all(backend, collection, docs, server_pid)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"VACUUM ANALYZE {table_name(collection, generation)}"))
+        conn.execute(text(f"VACUUM ANALYZE {table_name(collection, generation)}_vocab"))
+        words = conn.execute(
+            text(f"SELECT count(*) FROM {table_name(collection, generation)}_vocab")
+        ).scalar_one()
+    print(f"vocabulary: {words} lexemes")
+    for q in SEARCHES:
+        line = [q]
+        for typo in (True, False):
+            query = SearchQuery(q=q, prefix=False, typo=typo, limit=10)
+            result = backend.search(collection, query)
+            started = time.perf_counter()
+            for _ in range(20):
+                backend.search(collection, query)
+            ms = (time.perf_counter() - started) / 20 * 1000
+            line.append(f"typo={typo}: {ms:.1f} ms, total {result.total}")
+        print("; ".join(line), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,9 +136,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{variant}: median {statistics.median(values):.0f} docs/s,"
                 f" server CPU median {statistics.median(cpus[variant]):.2f} s"
             )
-        ratio = statistics.median(rates["vocabulary"]) / statistics.median(rates["upsert only"])
-        cpu_ratio = statistics.median(cpus["vocabulary"]) / statistics.median(cpus["upsert only"])
-        print(f"vocabulary / upsert only: rate {ratio:.3f}, server CPU {cpu_ratio:.3f}")
+        if a.rounds:
+            ratio = statistics.median(rates["vocabulary"]) / statistics.median(rates["upsert only"])
+            cpu_ratio = statistics.median(cpus["vocabulary"]) / statistics.median(
+                cpus["upsert only"]
+            )
+            print(f"vocabulary / upsert only: rate {ratio:.3f}, server CPU {cpu_ratio:.3f}")
+        time_searches(backend, engine, fields, docs, server_pid, generation + 1)
         backend.close()
         engine.dispose()
     finally:

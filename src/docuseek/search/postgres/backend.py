@@ -325,6 +325,6 @@ def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
     # lexeme stays after its last document goes: it only costs a candidate matching nothing.
     return text(
         f"WITH w AS ({upsert}) INSERT INTO {vocabulary_table(table)} (lexeme)"
-        " SELECT DISTINCT x.lexeme FROM w, unnest(w.tsv) AS x ORDER BY 1"
+        " SELECT DISTINCT x FROM w, unnest(tsvector_to_array(w.tsv)) AS x ORDER BY 1"
         " ON CONFLICT (lexeme) DO NOTHING"
     )
