@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 rates[variant].append(rate)
                 cpus[variant].append(cpu)
                 print(f"{variant}: {rate:.0f} docs/s, server CPU {cpu:.2f} s", flush=True)
-        for variant, values in rates.items():
+        for variant, values in rates.items() if a.rounds else ():
             print(
                 f"{variant}: median {statistics.median(values):.0f} docs/s,"
                 f" server CPU median {statistics.median(cpus[variant]):.2f} s"

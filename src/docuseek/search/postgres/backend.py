@@ -320,11 +320,12 @@ def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
         + " WHERE t.version <= excluded.version RETURNING tsv"
     )
     # The vocabulary gains the batch's new lexemes in the same statement. Inserted in
-    # lexeme order, so two batches adding the same new words wait for each other rather
-    # than deadlock; rows are never updated, so existing words take no lock at all. A
-    # lexeme stays after its last document goes: it only costs a candidate matching nothing.
+    # lexeme order (bytewise: any one order will do, and it is the cheapest), so two
+    # batches adding the same new words wait for each other rather than deadlock; rows
+    # are never updated, so existing words take no lock at all. A lexeme stays after its
+    # last document goes: it only costs a candidate matching nothing.
     return text(
         f"WITH w AS ({upsert}) INSERT INTO {vocabulary_table(table)} (lexeme)"
-        " SELECT DISTINCT x FROM w, unnest(tsvector_to_array(w.tsv)) AS x ORDER BY 1"
-        " ON CONFLICT (lexeme) DO NOTHING"
+        ' SELECT DISTINCT x COLLATE "C" FROM w, unnest(tsvector_to_array(w.tsv)) AS x'
+        " ORDER BY 1 ON CONFLICT (lexeme) DO NOTHING"
     )
