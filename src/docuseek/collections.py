@@ -332,6 +332,12 @@ def put_settings(engine: Engine, name: str, settings: SearchSettings) -> Collect
     with engine.begin() as conn:
         row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
         collection = _loaded(name, row)
+        text_fields = {f.name for f in collection.text_fields}
+        for i, field in enumerate(settings.typo_tolerance.disable_on_fields):
+            if field not in text_fields:
+                message = f"disable_on_fields: {field!r} is not a text field of {name!r}"
+                loc = ["body", "typo_tolerance", "disable_on_fields", i]
+                raise InvalidInput(message, details=[{"loc": loc, "msg": message}])
         conn.execute(
             Q.UPDATE_SEARCH_SETTINGS,
             {"id": collection.id, "settings": settings.model_dump_json()},

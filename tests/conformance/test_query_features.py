@@ -87,6 +87,21 @@ def test_typo_tolerance_settings(svc: Service) -> None:
     assert exact_ids(svc, "ngnix") == {"d2"}
 
 
+def test_typos_disabled_on_a_field(svc: Service) -> None:
+    assert exact_ids(svc, "stratgy") == {"d1"}  # in a title
+    assert exact_ids(svc, "statc") == {"d2"}  # in a body
+    put_settings(svc, {"typo_tolerance": {"disable_on_fields": ["title"]}})
+    assert exact_ids(svc, "stratgy") == set()
+    assert exact_ids(svc, "statc") == {"d2"}
+    assert exact_ids(svc, "strategy") == {"d1"}
+    bad = {"typo_tolerance": {"disable_on_fields": ["nope"]}}
+    response = svc.client.put("/collections/q/settings", json=bad)
+    assert response.status_code == 422 and "nope" in response.json()["error"]["message"]
+    assert svc.client.get("/collections/q/settings").json()["typo_tolerance"][
+        "disable_on_fields"
+    ] == ["title"]
+
+
 def test_prefix_on_the_last_word(svc: Service) -> None:
     assert ids(svc, "strat") == ["d1"]
     assert ids(svc, "image vie") == ["d13"]

@@ -118,12 +118,15 @@ def _weighted(
     corpus statistics would reorder results while documents are written (and differ
     between shards), which would break relevance-ordered cursor paging.
     """
+    exact_fields = _exact_fields(collection)
     return {
         "dis_max": {
             "queries": [
                 {
                     "constant_score": {
-                        "filter": _matches(f"{f.name}{suffix}", clause, fuzzy),
+                        "filter": _matches(
+                            f"{f.name}{suffix}", clause, fuzzy and f.name not in exact_fields
+                        ),
                         "boost": WEIGHT_BOOST[f.weight] * scale,
                     }
                 }
@@ -131,6 +134,14 @@ def _weighted(
             ]
         }
     }
+
+
+def _exact_fields(collection: Collection) -> set[str]:
+    """Fields without typos: `disable_on_fields`, widened to every field sharing a weight
+    with one, as PostgreSQL (whose tsvector knows weights, not fields) must."""
+    disabled = set(collection.search_settings.typo_tolerance.disable_on_fields)
+    off = {f.weight for f in collection.text_fields if f.name in disabled}
+    return {f.name for f in collection.text_fields if f.weight in off}
 
 
 def _term(collection: Collection, clauses: list[Clause]) -> dict[str, Any]:

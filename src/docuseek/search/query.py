@@ -47,6 +47,14 @@ class TypoTolerance(BaseModel):
         max_length=MAX_STOP_WORDS,
         description="Query words that only ever match exactly.",
     )
+    disable_on_fields: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Text fields where words only match exactly. PostgreSQL: typos are then off for"
+            " every field of the same weight."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_sizes(self) -> TypoTolerance:
@@ -270,9 +278,12 @@ def _quoted(text: str) -> str | None:
     return f"'{cleaned}'" if cleaned else None
 
 
-def tsquery_text(parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None = None) -> str:
+def tsquery_text(
+    parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None = None, typo_weights: str = ""
+) -> str:
     """The query as to_tsquery's input. `typo_lexemes`: term index (in `parsed.terms`
-    order) → indexed lexemes within that term's typos (none: the exact query)."""
+    order) → indexed lexemes within that term's typos (none: the exact query);
+    `typo_weights`: the field weights those may match in (empty: all)."""
     typo_lexemes = typo_lexemes or {}
     ors: list[str] = []
     index = 0
@@ -282,7 +293,8 @@ def tsquery_text(parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None 
             options = [o for o in (_quoted(a) for a in term.alternatives) if o]
             if term.prefix and options:
                 options[0] = f"{options[0]}:*"
-            options += [f"'{lexeme}'" for lexeme in typo_lexemes.get(index, ())]
+            suffix = f":{typo_weights}" if typo_weights else ""
+            options += [f"'{lexeme}'{suffix}" for lexeme in typo_lexemes.get(index, ())]
             index += 1
             if not options:
                 continue

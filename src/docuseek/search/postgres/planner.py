@@ -107,8 +107,10 @@ class Search:
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
         self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
         if self.has_q:
-            typo_lexemes = self._typo_lexemes() if self.parsed.has_typos else {}
-            self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes)
+            weights = self._typo_weights()
+            typos = self.parsed.has_typos and weights is not None
+            typo_lexemes = self._typo_lexemes() if typos else {}
+            self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes, weights or "")
             if typo_lexemes:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
@@ -172,6 +174,18 @@ class Search:
         # rank above those matching only through a typo.
         exact = f"ts_rank({column_name}, {query_sql(self.collection, 'qx')}, {RANK_NORMALIZATION})"
         return f"({rank} + {exact})"
+
+    def _typo_weights(self) -> str | None:
+        """The weights typo candidates may match in: "" for any, else those of no field in
+        `disable_on_fields` (a tsvector knows a word's weight, not its field); None when
+        that leaves none."""
+        disabled = set(self.collection.search_settings.typo_tolerance.disable_on_fields)
+        fields = self.collection.text_fields
+        off = {f.weight for f in fields if f.name in disabled}
+        if not off:
+            return ""
+        allowed = "".join(sorted({f.weight for f in fields} - off))
+        return allowed or None
 
     def _typo_lexemes(self) -> dict[int, list[str]]:
         """Term index → the indexed lexemes within the term's typos, closest first (an
