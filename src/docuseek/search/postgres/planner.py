@@ -43,7 +43,7 @@ from docuseek.search.postgres.layout import (
     ts_config,
     vocabulary_table,
 )
-from docuseek.search.query import parse, tsquery_text
+from docuseek.search.query import ParsedQuery, parse, tsquery_text
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
@@ -559,6 +559,18 @@ class Search:
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), and whether the pairs hold every word of the query."""
         pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
+        groups = self.parsed.groups
+        if not pairs and len(groups) == 1:
+            # A typo's or a synonym's OR elsewhere in the query does not make its plain
+            # phrases any less required: their pairs still narrow the search.
+            phrases = tuple(t for t in groups[0] if t.quoted and not t.negated and not t.synonyms)
+            if phrases:
+                text = tsquery_text(ParsedQuery((phrases,)))
+                config = ts_config(self.collection)
+                pairs, _ = required_pairs(
+                    self._scalar(f"SELECT to_tsquery('{config}', %(t)s)::text", {"t": text})
+                )
+                complete = False
         if not pairs:
             return None, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
