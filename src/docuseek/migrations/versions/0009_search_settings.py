@@ -5,8 +5,8 @@ index for counting a collection's pending tasks.
   query is parsed, so a change needs no reindex.
 - `<index table>_vocab`: every lexeme the table's documents were indexed with, for typo
   tolerance; filled here for the tables that exist, kept by the index writes afterwards.
-  `pg_trgm`-free: candidates are found by first letter and length and checked with
-  fuzzystrmatch's `levenshtein_less_equal`.
+  Candidates are found by first letter and length (a btree) and checked with
+  fuzzystrmatch's `levenshtein_less_equal` (the extension is created here).
 - `tasks_pending_idx`: every search response counts the collection's enqueued and
   processing tasks, which must not read every task the collection ever had.
 
