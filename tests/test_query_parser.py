@@ -29,6 +29,10 @@ QUERY_TEXT = st.lists(
     ),
     max_size=12,
 ).map("".join)
+# The same without `:`, tsquery's weight and prefix marker, which websearch_to_tsquery
+# reads in ways of its own (`:-fox` does not negate, `:..` is nothing where `..` is a
+# word): the parser treats `:` as the other operator characters.
+WITHOUT_COLONS = QUERY_TEXT.map(lambda q: q.replace(":", " "))
 
 
 @given(QUERY_TEXT, st.booleans(), st.booleans())
@@ -105,7 +109,7 @@ def test_synonyms_and_stop_words() -> None:
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(q=QUERY_TEXT)
+@given(q=WITHOUT_COLONS)
 def test_postgres_reads_the_text_as_websearch_to_tsquery_reads_the_query(
     engine: Engine, q: str
 ) -> None:

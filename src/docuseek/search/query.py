@@ -189,11 +189,23 @@ class ParsedQuery:
         return any(t.typos for t in self.terms)
 
 
+def _is_or(q: str, i: int) -> bool:
+    """Whether `or` at i, after an operand, is the OR operator to websearch_to_tsquery: not
+    the start of a longer word, and something other than blanks after it."""
+    if q[i : i + 2].lower() != "or" or i + 2 >= len(q):
+        return False
+    following = q[i + 2]
+    if following in "-_" or following.isalnum():
+        return False
+    return any(ch not in _BLANK for ch in q[i + 3 :])
+
+
 def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
     """websearch_to_tsquery's grammar: OR-groups of (text, negated, quoted) clauses."""
     groups: list[list[tuple[str, bool, bool]]] = [[]]
     i, n = 0, len(q)
     negated = False  # each `-` before a word toggles it, as websearch_to_tsquery's `!`s
+    after_operand = False  # where `or` may be the OR operator
     while i < n:
         ch = q[i]
         if ch in _BLANK or ch in _SKIPPED:
@@ -203,6 +215,12 @@ def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
             negated = not negated
             i += 1
             continue
+        if not negated and after_operand and _is_or(q, i):
+            groups.append([])
+            after_operand = False
+            i += 2
+            continue
+        after_operand = True
         quoted = q[i] == '"'
         if quoted:
             end = q.find('"', i + 1)
@@ -214,9 +232,7 @@ def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
                 i += 1
             text = q[start:i]
             if not negated and text.lower() == "or":
-                if groups[-1]:
-                    groups.append([])
-                continue
+                continue  # an operand, a stop word: no operand before it or none after it
         if text.strip():  # PostgreSQL's parser decides what is a word (`..` is one)
             groups[-1].append((text, negated, quoted))
         negated = False
@@ -272,10 +288,11 @@ def parse(
 
 def _quoted(text: str) -> str | None:
     """A to_tsquery operand whose words the configuration's parser reads as it reads the
-    documents (several become a phrase); quotes and backslashes are word separators to it
-    anyway."""
-    cleaned = normalize(text.replace("'", " ").replace("\\", " "))
-    return f"'{cleaned}'" if cleaned else None
+    documents (several become a phrase): the text as typed, its quotes and backslashes
+    escaped."""
+    cleaned = normalize(text)
+    escaped = cleaned.replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}'" if cleaned else None
 
 
 def tsquery_text(
