@@ -127,6 +127,10 @@ class DocuseekClient:
     @staticmethod
     def search_path(collection: str, query: dict[str, Any], limit: int = 10) -> str:
         params: list[tuple[str, str]] = [("q", query["q"]), ("limit", str(limit))]
+        # The raw baselines run websearch_to_tsquery (or its OpenSearch equivalent): a
+        # class compares like with like unless it asks for prefixes or typos itself.
+        for feature in ("prefix", "typo"):
+            params.append((feature, "true" if query.get(feature) else "false"))
         for field, value in sorted((query.get("filter") or {}).items()):
             if isinstance(value, dict):
                 for op, sym in (("gte", ">="), ("gt", ">"), ("lte", "<="), ("lt", "<")):
@@ -193,7 +197,13 @@ class DocuseekClient:
                 while time.perf_counter() < deadline:
                     r = c.get(
                         f"/collections/{collection}/search",
-                        params={"q": token, "limit": 1, "highlight": "false"},
+                        params={
+                            "q": token,
+                            "limit": 1,
+                            "highlight": "false",
+                            "prefix": "false",  # the token itself, not words it begins
+                            "typo": "false",
+                        },
                     )
                     if r.status_code == 200 and r.json()["total"] >= expect:
                         with lock:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import structlog
@@ -28,6 +29,7 @@ from docuseek.search.base import (
     SchemaConflict,
     SearchBackend,
 )
+from docuseek.search.query import SearchSettings
 
 T = TypeVar("T")
 
@@ -52,6 +54,7 @@ def _row_to_collection(row: Any) -> Collection:
         row.index_phrases,
         TextAnalysis(row.language, row.unaccent),
         TextAnalysis(row.live_language, row.live_unaccent),
+        row.search_settings,
     )
 
 
@@ -255,6 +258,7 @@ def _update(
         old.index_phrases,
         analysis,
         old.live_analysis,
+        row.search_settings,
     )
     for fname, spec in new.fields.items():
         before = old.fields.get(fname)
@@ -324,6 +328,7 @@ def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
         "index_phrases": collection.index_phrases,
         "language": row.language,
         "unaccent": row.unaccent,
+        "search_settings": collection.search_settings.model_dump(),
         "documents": conn.execute(Q.COUNT_DOCUMENTS, {"cid": collection.id}).scalar_one(),
         "pending_tasks": conn.execute(
             Q.COUNT_PENDING_TASKS, {"name": collection.name}
@@ -356,3 +361,29 @@ def delete(engine: Engine, backend: SearchBackend, name: str) -> None:
 
 def list_all(conn: Connection) -> list[Collection]:
     return [_row_to_collection(row) for row in conn.execute(Q.LIST_COLLECTIONS)]
+
+
+def pending_tasks(engine: Engine, name: str) -> int:
+    """The collection's enqueued and processing tasks (a partial index holds just those)."""
+    with engine.connect() as conn:
+        return int(conn.execute(Q.COUNT_PENDING_TASKS, {"name": name}).scalar_one())
+
+
+def put_settings(engine: Engine, name: str, settings: SearchSettings) -> Collection:
+    """Replace the collection's search settings; queries read them when parsed, so nothing
+    is reindexed."""
+    with engine.begin() as conn:
+        row = conn.execute(Q.SELECT_COLLECTION_FOR_UPDATE, {"name": name}).first()
+        collection = _loaded(name, row)
+        text_fields = {f.name for f in collection.text_fields}
+        for i, field in enumerate(settings.typo_tolerance.disable_on_fields):
+            if field not in text_fields:
+                message = f"disable_on_fields: {field!r} is not a text field of {name!r}"
+                loc = ["body", "typo_tolerance", "disable_on_fields", i]
+                raise InvalidInput(message, details=[{"loc": loc, "msg": message}])
+        conn.execute(
+            Q.UPDATE_SEARCH_SETTINGS,
+            {"id": collection.id, "settings": settings.model_dump_json()},
+        )
+    forget(name)
+    return replace(collection, search_settings=settings)

@@ -29,31 +29,31 @@ COUNT_ADMIN_KEYS = _q("SELECT count(*) FROM api_keys WHERE 'admin' = ANY(scopes)
 # -- collections -----------------------------------------------------------------------------
 SELECT_COLLECTION = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases,"
-    " language, unaccent, live_language, live_unaccent, created_at,"
+    " language, unaccent, live_language, live_unaccent, search_settings, created_at,"
     " updated_at FROM collections WHERE name = :name"
 )
 # Writes of documents and queue rows hold the collection's row in KEY SHARE from their
 # first statement; PUT and DELETE take it FOR UPDATE first (collections.load_for_write).
 SELECT_COLLECTION_FOR_WRITE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases,"
-    " language, unaccent, live_language, live_unaccent, created_at,"
+    " language, unaccent, live_language, live_unaccent, search_settings, created_at,"
     " updated_at FROM collections WHERE name = :name FOR KEY SHARE"
 )
 # A schema change's index DDL, after its commit: NO KEY UPDATE waits for (and holds off) the
 # DDL of another change and a DELETE, but not writers' KEY SHARE.
 SELECT_COLLECTION_FOR_INDEX_CHANGE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases,"
-    " language, unaccent, live_language, live_unaccent"
+    " language, unaccent, live_language, live_unaccent, search_settings"
     " FROM collections WHERE id = :id FOR NO KEY UPDATE"
 )
 SELECT_COLLECTION_FOR_UPDATE = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases,"
-    " language, unaccent, live_language, live_unaccent"
+    " language, unaccent, live_language, live_unaccent, search_settings"
     " FROM collections WHERE name = :name FOR UPDATE"
 )
 SELECT_COLLECTION_BY_ID = _q(
     "SELECT id, name, fields, generation, building_generation, index_phrases,"
-    " language, unaccent, live_language, live_unaccent"
+    " language, unaccent, live_language, live_unaccent, search_settings"
     " FROM collections WHERE id = :id"
 )
 LIST_COLLECTIONS = _q(
@@ -74,6 +74,10 @@ UPDATE_COLLECTION_FIELDS = _q(
 DELETE_COLLECTION = _q("DELETE FROM collections WHERE id = :id")
 DELETE_OUTBOX_OF_COLLECTION = _q("DELETE FROM outbox WHERE collection_id = :id")
 COUNT_DOCUMENTS = _q("SELECT count(*) FROM documents WHERE collection_id = :cid")
+UPDATE_SEARCH_SETTINGS = _q(
+    "UPDATE collections SET search_settings = CAST(:settings AS jsonb), updated_at = now()"
+    " WHERE id = :id"
+)
 COUNT_PENDING_TASKS = _q(
     "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
 )

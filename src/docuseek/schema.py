@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings
 from docuseek.storable import StorableModel
 
 FieldType = Literal["text", "keyword", "integer", "float", "boolean", "date"]
@@ -156,6 +157,7 @@ class Collection:
     index_phrases: bool = False
     analysis: TextAnalysis = TextAnalysis()  # the schema's: what a new generation is built with
     live_analysis: TextAnalysis = TextAnalysis()  # what the live generation was built with
+    search_settings: SearchSettings = field(default_factory=lambda: DEFAULT_SETTINGS)
 
     def analysis_of(self, generation: int) -> TextAnalysis:
         """The text analysis of one of the collection's generations: the live one keeps
@@ -184,6 +186,7 @@ class Collection:
         index_phrases: bool = False,
         analysis: TextAnalysis = TextAnalysis(),
         live_analysis: TextAnalysis = TextAnalysis(),
+        search_settings: dict[str, Any] | None = None,
     ) -> Collection:
         specs = {
             fname: FieldSpec(
@@ -194,8 +197,11 @@ class Collection:
             )
             for fname, fdef in fields.items()
         }
+        settings = (
+            SearchSettings.model_validate(search_settings) if search_settings else DEFAULT_SETTINGS
+        )
         return Collection(
-            id, name, specs, generation, building, index_phrases, analysis, live_analysis
+            id, name, specs, generation, building, index_phrases, analysis, live_analysis, settings
         )
 
 

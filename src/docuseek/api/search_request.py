@@ -30,6 +30,13 @@ RANGE_OPS = {">=": "gte", ">": "gt", "<=": "lte", "<": "lt"}
 FILTER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|:)\s*(.*?)\s*$", re.S)
 
 
+PREFIX_HELP = (
+    "The last word also matches the words it begins (search-as-you-type), unless the query"
+    " ends with a space or the word has fewer than 2 characters"
+)
+TYPO_HELP = "Words may match with typos, by the collection's typo_tolerance settings"
+
+
 class SearchBody(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +47,8 @@ class SearchBody(StorableModel):
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
     highlight: bool = True
+    prefix: bool = Field(True, description=PREFIX_HELP)
+    typo: bool = Field(True, description=TYPO_HELP)
 
 
 def _bad(param: str, message: str) -> InvalidInput:
@@ -237,6 +246,8 @@ def build_query(
     limit: int,
     cursor: str | None,
     highlight: bool,
+    prefix: bool = True,
+    typo: bool = True,
 ) -> SearchQuery:
     query = SearchQuery(
         q=q,
@@ -245,6 +256,8 @@ def build_query(
         sort=parse_sort(collection, sort),
         limit=limit,
         highlight=highlight,
+        prefix=prefix,
+        typo=typo,
     )
     if cursor:
         query = replace(query, after=decode_cursor(collection, query, cursor))

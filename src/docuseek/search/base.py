@@ -136,6 +136,8 @@ class SearchQuery:
     after: tuple[Any, ...] | None = None  # sort values of the last hit of the previous page
     highlight: bool = True
     facet_size: int = 20
+    prefix: bool = True  # the last word also matches the words it begins
+    typo: bool = True  # words may match with typos, by the collection's settings
 
 
 @dataclass

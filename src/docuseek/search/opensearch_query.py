@@ -1,8 +1,9 @@
 """OpenSearch queries: a SearchQuery as an OpenSearch search body.
 
-The web-search syntax is parsed here (not by simple_query_string, whose operator
-precedence differs from websearch_to_tsquery) into OR-groups of AND-ed clauses: a single
-word is a `match` (one term), only a multi-word clause a `match_phrase`.
+The web-search syntax is parsed by search.query (not by simple_query_string, whose operator
+precedence differs from websearch_to_tsquery) into OR-groups of AND-ed terms, each an OR
+of clauses: a single word is a `match` (one term, fuzzy when it may have typos, a prefix
+when it is the last word), only a multi-word clause a `match_phrase`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from typing import Any
 from docuseek.schema import Collection, FieldSpec
 from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
+from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings, parse
 
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
 _WORD_RE = re.compile(r"\w+")
 MAX_TOKEN_LENGTH = 255  # the standard tokenizer splits longer runs into several tokens
+MAX_TYPO_CANDIDATES = 10  # as PostgreSQL's: indexed words one query word may match by typos
 
 
 @dataclass(frozen=True)
 class Clause:
     text: str  # one word or a quoted phrase; several tokens match as a phrase (`<->` in PG)
     negated: bool
+    prefix: bool = False  # also matches the indexed words it begins
+    typos: int = 0  # fuzziness: edits a matching word may be away
 
     @property
     def word(self) -> str | None:
@@ -52,61 +57,80 @@ def query_stop_words(collection: Collection) -> frozenset[str]:
     return frozenset(words)
 
 
-def parse_websearch(q: str, stop_set: frozenset[str] = frozenset()) -> list[list[Clause]]:
-    """websearch_to_tsquery's grammar: OR-groups of AND-ed clauses, stop words removed.
-
-    Words and "quoted phrases" are AND-ed, `-` negates, the word `or` separates groups.
-    A clause made only of stop words is dropped, as PostgreSQL drops it.
-    """
-    groups: list[list[Clause]] = [[]]
-    i, n = 0, len(q)
-    while i < n:
-        ch = q[i]
-        if ch.isspace():
-            i += 1
-            continue
-        negated = ch == "-"
-        if negated:
-            i += 1
-            if i >= n or q[i].isspace():
-                continue
-        if q[i] == '"':
-            end = q.find('"', i + 1)
-            end = n if end < 0 else end
-            text, i = q[i + 1 : end], end + 1
-        else:
-            start = i
-            while i < n and not q[i].isspace() and q[i] != '"':
-                i += 1
-            text = q[start:i]
-            if not negated and text.lower() == "or":
-                if groups[-1]:
-                    groups.append([])
-                continue
-        words = [w.lower() for w in _WORD_RE.findall(text)]
-        if any(w not in stop_set for w in words):
-            groups[-1].append(Clause(text, negated))
-    return [g for g in groups if g]
+def _kept(text: str, stop_set: frozenset[str]) -> bool:
+    """Whether PostgreSQL keeps the text: not made only of stop words."""
+    return any(w.lower() not in stop_set for w in _WORD_RE.findall(text))
 
 
-def _matches(field: str, clause: Clause) -> dict[str, Any]:
+def parse_websearch(
+    q: str,
+    settings: SearchSettings = DEFAULT_SETTINGS,
+    stop_set: frozenset[str] = frozenset(),
+    *,
+    prefix: bool = True,
+    typo: bool = True,
+) -> list[list[list[Clause]]]:
+    """The parsed query (search.query) as OR-groups of AND-ed terms, each term an OR of
+    clauses (its text, then its synonyms). A clause made only of stop words is dropped,
+    as PostgreSQL drops it."""
+    groups: list[list[list[Clause]]] = []
+    for group in parse(q, settings, prefix=prefix, typo=typo).groups:
+        terms: list[list[Clause]] = []
+        for term in group:
+            clauses = [
+                Clause(text, term.negated, term.prefix and i == 0, term.typos if i == 0 else 0)
+                for i, text in enumerate(term.alternatives)
+                if _kept(text, stop_set)
+            ]
+            if clauses:
+                terms.append(clauses)
+        if terms:
+            groups.append(terms)
+    return groups
+
+
+def _matches(field: str, clause: Clause, fuzzy: bool = True) -> dict[str, Any]:
     word = clause.word
-    return {"match": {field: word}} if word else {"match_phrase": {field: clause.text}}
+    if word is None:
+        return {"match_phrase": {field: clause.text}}
+    if clause.prefix:
+        # The analyzed word as a prefix, bounded like PostgreSQL's lexeme prefix.
+        return {"match_bool_prefix": {field: {"query": word, "max_expansions": 50}}}
+    if fuzzy and clause.typos:
+        # Our own edit distance, not AUTO, so both backends allow the same typos; the
+        # first letter is kept, as PostgreSQL's vocabulary lookup keeps it.
+        return {
+            "match": {
+                field: {
+                    "query": word,
+                    "fuzziness": clause.typos,
+                    "fuzzy_transpositions": True,
+                    "prefix_length": 1,
+                    "max_expansions": MAX_TYPO_CANDIDATES,
+                }
+            }
+        }
+    return {"match": {field: word}}
 
 
-def _weighted(collection: Collection, clause: Clause, suffix: str, scale: float) -> dict[str, Any]:
+def _weighted(
+    collection: Collection, clause: Clause, suffix: str, scale: float, fuzzy: bool = True
+) -> dict[str, Any]:
     """A clause in any text field, scored by the best field's weight only.
 
     Constant scores keep relevance a function of the document and the query alone: BM25's
     corpus statistics would reorder results while documents are written (and differ
     between shards), which would break relevance-ordered cursor paging.
     """
+    exact_fields = _exact_fields(collection)
     return {
         "dis_max": {
             "queries": [
                 {
                     "constant_score": {
-                        "filter": _matches(f"{f.name}{suffix}", clause),
+                        "filter": _matches(
+                            f"{f.name}{suffix}", clause, fuzzy and f.name not in exact_fields
+                        ),
                         "boost": WEIGHT_BOOST[f.weight] * scale,
                     }
                 }
@@ -116,15 +140,42 @@ def _weighted(collection: Collection, clause: Clause, suffix: str, scale: float)
     }
 
 
-def text_query(collection: Collection, q: str) -> dict[str, Any]:
-    groups = parse_websearch(split_joined(q), query_stop_words(collection))
+def _exact_fields(collection: Collection) -> set[str]:
+    """Fields without typos: `disable_on_fields`, widened to every field sharing a weight
+    with one, as PostgreSQL (whose tsvector knows weights, not fields) must."""
+    disabled = set(collection.search_settings.typo_tolerance.disable_on_fields)
+    off = {f.weight for f in collection.text_fields if f.name in disabled}
+    return {f.name for f in collection.text_fields if f.weight in off}
+
+
+def _term(collection: Collection, clauses: list[Clause]) -> dict[str, Any]:
+    if len(clauses) == 1:
+        return _weighted(collection, clauses[0], "", 1.0)
+    return {
+        "bool": {
+            "should": [_weighted(collection, c, "", 1.0) for c in clauses],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def text_query(
+    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
+) -> dict[str, Any]:
+    groups = parse_websearch(
+        split_joined(q),
+        collection.search_settings,
+        query_stop_words(collection),
+        prefix=prefix,
+        typo=typo,
+    )
     if not groups or not collection.text_fields:
         return {"match_none": {}}
     alternatives = [
         {
             "bool": {
-                "must": [_weighted(collection, c, "", 1.0) for c in g if not c.negated],
-                "must_not": [_weighted(collection, c, "", 1.0) for c in g if c.negated],
+                "must": [_term(collection, t) for t in g if not t[0].negated],
+                "must_not": [_term(collection, t) for t in g if t[0].negated],
             }
         }
         for g in groups
@@ -135,13 +186,24 @@ def text_query(collection: Collection, q: str) -> dict[str, Any]:
         else {"bool": {"should": alternatives, "minimum_should_match": 1}}
     )
     # Unstemmed matches rank higher; a `should` beside `must` changes the score only.
-    exact = [_weighted(collection, c, ".exact", 0.5) for g in groups for c in g if not c.negated]
+    clauses = [c for g in groups for t in g for c in t if not c.negated]
+    exact = [_weighted(collection, c, ".exact", 0.5, fuzzy=False) for c in clauses]
+    # Matches without a typo rank above matches through one (as PostgreSQL's second rank).
+    exact += [_weighted(collection, c, "", 1.0, fuzzy=False) for c in clauses if c.typos]
     return {"bool": {"must": [membership], "should": exact}}
 
 
-def highlight_query(collection: Collection, q: str) -> dict[str, Any]:
-    groups = parse_websearch(split_joined(q), query_stop_words(collection))
-    clauses = [c for g in groups for c in g if not c.negated]
+def highlight_query(
+    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
+) -> dict[str, Any]:
+    groups = parse_websearch(
+        split_joined(q),
+        collection.search_settings,
+        query_stop_words(collection),
+        prefix=prefix,
+        typo=typo,
+    )
+    clauses = [c for g in groups for t in g for c in t if not c.negated]
     return {
         "bool": {"should": [_matches(f.name, c) for c in clauses for f in collection.text_fields]}
     }
@@ -212,7 +274,7 @@ def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
     the cursor's `search_after`, highlights and facet aggregations."""
     has_q = bool(query.q.strip())
     filters = [c for f in query.filters for c in filter_query(collection, f)]
-    must = [text_query(collection, query.q)] if has_q else []
+    must = [text_query(collection, query.q, prefix=query.prefix, typo=query.typo)] if has_q else []
     sort = sort_clause(query)
     body: dict[str, Any] = {
         "query": {"bool": {"must": must, "filter": filters}},
@@ -235,7 +297,9 @@ def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
             "number_of_fragments": 2,
             "fragment_size": 160,
             "fields": {f.name: {} for f in collection.text_fields},
-            "highlight_query": highlight_query(collection, query.q),
+            "highlight_query": highlight_query(
+                collection, query.q, prefix=query.prefix, typo=query.typo
+            ),
         }
     if query.facets:
         body["aggs"] = {

@@ -152,6 +152,16 @@ def test_phrases_match_the_same_documents_with_and_without_pairs(service: Servic
     assert "pairs @>" not in match_condition(service, "pairs", '"part of speech"')
     assert "pairs @>" not in match_condition(service, "plain", '"library docs"')
 
+    # A synonym's (or a typo's) OR beside a phrase leaves the phrase required: its pairs
+    # still narrow the search, and find what the plain phrase check finds.
+    for name in ("plain", "pairs"):
+        body = {"synonyms": [["red", "fox"]]}
+        assert service.client.put(f"/collections/{name}/settings", json=body).status_code == 200
+    q = '"library docs" red'
+    assert "pairs @>" in match_condition(service, "pairs", q)
+    assert all_ids(service, "pairs", q) == all_ids(service, "plain", q)
+    assert all_ids(service, "pairs", q)[0] > 0
+
 
 def test_updates_and_deletes_keep_the_pairs_current(service: Service) -> None:
     service.client.put(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from docuseek import collections, reindex
 from docuseek.api.deps import AdminKey, AnyKey, BackendDep, EngineDep, check_collection
 from docuseek.schema import CollectionSchema
+from docuseek.search.query import SearchSettings
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -50,3 +51,18 @@ def get_collection(name: str, engine: EngineDep, principal: AnyKey) -> dict[str,
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_collection(name: str, engine: EngineDep, backend: BackendDep, _: AdminKey) -> None:
     collections.delete(engine, backend, name)
+
+
+@router.get("/{name}/settings")
+def get_settings(name: str, engine: EngineDep, principal: AnyKey) -> SearchSettings:
+    check_collection(principal, name)
+    with engine.connect() as conn:
+        return collections.load(conn, name).search_settings
+
+
+@router.put("/{name}/settings")
+def put_settings(name: str, body: SearchSettings, engine: EngineDep, _: AdminKey) -> SearchSettings:
+    """Synonyms, stop words and typo tolerance: they apply to the next query (within 2
+    seconds in other API processes), with no reindex."""
+    collections.check_name(name)
+    return collections.put_settings(engine, name, body).search_settings

@@ -24,6 +24,8 @@ from docuseek.api.deps import (
 )
 from docuseek.api.search_request import (
     MAX_LIMIT,
+    PREFIX_HELP,
+    TYPO_HELP,
     SearchBody,
     build_query,
     encode_cursor,
@@ -87,12 +89,19 @@ def _run(
             f"invalid cursor: {exc}", details=[{"loc": ["query", "cursor"], "msg": str(exc)}]
         ) from exc
     return files_pages.annotate(
-        engine, collection, query.q, _response(collection, query, result, started)
+        engine,
+        collection,
+        query.q,
+        _response(collection, query, result, started, collections.pending_tasks(engine, name)),
     )
 
 
 def _response(
-    collection: Collection, query: SearchQuery, result: SearchResult, started: float
+    collection: Collection,
+    query: SearchQuery,
+    result: SearchResult,
+    started: float,
+    pending_tasks: int,
 ) -> dict[str, Any]:
     next_cursor = (
         encode_cursor(collection, query, result.hits[-1].sort_values)
@@ -112,6 +121,9 @@ def _response(
             for name, values in result.facets.items()
         },
         "next_cursor": next_cursor,
+        # Writes accepted but not yet searchable: an empty result right after a write
+        # explains itself.
+        "pending_tasks": pending_tasks,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
 
@@ -138,6 +150,10 @@ class SearchResponse(BaseModel):
     ranking: Literal["exact", "tiered"]
     facets: dict[str, list[FacetValue]]
     next_cursor: str | None
+    pending_tasks: int = Field(
+        description="The collection's tasks still enqueued or processing: their writes are"
+        " not yet (all) searchable"
+    )
     took_ms: float
 
 
@@ -195,6 +211,8 @@ async def search_get(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     cursor: str | None = None,
     highlight: bool = True,
+    prefix: Annotated[bool, Query(description=PREFIX_HELP)] = True,
+    typo: Annotated[bool, Query(description=TYPO_HELP)] = True,
 ) -> JSONResponse:
     def query_for(collection: Collection) -> SearchQuery:
         return build_query(
@@ -206,6 +224,8 @@ async def search_get(
             limit=limit,
             cursor=cursor,
             highlight=highlight,
+            prefix=prefix,
+            typo=typo,
         )
 
     return await _search(name, engine, backend, principal, limiter, query_for)
@@ -230,6 +250,8 @@ async def search_post(
             limit=body.limit,
             cursor=body.cursor,
             highlight=body.highlight,
+            prefix=body.prefix,
+            typo=body.typo,
         )
 
     return await _search(name, engine, backend, principal, limiter, query_for)

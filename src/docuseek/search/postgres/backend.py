@@ -31,7 +31,7 @@ from docuseek.search.base import (
     SearchQuery,
     SearchResult,
 )
-from docuseek.search.postgres.layout import SCHEMA, Layout, table_name
+from docuseek.search.postgres.layout import SCHEMA, Layout, table_name, vocabulary_table
 from docuseek.search.postgres.planner import Search
 from docuseek.search.postgres.pool import make_search_engine
 from docuseek.settings import Settings
@@ -116,7 +116,8 @@ class PostgresBackend:
 
     def drop_generation(self, collection: Collection, generation: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE IF EXISTS {table_name(collection, generation)}"))
+            table = table_name(collection, generation)
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}, {vocabulary_table(table)}"))
 
     def drop_collection(self, collection: Collection, conn: Connection) -> None:
         # On the caller's transaction: the tables go when the collection's row does.
@@ -311,11 +312,21 @@ def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
     # sort reuses the computed values.
     position = {"id": 1, **{name: 4 + i for i, (name, _) in enumerate(columns)}}
     order = ", ".join(str(position[name]) for name in layout.cluster_columns())
-    return text(
+    upsert = (
         f"INSERT INTO {table} AS t (id, version, live, {names})"
         f" SELECT u.id, u.version, true, {', '.join(expr for _, expr in columns)}"
         f" FROM {source} ORDER BY {order}"
         " ON CONFLICT (id) DO UPDATE SET version = excluded.version, live = true, "
         + ", ".join(f"{name} = excluded.{name}" for name, _ in columns)
-        + " WHERE t.version <= excluded.version"
+        + " WHERE t.version <= excluded.version RETURNING tsv"
+    )
+    # The vocabulary gains the batch's new lexemes in the same statement. Inserted in
+    # lexeme order (bytewise: any one order will do, and it is the cheapest), so two
+    # batches adding the same new words wait for each other rather than deadlock; rows
+    # are never updated, so existing words take no lock at all. A lexeme stays after its
+    # last document goes: it only costs a candidate matching nothing.
+    return text(
+        f"WITH w AS ({upsert}) INSERT INTO {vocabulary_table(table)} (lexeme)"
+        ' SELECT DISTINCT x COLLATE "C" FROM w, unnest(tsvector_to_array(w.tsv)) AS x'
+        " ORDER BY 1 ON CONFLICT (lexeme) DO NOTHING"
     )

@@ -112,11 +112,17 @@ END $$"""
     ]
 
 
-def query_sql(collection: Collection) -> str:
-    """The query's tsquery, from the search's `q` parameter (psycopg placeholder style:
-    searches run on the driver's connection, see backend.py), in the live generation's
-    configuration."""
-    return f"websearch_to_tsquery('{ts_config(collection)}', %(q)s)"
+def query_sql(collection: Collection, param: str = "q") -> str:
+    """The query's tsquery, from the search's parameter `param`: to_tsquery's text built by
+    search.query.tsquery_text (psycopg placeholder style: searches run on the driver's
+    connection, see backend.py), in the live generation's configuration."""
+    return f"to_tsquery('{ts_config(collection)}', %({param})s)"
+
+
+def vocabulary_table(table: str) -> str:
+    """The generation's vocabulary: every lexeme its documents were ever indexed with,
+    where typo tolerance looks for the words a query word may have meant."""
+    return f"{table}_vocab"
 
 
 # Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent
@@ -273,6 +279,13 @@ class Layout:
             if spec.type not in ("keyword", "boolean"):
                 index = f'"{short}_f_{spec.name}"'
                 statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({name})")
+        vocabulary = vocabulary_table(table)
+        statements += [
+            f"CREATE TABLE IF NOT EXISTS {vocabulary} (lexeme text PRIMARY KEY)",
+            # Typo candidates share the first letter and have about the same length.
+            f"CREATE INDEX IF NOT EXISTS {short}_vocab_shape ON {vocabulary}"
+            " (left(lexeme, 1), length(lexeme))",
+        ]
         match = match_index_name(short, self.match_columns())
         columns = ", ".join(f'"{c}"' for c in self.match_columns())
         statements.append(f'CREATE INDEX IF NOT EXISTS "{match}" ON {table} USING gin ({columns})')

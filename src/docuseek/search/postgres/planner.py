@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from rapidfuzz.distance import OSA
 
 from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.analysis import split_joined
@@ -41,7 +42,9 @@ from docuseek.search.postgres.layout import (
     quote_literal,
     required_pairs,
     ts_config,
+    vocabulary_table,
 )
+from docuseek.search.query import ParsedQuery, parse, tsquery_text
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
@@ -60,11 +63,6 @@ WALK_SETTINGS = (
     "enable_seqscan = off",
     "max_parallel_workers_per_gather = 0",
 )
-# A word websearch_to_tsquery may negate: a `-` not inside a word (`fox -dog`,
-# `"fox"-dog`, `(-dog)`; `fox-dog` is a compound). Checked against PostgreSQL on 30,000
-# random queries: every negation is caught; false positives (`fox,-dog`) only cost the
-# top tier its shortcut.
-NEGATION = re.compile(r"(?<!\w)-")
 
 
 class _Params:
@@ -79,8 +77,8 @@ class _Params:
         return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
 
 
-def _rank(collection: Collection, column_name: str = "tsv") -> str:
-    return f"ts_rank({column_name}, {query_sql(collection)}, {RANK_NORMALIZATION})"
+MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
+_LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
 
 class Search:
@@ -102,14 +100,25 @@ class Search:
         self.query = query
         self.params = _Params()
         self.has_q = bool(query.q.strip())
+        # Joined words as phrases of their parts, as the index has them.
+        q_text = split_joined(query.q)
+        self.parsed = parse(
+            q_text, collection.search_settings, prefix=query.prefix, typo=query.typo
+        )
+        self.typo_ranked = False  # ranked as exact matches first, then typo matches
         where = ["live"]
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
         self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
         if self.has_q:
-            # Joined words as phrases of their parts, as the index has them.
-            self.params.values["q"] = split_joined(query.q)
+            weights = self._typo_weights()
+            typos = self.parsed.has_typos and weights is not None
+            typo_lexemes = self._typo_lexemes() if typos else {}
+            self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes, weights or "")
+            if typo_lexemes:
+                self.params.values["qx"] = tsquery_text(self.parsed)
+                self.typo_ranked = True
             pair_filter, complete = None, False
-            if collection.index_phrases and '"' in self.params.values["q"]:
+            if collection.index_phrases and '"' in q_text:
                 pair_filter, complete = self._pair_filter()
             if complete:
                 # Every word is in a pair: the pairs alone pick the candidates. `IS TRUE`
@@ -160,6 +169,67 @@ class Search:
             exact_order=ranked,
         )
 
+    def _rank(self, column_name: str = "tsv") -> str:
+        rank = f"ts_rank({column_name}, {query_sql(self.collection)}, {RANK_NORMALIZATION})"
+        if not self.typo_ranked:
+            return rank
+        # Documents matching the query without typos add a second score in [0, 1): they
+        # rank above those matching only through a typo.
+        exact = f"ts_rank({column_name}, {query_sql(self.collection, 'qx')}, {RANK_NORMALIZATION})"
+        return f"({rank} + {exact})"
+
+    def _typo_weights(self) -> str | None:
+        """The weights typo candidates may match in: "" for any, else those of no field in
+        `disable_on_fields` (a tsvector knows a word's weight, not its field); None when
+        that leaves none."""
+        disabled = set(self.collection.search_settings.typo_tolerance.disable_on_fields)
+        fields = self.collection.text_fields
+        off = {f.weight for f in fields if f.name in disabled}
+        if not off:
+            return ""
+        allowed = "".join(sorted({f.weight for f in fields} - off))
+        return allowed or None
+
+    def _typo_lexemes(self) -> dict[int, list[str]]:
+        """Term index → the indexed lexemes within the term's typos, closest first (an
+        OSA distance: a transposition is one typo). Candidates share the query word's
+        first letter (the vocabulary's index is on the first letter and length); a
+        Levenshtein distance of at most twice the typos (a transposition is two edits to
+        it) narrows them in SQL, the OSA distance decides."""
+        terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
+        config = ts_config(self.collection)
+        vocabulary = vocabulary_table(self.table)
+        sql = (
+            "SELECT w.i, w.k, w.stem, v.lexeme FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
+            f" unnest(to_tsvector('{config}', u.word))) AS stem FROM unnest("
+            "CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
+            " AS u(word, k, i))"
+            f" w CROSS JOIN LATERAL (SELECT lexeme FROM {vocabulary} v"
+            " WHERE left(v.lexeme, 1) = left(w.stem, 1)"
+            " AND length(v.lexeme) BETWEEN length(w.stem) - w.k AND length(w.stem) + w.k"
+            " AND v.lexeme <> w.stem AND levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k)"
+            " <= 2 * w.k ORDER BY levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k), lexeme"
+            " LIMIT 200) v"
+            # The candidate goes through to_tsquery's stemming again: only one that stems to
+            # itself still matches its documents.
+            f" WHERE plainto_tsquery('{config}', v.lexeme)::text = quote_literal(v.lexeme)"
+        )
+        params = {
+            "tw": [t.text for _, t in terms],
+            "tk": [t.typos for _, t in terms],
+            "ti": [i for i, _ in terms],
+        }
+        found: dict[int, list[tuple[int, int, str]]] = {}
+        with self.conn.cursor() as cur:
+            for i, k, stem, lexeme in cur.execute(sql, params).fetchall():
+                distance = OSA.distance(stem, lexeme)
+                if distance <= k and _LEXEME.fullmatch(lexeme):
+                    found.setdefault(i, []).append((distance, abs(len(lexeme) - len(stem)), lexeme))
+        return {
+            i: [lexeme for *_, lexeme in sorted(options)[:MAX_TYPO_CANDIDATES]]
+            for i, options in found.items()
+        }
+
     # -- modes -----------------------------------------------------------------------------
 
     def _relevance_mode(self) -> str:
@@ -184,8 +254,7 @@ class Search:
         # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
         sql = (
             f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
-            f" (SELECT id, {_rank(self.collection)} AS score FROM {self.table}"
-            f" WHERE {self.match} OFFSET 0) m"
+            f" (SELECT id, {self._rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
             f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
@@ -202,8 +271,7 @@ class Search:
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
         ranked = (
-            f"SELECT c.id, {_rank(self.collection, 'c.tsv')} AS score FROM c"
-            f" WHERE (SELECT n FROM n) <= {limit}"
+            f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
         sql = (
@@ -233,7 +301,7 @@ class Search:
         # for `dog` in every field.
         tiers: list[tuple[bool, str]] = []
         if Layout(self.collection).top_fields:
-            if NEGATION.search(self.query.q):
+            if self.parsed.has_negation:
                 top = f"{self.match} AND {top_match}"
             else:
                 top = self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
@@ -335,8 +403,7 @@ class Search:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
         for key in sort:
             if key.field == "_score":  # after other keys: rank every match, or 0 without q
-                score = _rank(self.collection) if self.has_q else "0::real"
-                keyset.append((score, key.descending, "real"))
+                keyset.append((self._rank() if self.has_q else "0::real", key.descending, "real"))
             elif key.field == "_id":
                 keyset.append(("id", key.descending, "text"))
             else:
@@ -366,12 +433,12 @@ class Search:
         shown = f"r.page_row <= {self.query.limit}"
         extra, inner, joins = [], [], []
         if page_score:
-            inner.append(f"{_rank(self.collection, 'x.tsv')} AS page_score")
+            inner.append(f"{self._rank('x.tsv')} AS page_score")
             joins.append(f"JOIN {self.table} x ON x.id = p.id")
         if self.has_q and self.query.highlight:
+            config = ts_config(self.collection)
             extra += [
-                f"CASE WHEN {shown} THEN ts_headline('{ts_config(self.collection)}',"
-                f" {_escaped('r.body', f.name)},"
+                f"CASE WHEN {shown} THEN ts_headline('{config}', {_escaped('r.body', f.name)},"
                 f" {query_sql(self.collection)}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
                 f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
                 f" END AS h_{i}"
@@ -501,6 +568,18 @@ class Search:
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), and whether the pairs hold every word of the query."""
         pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
+        groups = self.parsed.groups
+        if not pairs and len(groups) == 1:
+            # A typo's or a synonym's OR elsewhere in the query does not make its plain
+            # phrases any less required: their pairs still narrow the search.
+            phrases = tuple(t for t in groups[0] if t.quoted and not t.negated and not t.synonyms)
+            if phrases:
+                text = tsquery_text(ParsedQuery((phrases,)))
+                config = ts_config(self.collection)
+                pairs, _ = required_pairs(
+                    self._scalar(f"SELECT to_tsquery('{config}', %(t)s)::text", {"t": text})
+                )
+                complete = False
         if not pairs:
             return None, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)

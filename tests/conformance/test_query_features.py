@@ -1,0 +1,182 @@
+"""Typo tolerance, prefixes, synonyms, stop words and pending_tasks, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import Service
+
+FIELDS: dict[str, Any] = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+}
+DOCS: list[dict[str, Any]] = [
+    {"id": "d1", "title": "Deployment strategy", "body": "How to plan a rollout."},
+    {"id": "d2", "title": "Nginx configuration", "body": "Serve static files."},
+    {"id": "d3", "title": "Postgresql replication", "body": "Streaming setup."},
+    {"id": "d4", "title": "Bug 12345 fixed", "body": "A crash on exit."},
+    {"id": "d5", "title": "Kernel tuning", "body": "Scheduler knobs."},
+    {"id": "d6", "title": "Kernal tuning", "body": "A misspelt copy."},
+    {"id": "d7", "title": "Crab recipes", "body": "Press n for the next recipe."},
+    {"id": "d8", "title": "Laptop stand", "body": "Aluminium."},
+    {"id": "d9", "title": "Notebook cooler", "body": "Two fans."},
+    {"id": "d10", "title": "Hotels in New York", "body": "Rooms."},
+    {"id": "d11", "title": "NYC subway map", "body": "Lines."},
+    {"id": "d12", "title": "York minster", "body": "A new stone roof."},
+    {"id": "d13", "title": "Image viewer", "body": "Shows pictures."},
+]
+
+
+@pytest.fixture
+def svc(service: Service) -> Service:
+    service.create_collection("q", FIELDS)
+    service.add("q", DOCS)
+    service.drain()
+    return service
+
+
+def ids(svc: Service, q: str, **params: Any) -> list[str]:
+    return [h["id"] for h in svc.search("q", q=q, **params)["hits"]]
+
+
+def exact_ids(svc: Service, q: str) -> set[str]:
+    return set(ids(svc, q, prefix="false"))
+
+
+def put_settings(svc: Service, settings: dict[str, Any]) -> dict[str, Any]:
+    response = svc.client.put("/collections/q/settings", json=settings)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_one_typo_is_found_and_a_transposition_is_one_typo(svc: Service) -> None:
+    assert exact_ids(svc, "stratgy") == {"d1"}  # a letter missing
+    assert exact_ids(svc, "ngnix") == {"d2"}  # two letters swapped
+    assert ids(svc, "stratgy", typo="false", prefix="false") == []
+
+
+def test_two_typos_only_on_long_words(svc: Service) -> None:
+    assert exact_ids(svc, "pastgresqk") == {"d3"}  # 10 letters: two typos allowed
+    assert exact_ids(svc, "ngjnz") == set()  # 5 letters: one typo only
+
+
+def test_no_typos_on_short_words_or_numbers(svc: Service) -> None:
+    assert exact_ids(svc, "crob") == set()  # 4 letters
+    assert exact_ids(svc, "crab") == {"d7"}
+    assert exact_ids(svc, "12346") == set()
+    assert exact_ids(svc, "12345") == {"d4"}
+
+
+def test_exact_matches_rank_above_typo_matches(svc: Service) -> None:
+    assert ids(svc, "kernel", prefix="false") == ["d5", "d6"]
+    assert ids(svc, "kernal", prefix="false") == ["d6", "d5"]
+    assert ids(svc, "kernel", prefix="false", typo="false") == ["d5"]
+
+
+def test_typo_tolerance_settings(svc: Service) -> None:
+    put_settings(svc, {"typo_tolerance": {"enabled": False}})
+    assert exact_ids(svc, "stratgy") == set()
+    put_settings(svc, {"typo_tolerance": {"min_word_size_one_typo": 8}})
+    assert exact_ids(svc, "stratgy") == set()  # 7 letters
+    assert exact_ids(svc, "pastgresql") == {"d3"}  # 10 letters: one typo still allowed
+    put_settings(svc, {"typo_tolerance": {"disable_on_words": ["Stratgy"]}})
+    assert exact_ids(svc, "stratgy") == set()
+    assert exact_ids(svc, "ngnix") == {"d2"}
+
+
+def test_typos_disabled_on_a_field(svc: Service) -> None:
+    assert exact_ids(svc, "stratgy") == {"d1"}  # in a title
+    assert exact_ids(svc, "statc") == {"d2"}  # in a body
+    put_settings(svc, {"typo_tolerance": {"disable_on_fields": ["title"]}})
+    assert exact_ids(svc, "stratgy") == set()
+    assert exact_ids(svc, "statc") == {"d2"}
+    assert exact_ids(svc, "strategy") == {"d1"}
+    bad = {"typo_tolerance": {"disable_on_fields": ["nope"]}}
+    response = svc.client.put("/collections/q/settings", json=bad)
+    assert response.status_code == 422 and "nope" in response.json()["error"]["message"]
+    assert svc.client.get("/collections/q/settings").json()["typo_tolerance"][
+        "disable_on_fields"
+    ] == ["title"]
+
+
+def test_prefix_on_the_last_word(svc: Service) -> None:
+    assert ids(svc, "strat") == ["d1"]
+    assert ids(svc, "image vie") == ["d13"]
+    assert ids(svc, "deployment stra") == ["d1"]
+    assert ids(svc, "stra deployment") == []  # only the last word is a prefix
+    assert ids(svc, "strat ") == []  # a space after it: the word is finished
+
+
+def test_prefix_false_turns_it_off(svc: Service) -> None:
+    assert ids(svc, "image vie", prefix="false") == []
+    body = {"q": "image vie", "prefix": False}
+    response = svc.client.post("/collections/q/search", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["hits"] == []
+
+
+def test_a_one_letter_query_matches_that_word_only(svc: Service) -> None:
+    # `n` as a prefix would match nginx, new, notebook, next…: below 2 characters the last
+    # word matches only itself.
+    assert ids(svc, "n") == ["d7"]
+
+
+def test_multi_way_synonyms_take_effect_without_reindex(svc: Service) -> None:
+    assert exact_ids(svc, "laptop") == {"d8"}
+    before = svc.client.get("/collections/q").json()["generation"]
+    put_settings(svc, {"synonyms": [["laptop", "notebook"]]})
+    assert exact_ids(svc, "laptop") == {"d8", "d9"}
+    assert exact_ids(svc, "Notebook") == {"d8", "d9"}
+    described = svc.client.get("/collections/q").json()
+    assert described["generation"] == before and described["pending_tasks"] == 0
+    put_settings(svc, {})
+    assert exact_ids(svc, "laptop") == {"d8"}
+
+
+def test_one_way_synonyms_with_a_phrase(svc: Service) -> None:
+    put_settings(svc, {"one_way_synonyms": {"nyc": ["new york"]}})
+    # "new york" is a phrase: d12 has both words, apart.
+    assert exact_ids(svc, "nyc") == {"d10", "d11"}
+    assert exact_ids(svc, "new york") == {"d10", "d12"}  # one way: not d11
+    assert exact_ids(svc, "nyc -subway") == {"d10"}
+
+
+def test_stop_words_are_dropped_from_queries(svc: Service) -> None:
+    assert exact_ids(svc, "howto kernel") == set()
+    put_settings(svc, {"stop_words": ["howto"]})
+    assert exact_ids(svc, "howto kernel") == {"d5", "d6"}
+    assert exact_ids(svc, '"howto" kernel') == set()  # a quoted word is kept
+
+
+def test_settings_api_round_trip_and_bad_input(svc: Service) -> None:
+    settings = {"synonyms": [["a1", "b1"]], "stop_words": ["x"]}
+    stored = put_settings(svc, settings)
+    assert stored["synonyms"] == [["a1", "b1"]] and stored["typo_tolerance"]["enabled"]
+    assert svc.client.get("/collections/q/settings").json() == stored
+    for bad in (
+        {"synonyms": [["lonely"]]},
+        {"stop_words": ["two words"]},
+        {"typo_tolerance": {"min_word_size_one_typo": 9, "min_word_size_two_typos": 5}},
+        {"unknown": 1},
+        {"one_way_synonyms": {"nyc": []}},
+    ):
+        response = svc.client.put("/collections/q/settings", json=bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+    assert svc.client.get("/collections/q/settings").json() == stored  # nothing stored
+    assert svc.client.get("/collections/nope/settings").status_code == 404
+    assert svc.client.put("/collections/nope/settings", json={}).status_code == 404
+
+
+def test_pending_tasks_in_the_search_response(svc: Service) -> None:
+    assert svc.search("q", q="kernel")["pending_tasks"] == 0
+    svc.add("q", [{"id": "n1", "title": "Fresh kernel", "body": "New."}])
+    svc.add("q", [{"id": "n2", "title": "Fresher kernel", "body": "Newer."}])
+    result = svc.search("q", q="fresh", prefix="false")
+    assert result["pending_tasks"] == 2 and result["hits"] == []
+    svc.drain()
+    result = svc.search("q", q="fresh", prefix="false")
+    assert result["pending_tasks"] == 0 and [h["id"] for h in result["hits"]] == ["n1"]
