@@ -10,6 +10,8 @@ One table per generation in the `docuseek_index` schema:
                        bigint, float float8, date timestamptz (btree), boolean
     pairs int[]        collections with index_phrases only: hashes of tsv's adjacent
                        lexeme pairs, generated from tsv (migration 0005)
+    impacts text[]     impact tokens of the words a row holds more than once (GIN),
+                       generated from tsv: broad queries rank these rows first (0011)
 
 `tsv`, the keyword columns (and `pairs`) share one multi-column GIN index (`<table>_match_<hash of
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
@@ -76,6 +78,39 @@ def query_sql() -> str:
 # Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent
 # lexeme pairs of `tsv` (computed by the server from the stored positions).
 PAIRS_COLUMN = f"pairs int[] GENERATED ALWAYS AS ({SCHEMA}.word_pairs(tsv)) STORED"
+# ts_rank's default weights of D, C, B, A: the impact levels below follow its arithmetic.
+RANK_WEIGHTS = {"A": 1.0, "B": 0.4, "C": 0.2, "D": 0.1}
+# Impact levels of a word a row holds more than once: what ts_rank adds for the word's
+# further occurrences, as a share of its best occurrence's weight (0 to 0.645: ts_rank
+# divides by pi^2/6). A row's token for the word is `<lexeme> <best weight><level>`.
+IMPACT_LEVELS = (0.04, 0.06, 0.075, 0.09, 0.11, 0.15, 0.22, 0.28, 0.34, 0.42, 0.5)
+_WEIGHT_OF = " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK_WEIGHTS.items())
+# One token per lexeme with two positions or more whose level is at least 1. The share is
+# calc_rank_or's (PostgreSQL's tsrank.c) for a one-word query, less the best occurrence.
+WORD_IMPACTS = f"""
+CREATE OR REPLACE FUNCTION {SCHEMA}.word_impacts(v tsvector) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+  SELECT array_agg(lexeme || ' ' || top || level) FROM (
+    SELECT u.lexeme, t.top, width_bucket(
+        (s.resj - t.w / (array_position(u.weights, t.top) ^ 2)) / t.w,
+        ARRAY[{", ".join(map(str, IMPACT_LEVELS))}]::float8[]) AS level
+    FROM unnest(v) AS u
+    CROSS JOIN LATERAL (SELECT min(l) AS top, CASE min(l) {_WEIGHT_OF} END AS w
+                        FROM unnest(u.weights) AS l) AS t
+    CROSS JOIN LATERAL (SELECT sum(CASE x.l {_WEIGHT_OF} END / (x.j * x.j)) AS resj
+                        FROM unnest(u.weights) WITH ORDINALITY AS x(l, j)) AS s
+    WHERE cardinality(u.positions) > 1
+  ) AS i WHERE level > 0
+$$
+"""
+IMPACTS_COLUMN = f"impacts text[] GENERATED ALWAYS AS ({SCHEMA}.word_impacts(tsv)) STORED"
+
+
+def impact_tokens(lexeme: str, weight: str, min_level: int) -> list[str]:
+    """The tokens of `lexeme` at `weight` from `min_level` up (see IMPACT_LEVELS)."""
+    return [f"{lexeme} {weight}{level}" for level in range(min_level, len(IMPACT_LEVELS) + 1)]
+
+
 # A token of a tsquery's text form: a quoted lexeme (quotes doubled inside) with an
 # optional `:*`/weight suffix, or an operator.
 _TSQUERY_TOKEN = re.compile(
@@ -114,6 +149,31 @@ def required_pairs(tsquery: str) -> tuple[list[str], bool]:
             paired |= {i, i + 2}
     words = {i for i, (kind, _) in enumerate(tokens) if kind != "op"}
     return list(dict.fromkeys(pairs)), bool(pairs) and words <= paired
+
+
+def required_lexemes(tsquery: str) -> list[str]:
+    """The plain lexemes every match of `tsquery` (its text form) holds: none when the
+    query has OR, a negated group or text not understood; negated, prefix and weighted
+    lexemes are left out (a row's impact tokens cannot say it holds them)."""
+    if "\\" in tsquery:
+        return []
+    lexemes: list[str] = []
+    position, negated = 0, False
+    while position < len(tsquery.rstrip()):
+        token = _TSQUERY_TOKEN.match(tsquery, position)
+        if token is None:
+            return []
+        position = token.end()
+        op = token["op"]
+        if op is not None:
+            if op == "|" or (negated and op == "("):
+                return []
+            negated = op == "!"
+            continue
+        if not negated and not token["suffix"]:
+            lexemes.append(token["lexeme"][1:-1].replace("''", "'"))
+        negated = False
+    return list(dict.fromkeys(lexemes))
 
 
 @dataclass(frozen=True)
@@ -202,6 +262,10 @@ class Layout:
             f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
             " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
+        ]
+        statements += [
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {IMPACTS_COLUMN}",
+            f"CREATE INDEX IF NOT EXISTS {short}_impacts ON {table} USING gin (impacts)",
         ]
         if self.collection.index_phrases:
             # In the match index with tsv: a phrase's pair (a short posting list) leads
