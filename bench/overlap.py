@@ -84,8 +84,7 @@ def run(docs_limit: int, classes: list[str], out: Path | None) -> dict[str, Any]
                 client.post(f"/collections/{COLLECTION}/documents", json=batch).raise_for_status()
                 Worker(engine, backend, settings).run(until_empty=True)
             ingest_s = time.perf_counter() - started
-            with engine.connect() as conn:
-                conn.execute(text("COMMIT"))
+            with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
                 conn.execute(text("VACUUM ANALYZE"))
             report: dict[str, Any] = {"docs": docs_limit, "ingest_s": round(ingest_s, 1)}
             for cls in classes:
