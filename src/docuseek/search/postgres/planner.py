@@ -317,16 +317,28 @@ class Search:
         widest level of at most exact_limit rows. Levels are sized by their tokens and
         filters alone (an upper bound: the words are checked once, when ranking)."""
         limit, cap = self.query.limit + 1, self.exact_limit
+        sizes: dict[int, int] = {-1: 0}  # level -> rows, counted up to cap + 1
+
+        def size(i: int) -> int:
+            if i not in sizes:
+                sizes[i] = self._count_where(f"{self.live_filtered} AND {levels[i]}")
+            return sizes[i]
+
         chosen = -1
-        for i, condition in enumerate(levels):
-            n = self._count_where(f"{self.live_filtered} AND {condition}")
-            if n > cap:
-                break
-            if n:
+        if self.one_word:  # from the top: the level holding a page is usually near it
+            for i in range(len(levels)):
+                if size(i) > cap:
+                    break
                 chosen = i
-            if self.one_word and n >= limit:
-                break
-        if chosen < 0:
+                if size(i) >= limit:
+                    break
+        else:  # sizes grow with the level: bisect for the widest one within cap
+            low, high = -1, len(levels) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
+            chosen = low
+        if size(chosen) == 0:
             return -1, []
         # `IS TRUE` keeps the planner from reading the query words' long posting lists:
         # the impact tokens pick the rows, the words are only checked on them.
