@@ -3,6 +3,8 @@ matches ts_rank rewards most first, ranked, and pages through every match exactl
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,3 +169,29 @@ def test_a_tiered_cursor_for_another_sort_is_a_422(
         params={"q": "alpha", "sort": "_id", "cursor": first["next_cursor"]},
     )
     assert other.status_code == 422 and other.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["t", 2, "x", 0.5, "b001"],  # level not a number
+        ["t", 2, 0, "high", "b001"],  # score not a number
+        ["t", 1, 0, 0.5, "b001"],  # a score outside the ranked tier
+        ["t", 7, 0, None, "b001"],  # no such tier
+        ["t", 2, 99, 0.5, "b001"],  # no such level
+        ["t", True, "b001"],  # the cursor of the tier walk before ranked tiers
+    ],
+)
+def test_a_tampered_tiered_cursor_is_a_422(
+    service: Service, corpus: list[dict[str, Any]], values: list[Any]
+) -> None:
+    first = service.search("docs", q="alpha", limit=3)
+    padded = first["next_cursor"] + "=" * (-len(first["next_cursor"]) % 4)
+    payload = json.loads(base64.urlsafe_b64decode(padded))
+    payload["v"] = values
+    cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    response = service.client.get(
+        "/collections/docs/search", params={"q": "alpha", "limit": 3, "cursor": cursor}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]

@@ -129,6 +129,7 @@ class Search:
         self.match = " AND ".join(where)
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
         self.one_word = False  # the query is one plain word (set by _impact_levels)
+        self.levels: list[str] | None = None  # _impact_levels, once computed
 
     def run(self) -> SearchResult:
         query = self.query
@@ -175,6 +176,16 @@ class Search:
         if after is not None:
             if not after or (after[0], len(after)) not in ((RANKED, 3), (TIERED, 5)):
                 raise InvalidCursor("cursor does not match this query's sort")
+            if after[0] == TIERED:
+                _, tier, level, score, last_id = after
+                if not (
+                    tier in (0, 1, RANKED_TIER)
+                    and type(level) is int
+                    and (score is None or type(score) in (int, float))
+                    and (score is not None) == (tier == RANKED_TIER)
+                    and isinstance(last_id, str)
+                ):
+                    raise InvalidCursor("cursor does not match this query's sort")
             return str(after[0])
         return RANKED if self._count_capped() <= self.exact_limit else TIERED
 
@@ -289,6 +300,11 @@ class Search:
         where every plain word of the query has a token at one of the first i + 1
         (weight, level) steps, the collection's weights from the highest, each from its
         top impact level down. Empty when the query has no plain word it requires."""
+        if self.levels is None:
+            self.levels = self._impact_level_conditions()
+        return self.levels
+
+    def _impact_level_conditions(self) -> list[str]:
         if not self.has_q:
             return []
         tsquery = self._scalar(f"SELECT {query_sql()}::text")
