@@ -7,7 +7,13 @@ every run (and every engine) uses the same queries. Classes:
 - ``common``: the most frequent non-stopword terms (matching 2-15% of documents);
 - ``two_words`` / ``three_words``: words that co-occur in one real description;
 - ``phrase``: frequent adjacent word pairs, as a quoted phrase;
-- ``filter_facets``: a common-ish term, a section filter, facets on section and priority.
+- ``filter_facets``: a common-ish term, a section filter, facets on section and priority;
+- ``typo``: a rare or common query with one edit (deletion, insertion, substitution or
+  swap of neighbours) in a word of at least 5 letters;
+- ``prefix``: a two- or three-word query with its last word cut to 3-5 letters.
+
+``typo`` and ``prefix`` draw from their own generator, so adding them left the other
+classes as they were.
 """
 
 from __future__ import annotations
@@ -22,7 +28,16 @@ from typing import Any
 from bench.corpus import ensure_real_corpus, read_ndjson
 
 QUERIES_FILE = Path(__file__).resolve().parent / "queries.json"
-CLASSES = ["rare", "common", "two_words", "three_words", "phrase", "filter_facets"]
+CLASSES = [
+    "rare",
+    "common",
+    "two_words",
+    "three_words",
+    "phrase",
+    "filter_facets",
+    "typo",
+    "prefix",
+]
 PER_CLASS = 20
 
 STOPWORDS = set(
@@ -240,6 +255,40 @@ def build(seed: int = 5, path: Path | None = None) -> list[dict[str, Any]]:
                 "facets": ["section", "priority"],
             }
         )
+    out += typo_and_prefix(out, random.Random(seed + 1))
+    return out
+
+
+def one_edit(word: str, rng: random.Random) -> str:
+    """`word` with one edit, never at its first letter (as people mistype)."""
+    i = rng.randrange(1, len(word))
+    letter = rng.choice("abcdefghijklmnopqrstuvwxyz".replace(word[i], ""))
+    kind = rng.choice(["delete", "insert", "substitute", "swap"])
+    if kind == "swap" and i + 1 < len(word) and word[i] != word[i + 1]:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if kind == "delete":
+        return word[:i] + word[i + 1 :]
+    if kind == "insert":
+        return word[:i] + letter + word[i:]
+    return word[:i] + letter + word[i + 1 :]
+
+
+def typo_and_prefix(existing: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The typo and prefix classes, from the other classes' queries (so they can be
+    added to a query file without rebuilding it from the corpus)."""
+    out: list[dict[str, Any]] = []
+    words = [q["q"] for q in existing if q["class"] in ("rare", "common") and len(q["q"]) >= 5]
+    for word in rng.sample(words, PER_CLASS):
+        out.append({"class": "typo", "q": one_edit(word, rng)})
+    phrases = [
+        q["q"]
+        for q in existing
+        if q["class"] in ("two_words", "three_words") and len(q["q"].split()[-1]) >= 4
+    ]
+    for q in rng.sample(phrases, PER_CLASS):
+        *head, last = q.split()
+        cut = last[: rng.randint(3, min(5, len(last) - 1))]
+        out.append({"class": "prefix", "q": " ".join([*head, cut])})
     return out
 
 

@@ -149,3 +149,32 @@ def test_0006_queues_chunks_and_its_downgrade_expands_them_per_document(
     service.drain()
     assert service.task(task_id)["status"] == "succeeded"
     assert service.search("notes", q="fox")["total"] == 150
+
+
+def test_0011_computes_impact_tokens_for_existing_rows_and_its_downgrade_drops_them(
+    service: Service, settings: Settings, engine: Engine
+) -> None:
+    service.create_collection("notes", FIELDS)
+    docs = [
+        {"id": "n1", "title": "lazy fox", "body": "the fox jumps"},
+        {"id": "n2", "title": "lazy dog", "body": "sleeps"},
+    ]
+    service.add("notes", docs)
+    service.drain()
+    assert settings.database_url and "impacts" in index_columns(engine)
+
+    command.downgrade(alembic_config(settings.database_url), "0010")
+    assert "impacts" not in index_columns(engine)
+    assert "c1_g1_impacts" not in table_indexes(engine)
+
+    upgrade(settings.database_url)
+    assert table_indexes(engine)["c1_g1_impacts"] == "gin (impacts)"
+    with engine.connect() as conn:
+        tokens = dict(
+            conn.execute(text("SELECT id, impacts FROM docuseek_index.c1_g1")).tuples().all()
+        )
+    # `fox` twice: the body (C, first in the vector: fields go by name) and the title (A).
+    # ts_rank counts the best occurrence whole and the others by weight over their rank
+    # squared: 0.2 / 1 of A's weight on top, level 6 of IMPACT_LEVELS. Words held once
+    # get no token.
+    assert tokens == {"n1": ["fox A6"], "n2": None}

@@ -117,7 +117,8 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias="PG_EXACT_LIMIT",
         description="PostgreSQL backend: up to this many matches are ranked exactly and counted;"
-        " beyond, top-weight field matches come first and the total is a lower bound.",
+        " beyond, the matches whose words weigh most in them (at most this many) are ranked"
+        " first, then top-weight field matches, and the total is a lower bound.",
     )
     opensearch_url: str = Field(
         "http://127.0.0.1:9200", validation_alias="OPENSEARCH_URL", description="OpenSearch URL."

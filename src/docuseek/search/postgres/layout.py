@@ -10,6 +10,8 @@ One table per generation in the `docuseek_index` schema:
                        bigint, float float8, date timestamptz (btree), boolean
     pairs int[]        collections with index_phrases only: hashes of tsv's adjacent
                        lexeme pairs, generated from tsv (migration 0005)
+    impacts text[]     impact tokens of the words a row holds more than once (GIN),
+                       generated from tsv: broad queries rank these rows first (0011)
 
 `tsv`, the keyword columns (and `pairs`) share one multi-column GIN index (`<table>_match_<hash of
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
@@ -128,6 +130,52 @@ def vocabulary_table(table: str) -> str:
 # Collections with index_phrases (migration 0005): `pairs` holds the hashes of the adjacent
 # lexeme pairs of `tsv` (computed by the server from the stored positions).
 PAIRS_COLUMN = f"pairs int[] GENERATED ALWAYS AS ({SCHEMA}.word_pairs(tsv)) STORED"
+# ts_rank's default weights of D, C, B, A: the impact levels below follow its arithmetic.
+RANK_WEIGHTS = {"A": 1.0, "B": 0.4, "C": 0.2, "D": 0.1}
+# Impact levels of a word a row holds more than once: what ts_rank adds for the word's
+# further occurrences, as a share of its best occurrence's weight (0 to 0.645: ts_rank
+# divides by pi^2/6). A row's token for the word is `<lexeme> <best weight><level>`.
+IMPACT_LEVELS = (0.04, 0.06, 0.075, 0.09, 0.11, 0.15, 0.22, 0.28, 0.34, 0.42, 0.5)
+_WEIGHT_OF = " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK_WEIGHTS.items())
+# One token per lexeme with two positions or more whose level is at least 1. The share is
+# calc_rank_or's (PostgreSQL's tsrank.c) for a one-word query, less the best occurrence.
+# A loop in PL/pgSQL: an SQL function with a subquery per lexeme cost twice as much.
+WORD_IMPACTS = f"""
+CREATE OR REPLACE FUNCTION {SCHEMA}.word_impacts(v tsvector) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
+DECLARE
+  u record;
+  w float8;
+  best float8;
+  best_at int;
+  top text;
+  total float8;
+  level int;
+  tokens text[] := '{{}}';
+BEGIN
+  FOR u IN SELECT lexeme, weights FROM unnest(v) WHERE cardinality(positions) > 1 LOOP
+    best := 0; total := 0; best_at := 1; top := 'D';
+    FOR i IN 1 .. cardinality(u.weights) LOOP
+      w := CASE u.weights[i] {_WEIGHT_OF} END;
+      total := total + w / (i * i);
+      IF w > best THEN best := w; best_at := i; top := u.weights[i]; END IF;
+    END LOOP;
+    level := width_bucket((total - best / (best_at * best_at)) / best,
+                          ARRAY[{", ".join(map(str, IMPACT_LEVELS))}]::float8[]);
+    IF level > 0 THEN tokens := tokens || (u.lexeme || ' ' || top || level); END IF;
+  END LOOP;
+  RETURN CASE WHEN cardinality(tokens) > 0 THEN tokens END;
+END
+$$
+"""
+IMPACTS_COLUMN = f"impacts text[] GENERATED ALWAYS AS ({SCHEMA}.word_impacts(tsv)) STORED"
+
+
+def impact_tokens(lexeme: str, weight: str, min_level: int) -> list[str]:
+    """The tokens of `lexeme` at `weight` from `min_level` up (see IMPACT_LEVELS)."""
+    return [f"{lexeme} {weight}{level}" for level in range(min_level, len(IMPACT_LEVELS) + 1)]
+
+
 # A token of a tsquery's text form: a quoted lexeme (quotes doubled inside) with an
 # optional `:*`/weight suffix, or an operator.
 _TSQUERY_TOKEN = re.compile(
@@ -166,6 +214,41 @@ def required_pairs(tsquery: str) -> tuple[list[str], bool]:
             paired |= {i, i + 2}
     words = {i for i, (kind, _) in enumerate(tokens) if kind != "op"}
     return list(dict.fromkeys(pairs)), bool(pairs) and words <= paired
+
+
+def required_lexemes(tsquery: str) -> list[str]:
+    """The lexemes whose impact tokens may pick a query's best matches, from its text form:
+    each plain or prefix lexeme of the AND-ed parts, and of a group of alternatives (a word
+    with its typo candidates or synonyms) its first one, the word as typed. None when the
+    query itself is an OR of parts or its text is not understood. Any choice is safe: the
+    rows picked by them are always filtered by the whole query too."""
+    if "\\" in tsquery:
+        return []
+    # One frame per open parenthesis: (lexemes, whether it holds alternatives, negated).
+    frames: list[tuple[list[str], list[bool], bool]] = [([], [False], False)]
+    position, negated = 0, False
+    while position < len(tsquery.rstrip()):
+        token = _TSQUERY_TOKEN.match(tsquery, position)
+        if token is None:
+            return []
+        position = token.end()
+        op = token["op"]
+        if op == "(":
+            frames.append(([], [False], negated))
+        elif op == ")":
+            if len(frames) == 1:
+                return []
+            lexemes, alternatives, group_negated = frames.pop()
+            if not group_negated:
+                frames[-1][0].extend(lexemes[:1] if alternatives[0] else lexemes)
+        elif op == "|":
+            if len(frames) == 1:
+                return []  # the query is an OR of parts: no lexeme is needed by every match
+            frames[-1][1][0] = True
+        elif op is None and not negated and token["suffix"] in (None, ":*"):
+            frames[-1][0].append(token["lexeme"][1:-1].replace("\'\'", "'"))
+        negated = op == "!"
+    return list(dict.fromkeys(frames[0][0]))
 
 
 @dataclass(frozen=True)
@@ -263,6 +346,10 @@ class Layout:
             f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
             " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
+        ]
+        statements += [
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {IMPACTS_COLUMN}",
+            f"CREATE INDEX IF NOT EXISTS {short}_impacts ON {table} USING gin (impacts)",
         ]
         if self.collection.index_phrases:
             # In the match index with tsv: a phrase's pair (a short posting list) leads

@@ -6,9 +6,11 @@ thousand, seconds for a common word in a million. So a query first counts its ma
 to `exact_limit`:
 - up to that many, they are ranked exactly (ts_rank with the schema's weights) and the
   total is exact;
-- beyond it, matches in the highest-weighted fields come first, then the others, each
-  tier in id order (both walk an index and stop at the page), scores are computed for
-  the page only, and the total says `gte` exact_limit.
+- beyond it, the matches whose words ts_rank rewards most (found through impact tokens
+  stored with each row, a few hundred at most) come first, ranked exactly; then the
+  other matches in the highest-weighted fields, then the rest, each of these two tiers
+  in id order (both walk an index and stop at the page); scores are computed for the
+  page only, and the total says `gte` exact_limit.
 A cursor keeps the mode it was made in, so paging stays complete and stable either way.
 """
 
@@ -35,11 +37,14 @@ from docuseek.search.base import (
     effective_sort,
 )
 from docuseek.search.postgres.layout import (
+    IMPACT_LEVELS,
     PARAM_TYPES,
     Layout,
     column,
+    impact_tokens,
     query_sql,
     quote_literal,
+    required_lexemes,
     required_pairs,
     ts_config,
     vocabulary_table,
@@ -56,6 +61,7 @@ HEADLINE_FRAGMENTS = (
     ' FragmentDelimiter=" … "'
 )
 RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
+RANKED_TIER = 2  # a tiered cursor's tier: ranked candidates, then top fields (1), the rest (0)
 PAGE_ROW = "#page"  # _facets: a row of the first tiered page, not a facet value
 # _tier_ids: how a big tier is walked along the primary key.
 WALK_SETTINGS = (
@@ -128,9 +134,13 @@ class Search:
             where.append(self.words_match.format(column="tsv"))
             if pair_filter:
                 where.append(pair_filter)
-        where += [self._filter(f) for f in query.filters]
+        filters = [self._filter(f) for f in query.filters]
+        self.live_filtered = " AND ".join(["live", *filters])  # the match less its words
+        where += filters
         self.match = " AND ".join(where)
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
+        self.one_word = False  # the query is one plain word (set by _impact_levels)
+        self.levels: list[str] | None = None  # _impact_levels, once computed
 
     def run(self) -> SearchResult:
         query = self.query
@@ -139,7 +149,8 @@ class Search:
         total, exact = None, True
         tier_page: list[tuple[str, bool]] | None = None  # a first tiered page, from facets
         if query.facets:
-            first_page = relevance_first and query.after is None
+            # A ranked tier is picked by its own statements, not from the facets' rows.
+            first_page = relevance_first and query.after is None and not self._impact_levels()
             total, facets, tier_page = self._facets(first_page)
             self.capped_count = min(total, self.exact_limit + 1)  # no second count
         else:
@@ -154,7 +165,7 @@ class Search:
             if ranked:
                 rows = self._ranked_page()
             elif tier_page is not None:
-                rows = self._picked_page(tier_page)
+                rows = self._picked_page([(i, int(top), None) for i, top in tier_page], -1)
             else:
                 rows = self._tiered_page()
         if total is None:
@@ -235,13 +246,20 @@ class Search:
     def _relevance_mode(self) -> str:
         after = self.query.after
         if after is not None:
-            if (
-                len(after) != 3
-                or after[0] not in (RANKED, TIERED)
-                or not _fits(after[1], "real" if after[0] == RANKED else "boolean")
-                or not _fits(after[2], "text")
-            ):
+            if not after or (after[0], len(after)) not in ((RANKED, 3), (TIERED, 5)):
                 raise InvalidCursor("cursor does not match this query's sort")
+            if after[0] == RANKED and not (_fits(after[1], "real") and _fits(after[2], "text")):
+                raise InvalidCursor("cursor does not match this query's sort")
+            if after[0] == TIERED:
+                _, tier, level, score, last_id = after
+                if not (
+                    tier in (0, 1, RANKED_TIER)
+                    and type(level) is int
+                    and (score is None or type(score) in (int, float))
+                    and (score is not None) == (tier == RANKED_TIER)
+                    and isinstance(last_id, str)
+                ):
+                    raise InvalidCursor("cursor does not match this query's sort")
             return str(after[0])
         return RANKED if self._count_capped() <= self.exact_limit else TIERED
 
@@ -287,61 +305,166 @@ class Search:
         return [r for r in rows if r["capped"] is None]
 
     def _tiered_page(self) -> list[dict[str, Any]]:
-        """Top-tier matches first, then the rest, each tier in id order.
+        """The best-rewarded matches ranked exactly, then the other top-tier matches, then
+        the rest, each tier in id order.
 
-        Each tier is its own statement so it gets its own plan: walking the primary key
-        and stopping at the page is right for a big tier, a bitmap and a sort for a small
-        one, and PostgreSQL misjudges phrase selectivity badly, both ways. So each tier's
-        size is checked and the plan chosen explicitly (`_tier_ids`; see bench/notes.md,
-        'Design decisions: tier walks')."""
+        The ranked tier (`_impact_levels`) holds the matches whose query words all have
+        impact tokens at the highest level that gives a page of them; ts_rank orders those
+        few, and the walk of the tiers below leaves them out. Each tier is its own
+        statement so it gets its own plan: walking the primary key and stopping at the
+        page is right for a big tier, a bitmap and a sort for a small one, and PostgreSQL
+        misjudges phrase selectivity badly, both ways. So each tier's size is checked and
+        the plan chosen explicitly (`_tier_ids`; see bench/notes.md, 'Design decisions:
+        tier walks' and 'broad query ranking')."""
         limit = self.query.limit + 1
+        after = self.query.after
+        levels = self._impact_levels()
+        picked: list[tuple[str, int, float | None]] = []  # (id, tier, score) in page order
+        if after is None:
+            level, ranked = self._ranked_candidates(levels)
+        else:
+            level = int(after[2])
+            if not -1 <= level < len(levels):
+                raise InvalidCursor("cursor does not match this query's sort")
+            ranked = []
+            if int(after[1]) == RANKED_TIER and level >= 0:
+                ranked = self._candidate_page(levels[level], after[3], after[4])
+        picked += [(doc_id, RANKED_TIER, score) for doc_id, score in ranked]
+        skip = ""  # the ranked tier's rows, left out of the tiers below
+        if level >= 0:
+            skip = f" AND NOT coalesce({levels[level]}, false)"
         top_match = self.words_match.format(column="tsv_top")
         # (tier, condition): without a negated word the top tier's match implies the full
         # one, so it can skip the second (large) index scan; `fox -dog` must still look
         # for `dog` in every field.
-        tiers: list[tuple[bool, str]] = []
+        tiers: list[tuple[int, str]] = []
         if Layout(self.collection).top_fields:
             if self.parsed.has_negation:
                 top = f"{self.match} AND {top_match}"
             else:
                 top = self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
-            tiers.append((True, top))
-            tiers.append((False, f"{self.match} AND NOT coalesce({top_match}, false)"))
+            tiers.append((1, top + skip))
+            tiers.append((0, f"{self.match} AND NOT coalesce({top_match}, false){skip}"))
         else:
-            tiers.append((False, self.match))
-        after = self.query.after
-        picked: list[tuple[str, bool]] = []
+            tiers.append((0, self.match + skip))
         for tier, condition in tiers:
+            if len(picked) >= limit:
+                break
             start = "TRUE"  # where the tier's walk in id order starts
             if after is not None:
-                _, last_tier, last_id = after
-                if bool(last_tier) != tier and tier:  # a tier already paged through
+                last_tier, last_id = int(after[1]), after[4]
+                if last_tier < tier:  # a tier already paged through
                     continue
-                if bool(last_tier) == tier:
+                if last_tier == tier:
                     start = f"id > {self.params.add(last_id, 'text')}"
             # On a first page the whole match has more than exact_limit rows (that is why
-            # it is tiered), and the top tier, which did not fill the page, holds the rows
+            # it is tiered), and the tiers above, which did not fill the page, hold the rows
             # picked so far: the rest is the whole match less those few, so it is walked
             # at once rather than first collected to learn its size.
             exact_limit = self.exact_limit
             known_big = (
                 after is None and not tier and exact_limit + 1 - len(picked) > exact_limit // 2
             )
-            ids = self._tier_ids(condition, start, limit, known_big)
-            picked += [(doc_id, tier) for doc_id in ids]
-            if len(picked) >= limit:
-                break
-        return self._picked_page(picked[:limit])
+            ids = self._tier_ids(condition, start, limit - len(picked), known_big)
+            picked += [(doc_id, tier, None) for doc_id in ids]
+        return self._picked_page(picked[:limit], level)
 
-    def _picked_page(self, picked: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-        """The page of a tiered search, from its (id, top tier?) pairs in page order."""
-        ids = self.params.add([doc_id for doc_id, _ in picked], "text[]")
-        flags = self.params.add([tier for _, tier in picked], "boolean[]")
+    def _impact_levels(self) -> list[str]:
+        """Conditions on the rows' impact tokens, strictest first: level i holds the rows
+        where every plain word of the query has a token at one of the first i + 1
+        (weight, level) steps, the collection's weights from the highest, each from its
+        top impact level down. Empty when the query has no plain word it requires."""
+        if self.levels is None:
+            self.levels = self._impact_level_conditions()
+        return self.levels
+
+    def _impact_level_conditions(self) -> list[str]:
+        if not self.has_q:
+            return []
+        tsquery = self._scalar(f"SELECT {query_sql(self.collection)}::text")
+        words = required_lexemes(tsquery)
+        if not words:
+            return []
+        self.one_word = tsquery.strip() == quote_literal(words[0])  # and nothing else
+        weights = sorted({f.weight for f in self.collection.text_fields})
+        steps = [(w, level) for w in weights for level in range(len(IMPACT_LEVELS), 0, -1)]
+        conditions: list[str] = []
+        for i in range(len(steps)):
+            parts = []
+            for word in words:
+                tokens = [t for w, level in steps[: i + 1] for t in impact_tokens(word, w, level)]
+                parts.append(f"impacts && {self.params.add(sorted(set(tokens)), 'text[]')}")
+            conditions.append("(" + " AND ".join(parts) + ")")
+        return conditions
+
+    def _ranked_candidates(self, levels: list[str]) -> tuple[int, list[tuple[str, float]]]:
+        """The level of the ranked tier and its first page, ranked by ts_rank; (-1, [])
+        when no level holds a match.
+
+        One plain word: the strictest level holding a page of rows; every row below it scores
+        less, so the page is ts_rank's own. Otherwise ts_rank rewards the words' proximity
+        and saturates (many rows tie at its top, in id order), so the ranked tier is the
+        widest level of at most exact_limit rows. Levels are sized by their tokens and
+        filters alone (an upper bound: the words are checked once, when ranking)."""
+        limit, cap = self.query.limit + 1, self.exact_limit
+        sizes: dict[int, int] = {-1: 0}  # level -> rows, counted up to cap + 1
+
+        def size(i: int) -> int:
+            if i not in sizes:
+                sizes[i] = self._count_where(f"{self.live_filtered} AND {levels[i]}")
+            return sizes[i]
+
+        chosen = -1
+        if self.one_word:  # from the top: the level holding a page is usually near it
+            for i in range(len(levels)):
+                if size(i) > cap:
+                    break
+                chosen = i
+                if size(i) >= limit:
+                    break
+        else:  # sizes grow with the level: bisect for the widest one within cap
+            low, high = -1, len(levels) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
+            chosen = low
+        if size(chosen) == 0:
+            return -1, []
+        # `IS TRUE` keeps the planner from reading the query words' long posting lists:
+        # the impact tokens pick the rows, the words are only checked on them.
+        words = self.words_match.format(column="tsv")
+        match = self.match.replace(words, f"({words}) IS TRUE", 1)
         sql = (
-            f"SELECT id, NULL::real AS score, '{TIERED}' AS s0, tier AS s1, id AS s2"
-            f" FROM unnest({ids}, {flags}) AS m(id, tier)"
+            f"WITH c AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
+            f" WHERE {match} AND {levels[chosen]})"
+            f" SELECT id, {self._rank('tsv')} AS score FROM c ORDER BY score DESC, id LIMIT {limit}"
         )
-        return self._page(sql, "s1 DESC, s2", page_score=True)
+        return chosen, [(str(r[0]), float(r[1])) for r in self._rows(sql)]
+
+    def _candidate_page(self, condition: str, score: Any, last_id: Any) -> list[tuple[str, float]]:
+        """The ranked tier's rows after (score, last_id), up to a page of them."""
+        s, i = self.params.add(score, "real"), self.params.add(last_id, "text")
+        sql = (
+            f"SELECT id, score FROM (SELECT id, {self._rank()} AS score FROM {self.table}"
+            f" WHERE {self.match} AND {condition} OFFSET 0) m"
+            f" WHERE score < {s} OR (score = {s} AND id > {i})"
+            f" ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
+        )
+        return [(str(r[0]), float(r[1])) for r in self._rows(sql)]
+
+    def _picked_page(
+        self, picked: list[tuple[str, int, float | None]], level: int
+    ) -> list[dict[str, Any]]:
+        """The page of a tiered search, from its (id, tier, score) rows in page order."""
+        ids = self.params.add([doc_id for doc_id, _, _ in picked], "text[]")
+        tiers = self.params.add([tier for _, tier, _ in picked], "int[]")
+        scores = self.params.add([score for _, _, score in picked], "real[]")
+        sql = (
+            f"SELECT id, NULL::real AS score, '{TIERED}' AS s0, tier AS s1, {int(level)} AS s2,"
+            f" rank AS s3, id AS s4, n AS page_order"
+            f" FROM unnest({ids}, {tiers}, {scores}) WITH ORDINALITY AS m(id, tier, rank, n)"
+        )
+        return self._page(sql, "page_order", page_score=True)
 
     def _tier_ids(self, condition: str, start: str, limit: int, known_big: bool) -> list[str]:
         """The first `limit` ids of one tier (rows meeting `condition`) from `start` on,

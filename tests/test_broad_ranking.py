@@ -1,0 +1,197 @@
+"""PostgreSQL backend: a query matching more than PG_EXACT_LIMIT documents lists the
+matches ts_rank rewards most first, ranked, and pages through every match exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from docuseek import collections
+from docuseek.search.base import SearchBackend
+from docuseek.search.postgres import PostgresBackend
+from docuseek.search.postgres.layout import table_name
+from tests.helpers import Service
+
+FIELDS = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+    "kind": {"type": "keyword", "facet": True},
+}
+
+
+@pytest.fixture
+def backend(engine: Engine) -> Iterator[SearchBackend]:
+    pg_backend = PostgresBackend(engine, exact_limit=25)
+    yield pg_backend
+    pg_backend.close()
+
+
+def make_corpus(n: int = 80) -> list[dict[str, Any]]:
+    """Low ids hold the query words once, in the title: what a walk of the title tier in
+    id order lists first. The last twenty repeat them, in varying amounts, where ts_rank
+    rewards it."""
+    docs = []
+    for i in range(n):
+        doc = {"id": f"b{i:03d}", "title": f"alpha beta tool {i}", "body": "plain words"}
+        if i >= n - 20:
+            r = i - (n - 20)
+            doc["title"] = "alpha beta " * (1 + r % 3) + f"tool {i}"
+            doc["body"] = "the alpha beta way " * (r % 5) + "gamma words"
+        doc["kind"] = "even" if i % 2 == 0 else "odd"
+        docs.append(doc)
+    # Body-only matches: the lowest tier.
+    docs += [
+        {"id": f"c{i:03d}", "title": "other", "body": "alpha beta " * (i % 3 + 1), "kind": "odd"}
+        for i in range(30)
+    ]
+    return docs
+
+
+@pytest.fixture
+def corpus(service: Service) -> list[dict[str, Any]]:
+    docs = make_corpus()
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    return docs
+
+
+def exact_top(engine: Engine, q: str, n: int) -> list[str]:
+    """The exact ts_rank order over every match, as the issue defines the target."""
+    collection = collections.load_cached(engine, "docs")
+    table = table_name(collection, collection.generation)
+    sql = (
+        f"SELECT id FROM {table} WHERE live AND tsv @@ websearch_to_tsquery('english', :q)"
+        " ORDER BY ts_rank(tsv, websearch_to_tsquery('english', :q), 32) DESC, id LIMIT :n"
+    )
+    with engine.connect() as conn:
+        return [row[0] for row in conn.execute(text(sql), {"q": q, "n": n})]
+
+
+def page_all(service: Service, **params: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    ids: list[str] = []
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(100):
+        page = service.search("docs", **params, **({"cursor": cursor} if cursor else {}))
+        pages.append(page)
+        ids += [h["id"] for h in page["hits"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return ids, pages
+
+
+@pytest.mark.parametrize("q", ["alpha", "beta", "alpha beta", '"alpha beta"'])
+def test_a_broad_querys_first_page_is_the_exact_ts_rank_top(
+    service: Service, engine: Engine, corpus: list[dict[str, Any]], q: str
+) -> None:
+    """The best-ranked documents have the highest ids: a tier walk in id order would list
+    b000… first. The first page is ts_rank's own top 10 over all matches, in its order."""
+    page = service.search("docs", q=q, limit=10)
+    assert page["ranking"] == "tiered" and page["total_relation"] == "gte"
+    expected = exact_top(engine, q, 10)
+    assert "b000" not in expected  # the corpus does what it is built for
+    assert [h["id"] for h in page["hits"]] == expected
+    scores = [h["score"] for h in page["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "alpha"},
+        {"q": "alpha beta", "limit": 3},
+        {"q": "alpha", "filter": "kind:odd"},
+        {"q": "alpha -plain"},
+        {"q": "beta", "facets": "kind", "limit": 4},
+    ],
+)
+def test_paging_a_broad_query_returns_every_match_once(
+    service: Service, corpus: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    ids, pages = page_all(service, **{"limit": 7, **params})
+    assert all(p["ranking"] == "tiered" for p in pages)
+    kind = params.get("filter", "kind:").split(":")[1]
+    negated = "-plain" in params["q"]
+    matching = [
+        d["id"]
+        for d in corpus
+        if (not kind or d["kind"] == kind) and not (negated and "plain" in d["body"])
+    ]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(matching)
+    # A document repeating the words in the title (the highest ids) comes first.
+    assert int(ids[0][1:]) >= 60
+
+
+def test_a_broad_query_cursor_is_stable_under_concurrent_writes(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    """Between every two pages, documents are added (some that would rank first, some
+    with low ids), and others deleted: no page repeats a document, and every document
+    that was there all along is listed exactly once."""
+    ids: list[str] = []
+    cursor = None
+    deleted: set[str] = set()
+    for round_ in range(100):
+        params: dict[str, Any] = {"q": "alpha", "limit": 6}
+        page = service.search("docs", **params, **({"cursor": cursor} if cursor else {}))
+        ids += [h["id"] for h in page["hits"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        new = [
+            {"id": f"a{round_:03d}", "title": "alpha", "body": "alpha", "kind": "odd"},
+            {"id": f"z{round_:03d}", "title": "alpha alpha", "body": "alpha " * 4},
+        ]
+        service.add("docs", new)
+        victim = corpus[(round_ * 7) % len(corpus)]["id"]
+        service.client.delete(f"/collections/docs/documents/{victim}").raise_for_status()
+        deleted.add(victim)
+        service.drain()
+    assert cursor is None
+    assert len(ids) == len(set(ids))
+    assert {d["id"] for d in corpus} - deleted <= set(ids)
+
+
+def test_a_tiered_cursor_for_another_sort_is_a_422(
+    service: Service, corpus: list[dict[str, Any]]
+) -> None:
+    first = service.search("docs", q="alpha", limit=3)
+    other = service.client.get(
+        "/collections/docs/search",
+        params={"q": "alpha", "sort": "_id", "cursor": first["next_cursor"]},
+    )
+    assert other.status_code == 422 and other.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["t", 2, "x", 0.5, "b001"],  # level not a number
+        ["t", 2, 0, "high", "b001"],  # score not a number
+        ["t", 1, 0, 0.5, "b001"],  # a score outside the ranked tier
+        ["t", 7, 0, None, "b001"],  # no such tier
+        ["t", 2, 99, 0.5, "b001"],  # no such level
+        ["t", True, "b001"],  # the cursor of the tier walk before ranked tiers
+    ],
+)
+def test_a_tampered_tiered_cursor_is_a_422(
+    service: Service, corpus: list[dict[str, Any]], values: list[Any]
+) -> None:
+    first = service.search("docs", q="alpha", limit=3)
+    padded = first["next_cursor"] + "=" * (-len(first["next_cursor"]) % 4)
+    payload = json.loads(base64.urlsafe_b64decode(padded))
+    payload["v"] = values
+    cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    response = service.client.get(
+        "/collections/docs/search", params={"q": "alpha", "limit": 3, "cursor": cursor}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]
