@@ -246,7 +246,7 @@ def required_lexemes(tsquery: str) -> list[str]:
                 return []  # the query is an OR of parts: no lexeme is needed by every match
             frames[-1][1][0] = True
         elif op is None and not negated and token["suffix"] in (None, ":*"):
-            frames[-1][0].append(token["lexeme"][1:-1].replace("\'\'", "'"))
+            frames[-1][0].append(token["lexeme"][1:-1].replace("''", "'"))
         negated = op == "!"
     return list(dict.fromkeys(frames[0][0]))
 
