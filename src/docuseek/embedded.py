@@ -70,13 +70,19 @@ def recover_from_crash(pgdata: Path) -> None:
                     gone=[p for p in pids if p not in alive] if isinstance(pids, list) else pids,
                 )
                 pid_file.write_text(json.dumps(alive))
-        postmaster = pgdata / "postmaster.pid"
-        if postmaster.exists():
-            first_line = postmaster.read_text(errors="replace").split("\n", 1)[0].strip()
+        # The socket's lock file names the postmaster too; a dead one's pid can still be
+        # taken by a zombie (a container whose first process reaps no children), and
+        # PostgreSQL then refuses to start.
+        for lock in [pgdata / "postmaster.pid", *pgdata.glob(".s.PGSQL.*.lock")]:
+            if not lock.exists():
+                continue
+            first_line = lock.read_text(errors="replace").split("\n", 1)[0].strip()
             pid = int(first_line) if first_line.isdigit() else None
             if pid is None or not _is_postmaster(pid, pgdata):
-                log.warning("embedded PostgreSQL: removing a stale postmaster.pid", pid=pid)
-                postmaster.unlink()
+                log.warning(
+                    "embedded PostgreSQL: removing a stale lock file", file=lock.name, pid=pid
+                )
+                lock.unlink()
 
 
 def _alive(pid: int) -> bool:
