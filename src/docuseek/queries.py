@@ -58,7 +58,7 @@ SELECT_COLLECTION_BY_ID = _q(
 )
 LIST_COLLECTIONS = _q(
     "SELECT c.id, c.name, c.fields, c.generation, c.building_generation, c.index_phrases,"
-    " c.language, c.unaccent, c.live_language, c.live_unaccent,"
+    " c.language, c.unaccent, c.live_language, c.live_unaccent, c.search_settings,"
     " c.created_at, c.updated_at FROM collections c ORDER BY c.name"
 )
 INSERT_COLLECTION = _q(

@@ -25,6 +25,19 @@ _PAGE = {
     "took_ms": 1.2,
 }
 
+_SETTINGS = {
+    "synonyms": [["laptop", "notebook"]],
+    "one_way_synonyms": {"nyc": ["new york"]},
+    "stop_words": ["please"],
+    "typo_tolerance": {
+        "enabled": True,
+        "min_word_size_one_typo": 5,
+        "min_word_size_two_typos": 9,
+        "disable_on_fields": [],
+        "disable_on_words": [],
+    },
+}
+
 EXTRA_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/collections/{name}/reindex"): {
         "summary": "Rebuild a collection's index",
@@ -133,5 +146,21 @@ EXTRA_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         " Content-Disposition). 404 when the document does not exist or was not uploaded as a"
         " file (or a JSON write replaced it).",
         "errors": (*_AUTH, 404, 422, 503),
+    },
+    ("GET", "/collections/{name}/settings"): {
+        "summary": "Read a collection's search settings",
+        "description": "Any key that may use the collection. Its query-time settings: synonyms"
+        " (multi-way groups and one-way), extra stop words and typo tolerance.",
+        "errors": (*_AUTH, 404, 422, 503),
+        "response": _SETTINGS,
+    },
+    ("PUT", "/collections/{name}/settings"): {
+        "summary": "Change a collection's search settings",
+        "description": "Admin scope. Replaces the collection's query-time settings; they apply"
+        " to the next search at once (within 2 s in other api processes), with no reindex,"
+        " because they change how queries are read, not what is indexed.",
+        "errors": (400, *_AUTH, 404, 413, 422, 503),
+        "request": _SETTINGS,
+        "response": _SETTINGS,
     },
 }

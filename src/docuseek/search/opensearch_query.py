@@ -159,16 +159,24 @@ def _term(collection: Collection, clauses: list[Clause]) -> dict[str, Any]:
     }
 
 
-def text_query(
-    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
-) -> dict[str, Any]:
-    groups = parse_websearch(
+def _collection_groups(
+    collection: Collection, q: str, *, prefix: bool, typo: bool
+) -> list[list[list[Clause]]]:
+    """The query as the collection reads it: joined words split, its settings and its
+    language's stop words applied."""
+    return parse_websearch(
         split_joined(q),
         collection.search_settings,
         query_stop_words(collection),
         prefix=prefix,
         typo=typo,
     )
+
+
+def text_query(
+    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
+) -> dict[str, Any]:
+    groups = _collection_groups(collection, q, prefix=prefix, typo=typo)
     if not groups or not collection.text_fields:
         return {"match_none": {}}
     alternatives = [
@@ -196,13 +204,7 @@ def text_query(
 def highlight_query(
     collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
 ) -> dict[str, Any]:
-    groups = parse_websearch(
-        split_joined(q),
-        collection.search_settings,
-        query_stop_words(collection),
-        prefix=prefix,
-        typo=typo,
-    )
+    groups = _collection_groups(collection, q, prefix=prefix, typo=typo)
     clauses = [c for g in groups for t in g for c in t if not c.negated]
     return {
         "bool": {"should": [_matches(f.name, c) for c in clauses for f in collection.text_fields]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -24,27 +25,27 @@ class TaskAccepted(BaseModel):
     received: int
 
 
-def _accepted(result: ingest.Enqueued) -> TaskAccepted:
+def accepted(result: ingest.Enqueued) -> TaskAccepted:
     return TaskAccepted(task_id=result.task_id, status=result.status, received=result.received)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
-async def add_documents(
-    name: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: WriteKey
+# A batch of documents: a JSON array or NDJSON.
+BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def store_batch(
+    request: Request, settings: SettingsDep, write: Callable[[list[Any]], ingest.Enqueued]
 ) -> TaskAccepted:
-    check_collection(principal, name)
+    """Spool the request's batch (so a large one does not sit in memory), read its documents
+    and hand them to `write` on a worker thread."""
     content_type = request.headers.get("content-type")
     with tempfile.SpooledTemporaryFile(max_size=payload.SPOOL_MEMORY_BYTES) as spool:
         async for chunk in request.stream():
@@ -53,10 +54,20 @@ async def add_documents(
 
         def store() -> ingest.Enqueued:
             docs = payload.read_documents(spool, content_type, settings.max_batch_documents)
-            return ingest.upsert_documents(engine, name, docs)
+            return write(docs)
 
         result = await run_in_threadpool(store)
-    return _accepted(result)
+    return accepted(result)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, openapi_extra=BATCH_BODY)
+async def add_documents(
+    name: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: WriteKey
+) -> TaskAccepted:
+    check_collection(principal, name)
+    return await store_batch(
+        request, settings, lambda docs: ingest.upsert_documents(engine, name, docs)
+    )
 
 
 def _stored(engine: Engine, name: str, doc_id: str) -> Any:
@@ -84,4 +95,4 @@ def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey
 def delete_document(name: str, doc_id: str, engine: EngineDep, principal: WriteKey) -> TaskAccepted:
     check_collection(principal, name)
     _stored(engine, name, doc_id)
-    return _accepted(ingest.delete_documents(engine, name, [doc_id]))
+    return accepted(ingest.delete_documents(engine, name, [doc_id]))

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from docuseek import collections, ingest, payload
+from docuseek import collections, ingest
 from docuseek import queries as Q
 from docuseek.api.deps import (
     BackendDep,
@@ -20,7 +18,7 @@ from docuseek.api.deps import (
     WriteKey,
     check_collection,
 )
-from docuseek.api.routes.documents import TaskAccepted
+from docuseek.api.routes.documents import BATCH_BODY, TaskAccepted, accepted, store_batch
 from docuseek.api.routes.search import _run
 from docuseek.api.search_request import (
     MAX_LIMIT,
@@ -35,10 +33,6 @@ from docuseek.storable import StorableModel
 router = APIRouter(prefix="/collections/{name}", tags=["documents"])
 
 
-def _accepted(result: ingest.Enqueued) -> TaskAccepted:
-    return TaskAccepted(task_id=result.task_id, status=result.status, received=result.received)
-
-
 @router.patch("/documents/{doc_id}", status_code=status.HTTP_202_ACCEPTED)
 def patch_document(
     name: str, doc_id: str, body: dict[str, Any], engine: EngineDep, principal: WriteKey
@@ -50,40 +44,19 @@ def patch_document(
         message = f"the body's id {body['id']!r} differs from the path's {doc_id!r}"
         raise InvalidInput(message, details=[{"loc": ["body", "id"], "msg": message}])
     patch = {**body, "id": doc_id}
-    return _accepted(ingest.merge_documents(engine, name, [patch], must_exist=True))
+    return accepted(ingest.merge_documents(engine, name, [patch], must_exist=True))
 
 
-@router.patch(
-    "/documents",
-    status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
+@router.patch("/documents", status_code=status.HTTP_202_ACCEPTED, openapi_extra=BATCH_BODY)
 async def patch_documents(
     name: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: WriteKey
 ) -> TaskAccepted:
     """A batch of partial documents (JSON array or NDJSON, each with its `id`), each merged
     into its stored document, or stored as it is when there is none. All or nothing."""
     check_collection(principal, name)
-    content_type = request.headers.get("content-type")
-    with tempfile.SpooledTemporaryFile(max_size=payload.SPOOL_MEMORY_BYTES) as spool:
-        async for chunk in request.stream():
-            spool.write(chunk)
-        spool.seek(0)
-
-        def store() -> ingest.Enqueued:
-            docs = payload.read_documents(spool, content_type, settings.max_batch_documents)
-            return ingest.merge_documents(engine, name, docs, must_exist=False)
-
-        result = await run_in_threadpool(store)
-    return _accepted(result)
+    return await store_batch(
+        request, settings, lambda docs: ingest.merge_documents(engine, name, docs, must_exist=False)
+    )
 
 
 class DeleteByFilter(StorableModel):
@@ -129,7 +102,7 @@ def delete_by_filter(
         cursor = page["next_cursor"]
         if not cursor:
             break
-    return _accepted(ingest.delete_documents(engine, name, sorted(ids)))
+    return accepted(ingest.delete_documents(engine, name, sorted(ids)))
 
 
 class FacetValueCount(BaseModel):
