@@ -279,12 +279,18 @@ def evaluate(search: Searcher, qs: Sequence[Query]) -> Json:
 # -- systems ------------------------------------------------------------------------------
 
 
-def docuseek_searcher(client: DocuseekClient, collection: str) -> Searcher:
+def docuseek_searcher(
+    client: DocuseekClient, collection: str, *, exact_semantics: bool = False
+) -> Searcher:
+    """Docuseek as a user sees it (typo tolerance and prefixes on, its defaults), or with
+    `exact_semantics` the plain query that websearch_to_tsquery reads (for the broad-query
+    overlap, whose reference is the exact ts_rank of that query)."""
+    params = {"limit": str(TOP), "highlight": "false"}
+    if exact_semantics:
+        params |= {"prefix": "false", "typo": "false"}
+
     def search(q: Query) -> list[str]:
-        r = client.client().get(
-            f"/collections/{collection}/search",
-            params={"q": q.q, "limit": str(TOP), "highlight": "false"},
-        )
+        r = client.client().get(f"/collections/{collection}/search", params={"q": q.q, **params})
         if r.status_code != 200:
             raise RuntimeError(f"{r.status_code} {r.text[:200]}")
         return [str(h["id"]) for h in r.json()["hits"]]
@@ -409,7 +415,7 @@ def mean(xs: Sequence[float]) -> float | None:
 
 def broad_overlap(client: DocuseekClient, collection: str, pg_uri: str) -> Json:
     table = index_table(pg_uri, collection)
-    search = docuseek_searcher(client, collection)
+    search = docuseek_searcher(client, collection, exact_semantics=True)
     out: Json = {}
     for cls, lst in queries.by_class(queries.load()).items():
         if cls not in BROAD_CLASSES:
