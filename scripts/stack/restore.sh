@@ -10,7 +10,7 @@
 #   2. the backup service's `restore`: pg_restore into a fresh database, then
 #      swap it in (the replaced database stays as <db>_pre_restore)
 #   3. docuseek migrate (a dump from an older release is brought up to date)
-#   4. docuseek reindex --all (the search index rebuilt from the restored rows)
+#   4. docuseek reindex --all --local (the search index rebuilt from the restored rows)
 #   5. start api and worker again and wait until they are healthy
 set -euo pipefail
 # shellcheck source=scripts/stack/lib.sh
@@ -47,8 +47,8 @@ log "2/5 restore $NAME"
 "${compose[@]}" run --rm --no-deps -T backup restore "$NAME"
 log "3/5 docuseek migrate"
 "${compose[@]}" run --rm --no-deps -T migrate docuseek migrate
-log "4/5 docuseek reindex --all"
-"${compose[@]}" run --rm --no-deps -T migrate docuseek reindex --all
+log "4/5 docuseek reindex --all --local"
+"${compose[@]}" run --rm --no-deps -T migrate docuseek reindex --all --local
 log "5/5 start api and worker"
 "${compose[@]}" up -d --wait --wait-timeout "${RESTORE_WAIT_SECONDS:-300}" api worker
 log "restore of $NAME done in $((SECONDS - T0))s"
