@@ -363,12 +363,6 @@ def list_all(conn: Connection) -> list[Collection]:
     return [_row_to_collection(row) for row in conn.execute(Q.LIST_COLLECTIONS)]
 
 
-def pending_tasks(engine: Engine, name: str) -> int:
-    """The collection's enqueued and processing tasks (a partial index holds just those)."""
-    with engine.connect() as conn:
-        return int(conn.execute(Q.COUNT_PENDING_TASKS, {"name": name}).scalar_one())
-
-
 def put_settings(engine: Engine, name: str, settings: SearchSettings) -> Collection:
     """Replace the collection's search settings; queries read them when parsed, so nothing
     is reindexed."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
-from sqlalchemy import Engine, create_engine
+import pydantic_core
+from psycopg.types.json import set_json_loads
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
 
@@ -29,6 +33,36 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "docuseek
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+def make_read_engine(engine: Engine, pool_size: int = 10) -> Engine:
+    """A pool for the api's read-only statements on the same database (searches, and the
+    pending writes and matched pages a search response carries): autocommit, so a read
+    costs no BEGIN and ROLLBACK round trips, and no pre-ping, a third extra round trip. A
+    connection found dead is invalidated by SQLAlchemy with the rest of the pool; the
+    caller retries once.
+
+    No server-side prepared statements (psycopg prepares a statement after its fifth
+    run): PostgreSQL may then switch a prepared search to a generic plan, made without
+    knowing the query's words, whose estimates fit no query. See bench/notes.md, 'Design
+    decisions: search connection pool'."""
+    read_engine = create_engine(
+        engine.url,
+        connect_args={"application_name": "docuseek-search", "prepare_threshold": None},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",
+    )
+    event.listen(read_engine, "connect", _parse_json_fast)
+    return read_engine
+
+
+def _parse_json_fast(dbapi_connection: Any, _: Any) -> None:
+    """jsonb arrives parsed by pydantic-core's parser, a third of the standard library's
+    time (see bench/notes.md, 'Design decisions: JSON by pydantic-core')."""
+    set_json_loads(pydantic_core.from_json, dbapi_connection)
 
 
 # Connection-level failures: the server is down, restarting, unreachable, or the pool had

@@ -58,6 +58,13 @@ def test_one_typo_is_found_and_a_transposition_is_one_typo(svc: Service) -> None
     assert ids(svc, "stratgy", typo="false", prefix="false") == []
 
 
+def test_a_word_being_typed_may_hold_a_typo(svc: Service) -> None:
+    # The defaults: the last word is a prefix, and a typo in it is forgiven too.
+    assert ids(svc, "stratgy") == ["d1"]
+    assert ids(svc, "deployment stratgy") == ["d1"]
+    assert ids(svc, "ngnix") == ["d2"]
+
+
 def test_two_typos_only_on_long_words(svc: Service) -> None:
     assert exact_ids(svc, "pastgresqk") == {"d3"}  # 10 letters: two typos allowed
     assert exact_ids(svc, "ngjnz") == set()  # 5 letters: one typo only
@@ -116,6 +123,19 @@ def test_prefix_false_turns_it_off(svc: Service) -> None:
     response = svc.client.post("/collections/q/search", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["hits"] == []
+
+
+def test_multi_search_honours_prefix_and_typo(svc: Service) -> None:
+    queries = [
+        {"collection": "q", "q": "image vie"},
+        {"collection": "q", "q": "image vie", "prefix": False},
+        {"collection": "q", "q": "stratgy"},
+        {"collection": "q", "q": "stratgy", "typo": False},
+    ]
+    response = svc.client.post("/multi-search", json={"queries": queries})
+    assert response.status_code == 200, response.text
+    found = [[h["id"] for h in r["hits"]] for r in response.json()["results"]]
+    assert found == [["d13"], [], ["d1"], []]
 
 
 def test_a_one_letter_query_matches_that_word_only(svc: Service) -> None:

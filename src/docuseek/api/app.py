@@ -36,7 +36,7 @@ from docuseek.api.routes import (
     search,
     tasks,
 )
-from docuseek.db import database_unavailable, describe_failure, make_engine
+from docuseek.db import database_unavailable, describe_failure, make_engine, make_read_engine
 from docuseek.errors import DocuseekError
 from docuseek.metrics import register_queue_collector
 from docuseek.search.base import SearchBackend
@@ -115,7 +115,8 @@ def create_app(
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (use `docuseek serve` for embedded mode)")
         engine = make_engine(settings.database_url, application_name="docuseek-api")
-    backend = backend or make_backend(settings, engine)
+    read_engine = make_read_engine(engine)  # connects on first use
+    backend = backend or make_backend(settings, engine, read_engine)
     register_queue_collector(engine)
 
     app = FastAPI(
@@ -129,6 +130,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.backend = backend
+    app.state.read_engine = read_engine
     install_error_handlers(app)
     for module in (
         health,

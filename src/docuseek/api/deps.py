@@ -29,6 +29,12 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
+async def get_read_engine(request: Request) -> Engine:
+    """The autocommit pool for read-only statements (`docuseek.db.make_read_engine`)."""
+    engine: Engine = request.app.state.read_engine
+    return engine
+
+
 async def get_backend(request: Request) -> SearchBackend:
     backend: SearchBackend = request.app.state.backend
     return backend
@@ -61,6 +67,7 @@ async def check_params_storable(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SearchLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_search_limiter)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
 BackendDep = Annotated[SearchBackend, Depends(get_backend)]
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")

@@ -262,3 +262,19 @@ def build_query(
     if cursor:
         query = replace(query, after=decode_cursor(collection, query, cursor))
     return query
+
+
+def query_from_body(collection: Collection, body: SearchBody) -> SearchQuery:
+    """The query a JSON search body asks for (POST search, and each of a multi-search)."""
+    return build_query(
+        collection,
+        q=body.q,
+        filters=parse_filter_object(collection, body.filter),
+        facets=body.facets,
+        sort=body.sort,
+        limit=body.limit,
+        cursor=body.cursor,
+        highlight=body.highlight,
+        prefix=body.prefix,
+        typo=body.typo,
+    )

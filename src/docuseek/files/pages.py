@@ -6,10 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Engine, text
-
-from docuseek.schema import Collection
-
 MAX_PAGES_LISTED = 50
 MAX_TERMS = 16
 # A page lists when it holds any of the query's wanted words or phrases: the words of a
@@ -27,35 +23,26 @@ def positive_terms(q: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def matching_pages(
-    engine: Engine, collection: Collection, q: str, doc_ids: list[str]
-) -> dict[str, list[int]]:
+def matching_pages_sql(q: str, doc_ids: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """A scalar subquery and its parameters: a JSON object from each of doc_ids whose stored
+    pages hold the query's words to those pages (`:collection_id` is the caller's
+    parameter); None when there is nothing to look up."""
     terms = [t for t in positive_terms(q) if t.strip('"').strip()]
     if not terms or not doc_ids:
-        return {}
-    query = " || ".join(f"websearch_to_tsquery('english', :t{i})" for i in range(len(terms)))
-    sql = text(
-        "SELECT p.doc_id, (array_agg(p.page ORDER BY p.page))[1:"
-        f"{MAX_PAGES_LISTED}] FROM document_pages p"
+        return None
+    query = " || ".join(
+        f"websearch_to_tsquery('english', :page_term{i})" for i in range(len(terms))
+    )
+    sql = (
+        "(SELECT jsonb_object_agg(doc_id, pages) FROM (SELECT p.doc_id,"
+        f" (array_agg(p.page ORDER BY p.page))[1:{MAX_PAGES_LISTED}] AS pages"
+        " FROM document_pages p"
         " JOIN document_files df ON df.collection_id = p.collection_id AND df.doc_id = p.doc_id"
         " JOIN documents d ON d.collection_id = df.collection_id AND d.id = df.doc_id"
         " AND d.version = df.version"
-        " WHERE p.collection_id = :cid AND p.doc_id = ANY(CAST(:ids AS text[]))"
-        f" AND p.tsv @@ ({query}) GROUP BY p.doc_id"
+        " WHERE p.collection_id = :collection_id AND p.doc_id = ANY(CAST(:page_ids AS text[]))"
+        f" AND p.tsv @@ ({query}) GROUP BY p.doc_id) matched)"
     )
-    params: dict[str, Any] = {"cid": collection.id, "ids": doc_ids}
-    params.update({f"t{i}": term for i, term in enumerate(terms)})
-    with engine.connect() as conn:
-        return {doc_id: list(pages) for doc_id, pages in conn.execute(sql, params)}
-
-
-def annotate(
-    engine: Engine, collection: Collection, q: str, response: dict[str, Any]
-) -> dict[str, Any]:
-    """Add `"pages": [...]` to each hit of a search response whose pages matched."""
-    hits = response.get("hits") or []
-    found = matching_pages(engine, collection, q, [h["id"] for h in hits]) if q.strip() else {}
-    for hit in hits:
-        if hit["id"] in found:
-            hit["pages"] = found[hit["id"]]
-    return response
+    params: dict[str, Any] = {"page_ids": doc_ids}
+    params.update({f"page_term{i}": term for i, term in enumerate(terms)})
+    return sql, params

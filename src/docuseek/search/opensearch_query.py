@@ -93,24 +93,33 @@ def _matches(field: str, clause: Clause, fuzzy: bool = True) -> dict[str, Any]:
     word = clause.word
     if word is None:
         return {"match_phrase": {field: clause.text}}
+    typos = clause.typos if fuzzy else 0
     if clause.prefix:
-        # The analyzed word as a prefix, bounded like PostgreSQL's lexeme prefix.
-        return {"match_bool_prefix": {field: {"query": word, "max_expansions": 50}}}
-    if fuzzy and clause.typos:
-        # Our own edit distance, not AUTO, so both backends allow the same typos; the
-        # first letter is kept, as PostgreSQL's vocabulary lookup keeps it.
-        return {
-            "match": {
-                field: {
-                    "query": word,
-                    "fuzziness": clause.typos,
-                    "fuzzy_transpositions": True,
-                    "prefix_length": 1,
-                    "max_expansions": MAX_TYPO_CANDIDATES,
-                }
+        # The analyzed word as a prefix, bounded like PostgreSQL's lexeme prefix; a word
+        # being typed may also hold a typo, as in PostgreSQL's `'word':* | 'typo match'`.
+        prefix = {"match_bool_prefix": {field: {"query": word, "max_expansions": 50}}}
+        if not typos:
+            return prefix
+        return {"bool": {"should": [prefix, _fuzzy(field, word, typos)]}}
+    if typos:
+        return _fuzzy(field, word, typos)
+    return {"match": {field: word}}
+
+
+def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
+    # Our own edit distance, not AUTO, so both backends allow the same typos; the first
+    # letter is kept, as PostgreSQL's vocabulary lookup keeps it.
+    return {
+        "match": {
+            field: {
+                "query": word,
+                "fuzziness": typos,
+                "fuzzy_transpositions": True,
+                "prefix_length": 1,
+                "max_expansions": MAX_TYPO_CANDIDATES,
             }
         }
-    return {"match": {field: word}}
+    }
 
 
 def _weighted(

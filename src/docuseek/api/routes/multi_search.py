@@ -12,9 +12,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from docuseek import collections
-from docuseek.api.deps import BackendDep, EngineDep, SearchKey, SearchLimiterDep, check_collection
+from docuseek.api.deps import (
+    BackendDep,
+    EngineDep,
+    ReadEngineDep,
+    SearchKey,
+    SearchLimiterDep,
+    check_collection,
+)
 from docuseek.api.routes.search import SearchJSONResponse, SearchResponse, _run
-from docuseek.api.search_request import SearchBody, build_query, parse_filter_object
+from docuseek.api.search_request import SearchBody, query_from_body
 from docuseek.errors import DocuseekError
 from docuseek.storable import StorableModel
 
@@ -54,6 +61,7 @@ class MultiSearchResponse(BaseModel):
 async def multi_search(
     body: MultiSearchBody,
     engine: EngineDep,
+    read_engine: ReadEngineDep,
     backend: BackendDep,
     principal: SearchKey,
     limiter: SearchLimiterDep,
@@ -66,17 +74,8 @@ async def multi_search(
         try:
             check_collection(principal, query.collection)
             collection = collections.load_cached(engine, query.collection)
-            search = build_query(
-                collection,
-                q=query.q,
-                filters=parse_filter_object(collection, query.filter),
-                facets=query.facets,
-                sort=query.sort,
-                limit=query.limit,
-                cursor=query.cursor,
-                highlight=query.highlight,
-            )
-            return _run(engine, backend, collection, search)
+            search = query_from_body(collection, query)
+            return _run(engine, read_engine, backend, collection, search)
         except DocuseekError as exc:
             error = {"code": exc.code, "message": exc.message, "details": exc.details}
             return {"status": exc.status_code, "error": error}

@@ -19,10 +19,11 @@ from docuseek.api.deps import (
     check_collection,
 )
 from docuseek.api.routes.documents import BATCH_BODY, TaskAccepted, accepted, store_batch
-from docuseek.api.routes.search import _run
+from docuseek.api.routes.search import search_index
 from docuseek.api.search_request import (
     MAX_LIMIT,
     build_query,
+    encode_cursor,
     parse_filter_object,
     parse_filter_strings,
 )
@@ -97,11 +98,11 @@ def delete_by_filter(
             cursor=cursor,
             highlight=False,
         )
-        page = _run(engine, backend, collection, query)
-        ids.extend(hit["id"] for hit in page["hits"])
-        cursor = page["next_cursor"]
-        if not cursor:
+        collection, page = search_index(engine, backend, collection, query)
+        ids.extend(hit.id for hit in page.hits)
+        if not (page.has_more and page.hits):
             break
+        cursor = encode_cursor(collection, query, page.hits[-1].sort_values)
     return accepted(ingest.delete_documents(engine, name, sorted(ids)))
 
 

@@ -18,10 +18,12 @@ from docuseek import collections
 from docuseek.api.deps import (
     BackendDep,
     EngineDep,
+    ReadEngineDep,
     SearchKey,
     SearchLimiterDep,
     check_collection,
 )
+from docuseek.api.search_context import SearchContext, search_context
 from docuseek.api.search_request import (
     MAX_LIMIT,
     PREFIX_HELP,
@@ -29,16 +31,16 @@ from docuseek.api.search_request import (
     SearchBody,
     build_query,
     encode_cursor,
-    parse_filter_object,
     parse_filter_strings,
+    query_from_body,
 )
 from docuseek.auth import Principal
 from docuseek.errors import InvalidInput, SearchUnavailable
-from docuseek.files import pages as files_pages
 from docuseek.schema import Collection
 from docuseek.search.base import (
     BackendUnavailable,
     GenerationMissing,
+    Hit,
     InvalidCursor,
     SearchBackend,
     SearchQuery,
@@ -54,12 +56,24 @@ def _split(values: list[str]) -> list[str]:
 
 
 def _run(
-    engine: Any,
+    engine: Engine,
+    read_engine: Engine,
     backend: SearchBackend,
     collection: Collection,
     query: SearchQuery,
 ) -> dict[str, Any]:
+    """One search's response body: the hits, and what the response says beside them."""
     started = time.perf_counter()
+    collection, result = search_index(engine, backend, collection, query)
+    context = search_context(read_engine, collection, query.q, [h.id for h in result.hits])
+    return _response(collection, query, result, started, context)
+
+
+def search_index(
+    engine: Engine, backend: SearchBackend, collection: Collection, query: SearchQuery
+) -> tuple[Collection, SearchResult]:
+    """The backend's answer, with the collection as it was searched (a reindex may have
+    switched its generation meanwhile); its failures as the api's errors."""
     name = collection.name
 
     def reload() -> Collection:
@@ -88,12 +102,7 @@ def _run(
         raise InvalidInput(
             f"invalid cursor: {exc}", details=[{"loc": ["query", "cursor"], "msg": str(exc)}]
         ) from exc
-    return files_pages.annotate(
-        engine,
-        collection,
-        query.q,
-        _response(collection, query, result, started, collections.pending_tasks(engine, name)),
-    )
+    return collection, result
 
 
 def _response(
@@ -101,7 +110,7 @@ def _response(
     query: SearchQuery,
     result: SearchResult,
     started: float,
-    pending_tasks: int,
+    context: SearchContext,
 ) -> dict[str, Any]:
     next_cursor = (
         encode_cursor(collection, query, result.hits[-1].sort_values)
@@ -109,10 +118,7 @@ def _response(
         else None
     )
     return {
-        "hits": [
-            {"id": h.id, "score": h.score, "document": h.document, "highlights": h.highlights}
-            for h in result.hits
-        ],
+        "hits": [_hit(h, context.pages.get(h.id)) for h in result.hits],
         "total": result.total,
         "total_relation": "eq" if result.total_exact else "gte",
         "ranking": "exact" if result.exact_order else "tiered",
@@ -123,9 +129,21 @@ def _response(
         "next_cursor": next_cursor,
         # Writes accepted but not yet searchable: an empty result right after a write
         # explains itself.
-        "pending_tasks": pending_tasks,
+        "pending_tasks": context.pending_tasks,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+
+
+def _hit(hit: Hit, pages: list[int] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": hit.id,
+        "score": hit.score,
+        "document": hit.document,
+        "highlights": hit.highlights,
+    }
+    if pages:
+        out["pages"] = pages
+    return out
 
 
 class SearchHit(BaseModel):
@@ -175,6 +193,7 @@ class SearchJSONResponse(JSONResponse):
 async def _search(
     name: str,
     engine: Engine,
+    read_engine: Engine,
     backend: SearchBackend,
     principal: Principal,
     limiter: CapacityLimiter,
@@ -185,7 +204,9 @@ async def _search(
     def search() -> JSONResponse:
         check_collection(principal, name)
         collection = collections.load_cached(engine, name)
-        return SearchJSONResponse(_run(engine, backend, collection, query_for(collection)))
+        return SearchJSONResponse(
+            _run(engine, read_engine, backend, collection, query_for(collection))
+        )
 
     return await to_thread.run_sync(search, limiter=limiter)
 
@@ -199,6 +220,7 @@ async def _search(
 async def search_get(
     name: str,
     engine: EngineDep,
+    read_engine: ReadEngineDep,
     backend: BackendDep,
     principal: SearchKey,
     limiter: SearchLimiterDep,
@@ -228,7 +250,7 @@ async def search_get(
             typo=typo,
         )
 
-    return await _search(name, engine, backend, principal, limiter, query_for)
+    return await _search(name, engine, read_engine, backend, principal, limiter, query_for)
 
 
 @router.post("", response_model=None, responses=RESPONSES)
@@ -236,22 +258,12 @@ async def search_post(
     name: str,
     body: SearchBody,
     engine: EngineDep,
+    read_engine: ReadEngineDep,
     backend: BackendDep,
     principal: SearchKey,
     limiter: SearchLimiterDep,
 ) -> JSONResponse:
     def query_for(collection: Collection) -> SearchQuery:
-        return build_query(
-            collection,
-            q=body.q,
-            filters=parse_filter_object(collection, body.filter),
-            facets=body.facets,
-            sort=body.sort,
-            limit=body.limit,
-            cursor=body.cursor,
-            highlight=body.highlight,
-            prefix=body.prefix,
-            typo=body.typo,
-        )
+        return query_from_body(collection, body)
 
-    return await _search(name, engine, backend, principal, limiter, query_for)
+    return await _search(name, engine, read_engine, backend, principal, limiter, query_for)

@@ -7,7 +7,7 @@ read for the rows of the page only.
 
 Set-up, writes and error translation are here; a search's SQL is planned in `planner.py`
 (exact ranking up to `exact_limit` matches, tiers beyond), on connections of the read-only
-pool of `pool.py`.
+pool of `docuseek.db.make_read_engine`, which the api shares with its other reads.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from docuseek.db import make_read_engine
 from docuseek.schema import Collection
 from docuseek.search.base import (
     BackendUnavailable,
@@ -33,7 +34,6 @@ from docuseek.search.base import (
 )
 from docuseek.search.postgres.layout import SCHEMA, Layout, table_name, vocabulary_table
 from docuseek.search.postgres.planner import Search
-from docuseek.search.postgres.pool import make_search_engine
 from docuseek.settings import Settings
 
 log = structlog.get_logger("docuseek.search.postgres")
@@ -65,15 +65,22 @@ class PostgresBackend:
     # 'Design decisions: the worker hands over ids').
     reads_stored_documents = True
 
-    def __init__(self, engine: Engine, exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        exact_limit: int = DEFAULT_EXACT_LIMIT,
+        search_engine: Engine | None = None,
+    ) -> None:
         self.engine = engine
         self.exact_limit = exact_limit
-        self._search_engine: Engine | None = None  # made on the first search (not in workers)
+        # The api passes its read pool; elsewhere one is made on the first search (workers
+        # never search).
+        self._search_engine = search_engine
 
     @property
     def search_engine(self) -> Engine:
         if self._search_engine is None:
-            self._search_engine = make_search_engine(self.engine)
+            self._search_engine = make_read_engine(self.engine)
         return self._search_engine
 
     # -- lifecycle -------------------------------------------------------------------------
