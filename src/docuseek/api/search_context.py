@@ -1,19 +1,33 @@
 """What a search response says beside its hits: how many of the collection's writes are
 still being indexed, and which pages of the hits uploaded as paged files (PDF) hold the
-query's words. Both come from one statement on the read pool (autocommit, no pre-ping),
-so a search pays one more round trip for them, not two pooled transactions of three."""
+query's words.
+
+One statement on the read pool (autocommit, no pre-ping), sent on psycopg's connection
+itself as the searches are: a search pays one short round trip for it. The pages are
+looked up only in collections that have some, which the same statement tells (see
+bench/notes.md, 'Design decisions: the search response's context')."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+import psycopg
+from sqlalchemy import Engine
 
-from docuseek import queries as Q
 from docuseek.files import pages
-from docuseek.schema import Collection
+
+# queries.COUNT_PENDING_TASKS in psycopg's parameter style.
+PENDING_TASKS = (
+    "SELECT count(*) FROM tasks"
+    " WHERE collection = %(name)s AND status IN ('enqueued', 'processing')"
+)
+HAS_PAGES = "EXISTS (SELECT 1 FROM document_pages WHERE collection_id = %(collection_id)s)"
+
+# Collections (by id) last seen with stored pages. Only a hint of which statement to send:
+# the statement itself says whether the collection has pages now, and a wrong guess costs
+# one more statement, never a wrong answer.
+_paged: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -23,24 +37,56 @@ class SearchContext:
 
 
 def search_context(
-    read_engine: Engine, collection: Collection, q: str, hit_ids: list[str]
+    read_engine: Engine, collection_id: int, name: str, q: str, hit_ids: list[str]
 ) -> SearchContext:
+    params: dict[str, Any] = {"name": name, "collection_id": collection_id}
     matched = pages.matching_pages_sql(q, hit_ids)
-    pages_sql, params = matched if matched else ("NULL::jsonb", {})
-    statement = text(f"SELECT ({Q.COUNT_PENDING_TASKS.text}) AS pending, {pages_sql} AS pages")
-    params = {**params, "name": collection.name, "collection_id": collection.id}
-    row = _read_one(read_engine, statement, params)
-    return SearchContext(pending_tasks=int(row[0]), pages=row[1] or {})
+    if matched is None:
+        pending, _ = _row(read_engine, f"SELECT ({PENDING_TASKS}), false", params)
+        return SearchContext(int(pending), {})
+    pages_sql, page_params = matched
+    params.update(page_params)
+    looked_up = collection_id in _paged
+    pages_column = pages_sql if looked_up else "NULL::jsonb"
+    pending, has_pages, found = _row(
+        read_engine, f"SELECT ({PENDING_TASKS}), {HAS_PAGES}, {pages_column}", params
+    )
+    if has_pages:
+        _paged.add(collection_id)
+        if not looked_up:  # its first pages since this process last looked
+            (found,) = _row(read_engine, f"SELECT {pages_sql}", params)
+    else:
+        _paged.discard(collection_id)
+    return SearchContext(int(pending), found or {})
 
 
-def _read_one(read_engine: Engine, statement: Any, params: dict[str, Any]) -> Any:
+def _row(read_engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     try:
-        with read_engine.connect() as conn:
-            return conn.execute(statement, params).one()
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    # A pooled connection died (a server restart) and SQLAlchemy dropped the pool with it:
-    # a read is safe to run once more, on a fresh connection.
+        return _fetch_row(read_engine, sql, params)
+    except _ConnectionLost:
+        # A pooled connection died (a server restart), and with it most likely the rest of
+        # the pool, now dropped: a read is safe to run once more, on a fresh connection.
+        return _fetch_row(read_engine, sql, params)
+
+
+def _fetch_row(read_engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     with read_engine.connect() as conn:
-        return conn.execute(statement, params).one()
+        # psycopg's connection itself: SQLAlchemy's statement and result objects would
+        # cost more than the statement (see bench/notes.md, 'Design decisions: searches
+        # on the driver's connection').
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            row = driver.execute(sql, params).fetchone()
+        except psycopg.OperationalError as exc:
+            if not driver.broken:
+                raise
+            conn.invalidate()
+            read_engine.dispose()
+            raise _ConnectionLost() from exc
+    assert row is not None
+    return tuple(row)
+
+
+class _ConnectionLost(Exception):
+    """A pooled connection was found dead."""

@@ -24,14 +24,14 @@ def positive_terms(q: str) -> list[str]:
 
 
 def matching_pages_sql(q: str, doc_ids: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """A scalar subquery and its parameters: a JSON object from each of doc_ids whose stored
-    pages hold the query's words to those pages (`:collection_id` is the caller's
-    parameter); None when there is nothing to look up."""
+    """A scalar subquery and its parameters (psycopg's style): a JSON object from each of
+    doc_ids whose stored pages hold the query's words to those pages (`collection_id` is
+    the caller's parameter); None when there is nothing to look up."""
     terms = [t for t in positive_terms(q) if t.strip('"').strip()]
     if not terms or not doc_ids:
         return None
     query = " || ".join(
-        f"websearch_to_tsquery('english', :page_term{i})" for i in range(len(terms))
+        f"websearch_to_tsquery('english', %(page_term{i})s)" for i in range(len(terms))
     )
     sql = (
         "(SELECT jsonb_object_agg(doc_id, pages) FROM (SELECT p.doc_id,"
@@ -40,7 +40,7 @@ def matching_pages_sql(q: str, doc_ids: list[str]) -> tuple[str, dict[str, Any]]
         " JOIN document_files df ON df.collection_id = p.collection_id AND df.doc_id = p.doc_id"
         " JOIN documents d ON d.collection_id = df.collection_id AND d.id = df.doc_id"
         " AND d.version = df.version"
-        " WHERE p.collection_id = :collection_id AND p.doc_id = ANY(CAST(:page_ids AS text[]))"
+        " WHERE p.collection_id = %(collection_id)s AND p.doc_id = ANY(%(page_ids)s::text[])"
         f" AND p.tsv @@ ({query}) GROUP BY p.doc_id) matched)"
     )
     params: dict[str, Any] = {"page_ids": doc_ids}

@@ -65,7 +65,8 @@ def _run(
     """One search's response body: the hits, and what the response says beside them."""
     started = time.perf_counter()
     collection, result = search_index(engine, backend, collection, query)
-    context = search_context(read_engine, collection, query.q, [h.id for h in result.hits])
+    hit_ids = [h.id for h in result.hits]
+    context = search_context(read_engine, collection.id, collection.name, query.q, hit_ids)
     return _response(collection, query, result, started, context)
 
 
