@@ -133,6 +133,7 @@ def create_app(
     app.state.read_engine = read_engine
     install_error_handlers(app)
     for module in (
+        search,  # first: routes are matched in order, and searches are the most frequent
         health,
         keys,
         collections,
@@ -140,7 +141,6 @@ def create_app(
         files,
         partial,
         tasks,
-        search,
         reindex,
         multi_search,
     ):
