@@ -83,6 +83,22 @@ def test_exact_matches_rank_above_typo_matches(svc: Service) -> None:
     assert ids(svc, "kernel", prefix="false", typo="false") == ["d5"]
 
 
+def test_every_exact_match_ranks_above_every_typo_match(service: Service) -> None:
+    # The exact match holds the words once, in a low-weight field; the typo match holds
+    # them over and over in the title, which alone would rank it far higher.
+    service.create_collection("tiers", FIELDS)
+    service.add(
+        "tiers",
+        [
+            {"id": "exact", "title": "Scheduler", "body": "The kernel has a tuning guide."},
+            {"id": "typo", "title": "Kernal tuning, kernal tuning", "body": "Kernal tuning."},
+        ],
+    )
+    service.drain()
+    hits = service.search("tiers", q="kernel tuning", prefix="false")["hits"]
+    assert [h["id"] for h in hits] == ["exact", "typo"]
+
+
 def test_typo_tolerance_settings(svc: Service) -> None:
     put_settings(svc, {"typo_tolerance": {"enabled": False}})
     assert exact_ids(svc, "stratgy") == set()

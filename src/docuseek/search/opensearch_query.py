@@ -23,6 +23,8 @@ ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
 _WORD_RE = re.compile(r"\w+")
 MAX_TOKEN_LENGTH = 255  # the standard tokenizer splits longer runs into several tokens
 MAX_TYPO_CANDIDATES = 10  # as PostgreSQL's: indexed words one query word may match by typos
+# Above any sum of the other clauses' constant scores (WEIGHT_BOOST per query word).
+EXACT_TIER_BOOST = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,23 @@ def text_query(
     groups = _collection_groups(collection, q, prefix=prefix, typo=typo)
     if not groups or not collection.text_fields:
         return {"match_none": {}}
+    membership = _membership(collection, groups)
+    # Unstemmed matches rank higher; a `should` beside `must` changes the score only.
+    clauses = [c for g in groups for t in g for c in t if not c.negated]
+    exact = [_weighted(collection, c, ".exact", 0.5, fuzzy=False) for c in clauses]
+    if any(c.typos for c in clauses):
+        # Documents matching the query without typos rank above all those matching only
+        # through a typo, as on PostgreSQL: the typo-free query's membership is worth more
+        # than any sum of the other scores.
+        typo_free = _membership(
+            collection, _collection_groups(collection, q, prefix=prefix, typo=False)
+        )
+        exact.append({"constant_score": {"filter": typo_free, "boost": EXACT_TIER_BOOST}})
+    return {"bool": {"must": [membership], "should": exact}}
+
+
+def _membership(collection: Collection, groups: list[list[list[Clause]]]) -> dict[str, Any]:
+    """The documents the parsed query matches (its OR-groups of AND-ed terms)."""
     alternatives = [
         {
             "bool": {
@@ -197,17 +216,9 @@ def text_query(
         }
         for g in groups
     ]
-    membership = (
-        alternatives[0]
-        if len(alternatives) == 1
-        else {"bool": {"should": alternatives, "minimum_should_match": 1}}
-    )
-    # Unstemmed matches rank higher; a `should` beside `must` changes the score only.
-    clauses = [c for g in groups for t in g for c in t if not c.negated]
-    exact = [_weighted(collection, c, ".exact", 0.5, fuzzy=False) for c in clauses]
-    # Matches without a typo rank above matches through one (as PostgreSQL's second rank).
-    exact += [_weighted(collection, c, "", 1.0, fuzzy=False) for c in clauses if c.typos]
-    return {"bool": {"must": [membership], "should": exact}}
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return {"bool": {"should": alternatives, "minimum_should_match": 1}}
 
 
 def highlight_query(

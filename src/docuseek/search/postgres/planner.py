@@ -184,10 +184,12 @@ class Search:
         rank = f"ts_rank({column_name}, {query_sql(self.collection)}, {RANK_NORMALIZATION})"
         if not self.typo_ranked:
             return rank
-        # Documents matching the query without typos add a second score in [0, 1): they
-        # rank above those matching only through a typo.
-        exact = f"ts_rank({column_name}, {query_sql(self.collection, 'qx')}, {RANK_NORMALIZATION})"
-        return f"({rank} + {exact})"
+        # Documents matching the query without typos rank above all those matching only
+        # through a typo (ts_rank with this normalization stays below 1), in the order the
+        # query without typos gives them.
+        exact_query = query_sql(self.collection, "qx")
+        exact = f"ts_rank({column_name}, {exact_query}, {RANK_NORMALIZATION})"
+        return f"(CASE WHEN {column_name} @@ {exact_query} THEN 1 + {exact} ELSE {rank} END)"
 
     def _typo_weights(self) -> str | None:
         """The weights typo candidates may match in: "" for any, else those of no field in
