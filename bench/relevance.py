@@ -53,6 +53,9 @@ Json = dict[str, Any]
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 RESULTS_MD = REPO / "bench" / "RESULTS.md"
+# Docuseek's results on the code before typo tolerance, prefixes and broad-query ranking
+# (the same queries): the report shows them beside the current ones.
+BASELINE_DIR = RESULTS_DIR / "relevance-baseline"
 RESULTS_START = "<!-- relevance:start -->"
 RESULTS_END = "<!-- relevance:end -->"
 
@@ -564,7 +567,7 @@ def execute(opts: Options) -> list[Path]:
         paths.append(p)
         log(f"wrote {p}")
     if opts.md_path is not None:
-        splice(opts.md_path, render(load(opts.out_dir)))
+        splice(opts.md_path, render(load(opts.out_dir), load(opts.out_dir / BASELINE_DIR.name)))
     return paths
 
 
@@ -595,8 +598,19 @@ def _f3(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def render(results: Iterable[Json]) -> str:
-    """The RESULTS.md section (without the markers)."""
+def render(results: Iterable[Json], baselines: Iterable[Json] = ()) -> str:
+    """The RESULTS.md section (without the markers); `baselines`: earlier results of the
+    same systems on the same queries, shown beside them."""
+    before = {
+        (b["meta"]["system"], b["meta"]["scale"], name): m
+        for b in baselines
+        for name, m in b["sets"].items()
+    }
+    broad_before = {
+        (b["meta"]["system"], b["meta"]["scale"], cls): m
+        for b in baselines
+        for cls, m in (b.get("broad") or {}).items()
+    }
     rs = sorted(
         results,
         key=lambda r: (
@@ -623,18 +637,30 @@ def render(results: Iterable[Json]) -> str:
         "benchmark's collection has `package` as a keyword field (and the peers do not index "
         "it), so name queries find their target only through the words of its descriptions.\n"
     )
+    if before:
+        commits = sorted({str(b["meta"].get("git_commit")) for b in baselines})
+        lines.append(
+            f"`before`: the same system on the same queries at commit {', '.join(commits)},"
+            " before typo tolerance, prefixes and broad-query ranking. `of clean`: a variant's"
+            " success@10 as a share of its clean queries' (target: 90% for typo and prefix"
+            " sets).\n"
+        )
     lines.append(
         "| system | query set | queries | MRR@10 | success@1 % | success@10 % | "
-        "clean MRR@10 | clean success@10 % |"
+        "clean MRR@10 | clean success@10 % | of clean % | before: MRR@10 | "
+        "before: success@10 % |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rs:
         for name, m in r["sets"].items():
             clean = m.get("clean_same") or {}
+            share = m["success10"] / clean["success10"] if clean.get("success10") else None
+            old = before.get((r["meta"]["system"], r["meta"]["scale"], name)) or {}
             lines.append(
                 f"| {r['meta']['system']} | {name} | {m['queries']} | {_f3(m['mrr10'])} | "
                 f"{_pct(m['success1'])} | {_pct(m['success10'])} | {_f3(clean.get('mrr10'))} | "
-                f"{_pct(clean.get('success10'))} |"
+                f"{_pct(clean.get('success10'))} | {_pct(share)} | {_f3(old.get('mrr10'))} | "
+                f"{_pct(old.get('success10'))} |"
             )
     lines.append("")
     broad = [r for r in rs if r.get("broad")]
@@ -646,15 +672,17 @@ def render(results: Iterable[Json]) -> str:
         )
         lines.append(
             f"| system | class | queries | over PG_EXACT_LIMIT ({EXACT_LIMIT}) | mean overlap@10 "
-            "| mean overlap@10 of those over the limit |"
+            "| mean overlap@10 of those over the limit | before: mean overlap@10 |"
         )
-        lines.append("|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|")
         for r in broad:
             for cls, b in r["broad"].items():
+                old = broad_before.get((r["meta"]["system"], r["meta"]["scale"], cls)) or {}
                 lines.append(
                     f"| {r['meta']['system']} {r['meta']['scale']} | {cls} | {b['queries']} | "
                     f"{b['over_exact_limit']} | {_f3(b['mean_overlap10'])} | "
-                    f"{_f3(b.get('mean_overlap10_over_limit'))} |"
+                    f"{_f3(b.get('mean_overlap10_over_limit'))} | "
+                    f"{_f3(old.get('mean_overlap10'))} |"
                 )
         lines.append("")
     files = ", ".join(f"`{r['_file']}`" for r in rs if "_file" in r)
@@ -679,4 +707,4 @@ def regenerate_section(md_path: Path = RESULTS_MD, results_dir: Path = RESULTS_D
     """For `python -m bench report`: keep the relevance section in a regenerated file."""
     results = load(results_dir)
     if results:
-        splice(md_path, render(results))
+        splice(md_path, render(results, load(results_dir / BASELINE_DIR.name)))
