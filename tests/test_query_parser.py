@@ -14,6 +14,7 @@ from docuseek.search.query import (
     SearchSettings,
     TypoTolerance,
     allowed_typos,
+    first_letter_variants,
     parse,
     tsquery_text,
 )
@@ -133,3 +134,13 @@ def test_postgres_reads_the_text_as_websearch_to_tsquery_reads_the_query(
 
 def strip_parentheses(tsquery: str) -> str:
     return tsquery.replace("( ", "").replace(" )", "").replace("(", "").replace(")", "")
+
+
+def test_first_letter_variants_are_one_edit_of_the_first_letter() -> None:
+    variants = first_letter_variants("Kernel")
+    assert {"ernel", "ekrnel", "xernel", "akernel"} <= set(variants)
+    assert "kernel" not in variants
+    assert all(
+        v[1:] == "ernel" or v[2:] == "ernel" or v[1:] == "kernel" or v == "ekrnel" for v in variants
+    )
+    assert first_letter_variants("a") == []

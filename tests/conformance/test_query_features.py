@@ -70,6 +70,13 @@ def test_two_typos_only_on_long_words(svc: Service) -> None:
     assert exact_ids(svc, "ngjnz") == set()  # 5 letters: one typo only
 
 
+def test_a_first_letter_typo_counts_as_two(svc: Service) -> None:
+    assert exact_ids(svc, "qostgresql") == {"d3"}  # 10 letters: two typos, spent on the first
+    assert exact_ids(svc, "ostgresql") == {"d3"}  # the first letter missing
+    assert exact_ids(svc, "qostgresqk") == set()  # a first-letter typo and one more
+    assert exact_ids(svc, "xernel") == set()  # 6 letters: one typo only, not the first
+
+
 def test_no_typos_on_short_words_or_numbers(svc: Service) -> None:
     assert exact_ids(svc, "crob") == set()  # 4 letters
     assert exact_ids(svc, "crab") == {"d7"}

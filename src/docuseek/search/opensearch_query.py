@@ -16,7 +16,7 @@ from typing import Any
 from docuseek.schema import Collection, FieldSpec
 from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
-from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings, parse
+from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings, first_letter_variants, parse
 
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
@@ -111,7 +111,7 @@ def _matches(field: str, clause: Clause, fuzzy: bool = True) -> dict[str, Any]:
 def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
     # Our own edit distance, not AUTO, so both backends allow the same typos; the first
     # letter is kept, as PostgreSQL's vocabulary lookup keeps it.
-    return {
+    fuzzy = {
         "match": {
             field: {
                 "query": word,
@@ -122,6 +122,12 @@ def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
             }
         }
     }
+    if typos < 2:
+        return fuzzy
+    # A typo in the first letter counts as two (Meilisearch's rule): the variants of the
+    # first letter, analyzed as the field's words are, match as they are.
+    variants = {"match": {field: {"query": " ".join(first_letter_variants(word))}}}
+    return {"bool": {"should": [fuzzy, variants]}}
 
 
 def _weighted(

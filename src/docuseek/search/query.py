@@ -251,6 +251,23 @@ def allowed_typos(word: str, settings: TypoTolerance) -> int:
     return 1 if len(word) >= settings.min_word_size_one_typo else 0
 
 
+_LATIN = "abcdefghijklmnopqrstuvwxyz"
+
+
+def first_letter_variants(word: str) -> list[str]:
+    """The words one edit of the first letter away (deleted, replaced, one inserted before
+    it, swapped with the second). Meilisearch's rule: a typo in the first letter counts as
+    two, so only a word allowed two typos gets them, and nothing else may differ."""
+    w = word.lower()
+    if len(w) < 2:
+        return []
+    letters = sorted(set(_LATIN) | set(w))
+    variants = {w[1:], w[1] + w[0] + w[2:]}
+    variants |= {c + w[1:] for c in letters} | {c + w for c in letters}
+    variants.discard(w)
+    return sorted(variants)
+
+
 def parse(
     q: str,
     settings: SearchSettings = DEFAULT_SETTINGS,

@@ -49,7 +49,7 @@ from docuseek.search.postgres.layout import (
     ts_config,
     vocabulary_table,
 )
-from docuseek.search.query import ParsedQuery, parse, tsquery_text
+from docuseek.search.query import ParsedQuery, first_letter_variants, parse, tsquery_text
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
@@ -208,12 +208,14 @@ class Search:
         OSA distance: a transposition is one typo). Candidates share the query word's
         first letter (the vocabulary's index is on the first letter and length); a
         Levenshtein distance of at most twice the typos (a transposition is two edits to
-        it) narrows them in SQL, the OSA distance decides."""
+        it) narrows them in SQL, the OSA distance decides. A word allowed two typos may
+        instead have one in its first letter, which counts as both (Meilisearch's rule):
+        the stems of those variants are looked up as they are."""
         terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
         config = ts_config(self.collection)
         vocabulary = vocabulary_table(self.table)
-        sql = (
-            "SELECT w.i, w.k, w.stem, v.lexeme FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
+        near = (
+            "SELECT w.i, w.stem, v.lexeme FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
             f" unnest(to_tsvector('{config}', u.word))) AS stem FROM unnest("
             "CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
             " AS u(word, k, i))"
@@ -223,23 +225,44 @@ class Search:
             " AND v.lexeme <> w.stem AND levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k)"
             " <= 2 * w.k ORDER BY levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k), lexeme"
             " LIMIT 200) v"
-            # The candidate goes through to_tsquery's stemming again: only one that stems to
-            # itself still matches its documents.
-            f" WHERE plainto_tsquery('{config}', v.lexeme)::text = quote_literal(v.lexeme)"
         )
+        first_letter = (
+            "SELECT f.i, NULL, x.lexeme FROM unnest(CAST(%(fw)s AS text[]),"
+            " CAST(%(fi)s AS int[])) AS f(words, i)"
+            f" CROSS JOIN LATERAL unnest(to_tsvector('{config}', f.words)) AS x"
+            f" JOIN {vocabulary} v ON v.lexeme = x.lexeme"
+        )
+        # The candidate goes through to_tsquery's stemming again: only one that stems to
+        # itself still matches its documents.
+        sql = (
+            f"SELECT * FROM ({near} UNION ALL {first_letter}) AS c(i, stem, lexeme)"
+            f" WHERE plainto_tsquery('{config}', c.lexeme)::text = quote_literal(c.lexeme)"
+        )
+        long_words = [(i, t) for i, t in terms if t.typos >= 2]
         params = {
             "tw": [t.text for _, t in terms],
             "tk": [t.typos for _, t in terms],
             "ti": [i for i, _ in terms],
+            "fw": [" ".join(first_letter_variants(t.text)) for _, t in long_words],
+            "fi": [i for i, _ in long_words],
         }
-        found: dict[int, list[tuple[int, int, str]]] = {}
+        typos = {i: t.typos for i, t in terms}
+        found: dict[int, dict[str, tuple[int, int]]] = {}
         with self.conn.cursor() as cur:
-            for i, k, stem, lexeme in cur.execute(sql, params).fetchall():
-                distance = OSA.distance(stem, lexeme)
-                if distance <= k and _LEXEME.fullmatch(lexeme):
-                    found.setdefault(i, []).append((distance, abs(len(lexeme) - len(stem)), lexeme))
+            rows = cur.execute(sql, params).fetchall()
+        stems = {i: stem for i, stem, _ in rows if stem is not None}
+        for i, stem, lexeme in rows:
+            if not _LEXEME.fullmatch(lexeme) or lexeme == stems.get(i, stem):
+                continue
+            # A first-letter variant: both typos, whatever the distance to the stem says.
+            distance = 2 if stem is None else OSA.distance(stem, lexeme)
+            if distance <= typos[i]:
+                best = found.setdefault(i, {}).get(lexeme, (distance, 0))
+                found[i][lexeme] = min(best, (distance, abs(len(lexeme) - len(stem or lexeme))))
         return {
-            i: [lexeme for *_, lexeme in sorted(options)[:MAX_TYPO_CANDIDATES]]
+            i: [lexeme for _, lexeme in sorted((v, lx) for lx, v in options.items())][
+                :MAX_TYPO_CANDIDATES
+            ]
             for i, options in found.items()
         }
 
