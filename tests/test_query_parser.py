@@ -14,6 +14,7 @@ from docuseek.search.query import (
     SearchSettings,
     TypoTolerance,
     allowed_typos,
+    blank_control_chars,
     first_letter_variants,
     parse,
     tsquery_text,
@@ -118,6 +119,7 @@ def test_postgres_reads_the_text_as_websearch_to_tsquery_reads_the_query(
     to websearch_to_tsquery (the syntax the API has always documented)."""
     assume("\x00" not in q)  # the API refuses it (PostgreSQL text cannot hold it)
     compiled = tsquery_text(parse(q, prefix=False, typo=False))
+    q = blank_control_chars(q)  # what parse() reads
     with engine.connect() as conn:
         row: Any = conn.execute(
             text(

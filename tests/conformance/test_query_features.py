@@ -55,6 +55,8 @@ def put_settings(svc: Service, settings: dict[str, Any]) -> dict[str, Any]:
 def test_one_typo_is_found_and_a_transposition_is_one_typo(svc: Service) -> None:
     assert exact_ids(svc, "stratgy") == {"d1"}  # a letter missing
     assert exact_ids(svc, "ngnix") == {"d2"}  # two letters swapped
+    # One typo from `strategy`, two from its stem `strategi`: words are one typo apart.
+    assert exact_ids(svc, "strateyg") == {"d1"}
     assert ids(svc, "stratgy", typo="false", prefix="false") == []
 
 

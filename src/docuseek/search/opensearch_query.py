@@ -109,25 +109,32 @@ def _matches(field: str, clause: Clause, fuzzy: bool = True) -> dict[str, Any]:
 
 
 def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
-    # Our own edit distance, not AUTO, so both backends allow the same typos; the first
-    # letter is kept, as PostgreSQL's vocabulary lookup keeps it.
-    fuzzy = {
-        "match": {
-            field: {
-                "query": word,
-                "fuzziness": typos,
-                "fuzzy_transpositions": True,
-                "prefix_length": 1,
-                "max_expansions": MAX_TYPO_CANDIDATES,
+    """The indexed words within `typos` of `word`: stemmed, and unstemmed in the field's
+    `exact` subfield, since stems can be further apart than their words (as PostgreSQL
+    also looks up the stems of the words one edit away)."""
+
+    def fuzzy(target: str) -> dict[str, Any]:
+        # Our own edit distance, not AUTO, so both backends allow the same typos; the
+        # first letter is kept, as PostgreSQL's vocabulary lookup keeps it.
+        return {
+            "match": {
+                target: {
+                    "query": word,
+                    "fuzziness": typos,
+                    "fuzzy_transpositions": True,
+                    "prefix_length": 1,
+                    "max_expansions": MAX_TYPO_CANDIDATES,
+                }
             }
         }
-    }
-    if typos < 2:
-        return fuzzy
-    # A typo in the first letter counts as two (Meilisearch's rule): the variants of the
-    # first letter, analyzed as the field's words are, match as they are.
-    variants = {"match": {field: {"query": " ".join(first_letter_variants(word))}}}
-    return {"bool": {"should": [fuzzy, variants]}}
+
+    exact = f"{field}.exact"
+    should = [fuzzy(field), fuzzy(exact)]
+    if typos >= 2:
+        # A typo in the first letter counts as two (Meilisearch's rule): the variants of
+        # the first letter match as they are.
+        should.append({"match": {exact: {"query": " ".join(first_letter_variants(word))}}})
+    return {"bool": {"should": should}}
 
 
 def _weighted(

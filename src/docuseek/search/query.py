@@ -25,6 +25,14 @@ _SPACES = re.compile(r"\s+")
 # where a word may start, so a `-` after them still negates: `(-dog)`.
 _SKIPPED = frozenset("!&|()<:")
 _BLANK = frozenset(" \t\n\r\f\v")  # PostgreSQL's word separators: ASCII whitespace only
+_CONTROL = re.compile("[\x01-\x08\x0e-\x1f\x7f]")
+
+
+def blank_control_chars(q: str) -> str:
+    """The query with its ASCII control characters (other than whitespace) as spaces:
+    PostgreSQL's parser reads a word followed by one differently in a query and in a
+    document, and no one means one."""
+    return _CONTROL.sub(" ", q)
 
 
 def normalize(text: str) -> str:
@@ -254,18 +262,34 @@ def allowed_typos(word: str, settings: TypoTolerance) -> int:
 _LATIN = "abcdefghijklmnopqrstuvwxyz"
 
 
-def first_letter_variants(word: str) -> list[str]:
-    """The words one edit of the first letter away (deleted, replaced, one inserted before
-    it, swapped with the second). Meilisearch's rule: a typo in the first letter counts as
-    two, so only a word allowed two typos gets them, and nothing else may differ."""
+def one_edit_variants(word: str, *, first_letter: bool) -> list[str]:
+    """The words one edit away from `word` (lowercased): a letter deleted, replaced or
+    inserted, or two neighbours swapped. `first_letter`: only the edits of the first
+    letter (deleted, replaced, one put before it, swapped with the second); otherwise only
+    the edits that keep it. Typo tolerance looks these up as words are indexed, stemmed:
+    a stem can be further from a misspelt word's stem than the words are apart
+    (`topoogy` and `topology` stem to `topoogi` and `topolog`)."""
     w = word.lower()
     if len(w) < 2:
         return []
     letters = sorted(set(_LATIN) | set(w))
-    variants = {w[1:], w[1] + w[0] + w[2:]}
-    variants |= {c + w[1:] for c in letters} | {c + w for c in letters}
+    if first_letter:
+        variants = {w[1:], w[1] + w[0] + w[2:]}
+        variants |= {c + w[1:] for c in letters} | {c + w for c in letters}
+    else:
+        variants = {w[:i] + w[i + 1 :] for i in range(1, len(w))}
+        variants |= {w[:i] + w[i + 1] + w[i] + w[i + 2 :] for i in range(1, len(w) - 1)}
+        variants |= {w[:i] + c + w[i + 1 :] for i in range(1, len(w)) for c in letters}
+        variants |= {w[:i] + c + w[i:] for i in range(1, len(w) + 1) for c in letters}
     variants.discard(w)
     return sorted(variants)
+
+
+def first_letter_variants(word: str) -> list[str]:
+    """The words one edit of the first letter away. Meilisearch's rule: a typo in the first
+    letter counts as two, so only a word allowed two typos gets them, and nothing else may
+    differ."""
+    return one_edit_variants(word, first_letter=True)
 
 
 def parse(
@@ -277,6 +301,7 @@ def parse(
 ) -> ParsedQuery:
     """The query's tree. `prefix`: mark the last word (unless the query ends in a space,
     which says the word is finished); `typo`: allow typos by the settings' rules."""
+    q = blank_control_chars(q)
     stop = {normalize(w) for w in settings.stop_words}
     synonyms = settings.alternatives()
     groups: list[tuple[Term, ...]] = []

@@ -49,7 +49,13 @@ from docuseek.search.postgres.layout import (
     ts_config,
     vocabulary_table,
 )
-from docuseek.search.query import ParsedQuery, first_letter_variants, parse, tsquery_text
+from docuseek.search.query import (
+    ParsedQuery,
+    first_letter_variants,
+    one_edit_variants,
+    parse,
+    tsquery_text,
+)
 
 RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
@@ -208,14 +214,16 @@ class Search:
         OSA distance: a transposition is one typo). Candidates share the query word's
         first letter (the vocabulary's index is on the first letter and length); a
         Levenshtein distance of at most twice the typos (a transposition is two edits to
-        it) narrows them in SQL, the OSA distance decides. A word allowed two typos may
-        instead have one in its first letter, which counts as both (Meilisearch's rule):
-        the stems of those variants are looked up as they are."""
+        it) narrows them in SQL, the OSA distance decides. Stems can be further apart than
+        their words, so the stems of the words one edit away (but for the first letter)
+        are looked up as they are too, as one typo. A word allowed two typos may instead
+        have one in its first letter, which counts as both (Meilisearch's rule): the stems
+        of those variants, as two typos."""
         terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
         config = ts_config(self.collection)
         vocabulary = vocabulary_table(self.table)
         near = (
-            "SELECT w.i, w.stem, v.lexeme FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
+            "SELECT w.i, w.stem, v.lexeme, NULL FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
             f" unnest(to_tsvector('{config}', u.word))) AS stem FROM unnest("
             "CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
             " AS u(word, k, i))"
@@ -226,36 +234,39 @@ class Search:
             " <= 2 * w.k ORDER BY levenshtein_less_equal(v.lexeme, w.stem, 2 * w.k), lexeme"
             " LIMIT 200) v"
         )
-        first_letter = (
-            "SELECT f.i, NULL, x.lexeme FROM unnest(CAST(%(fw)s AS text[]),"
-            " CAST(%(fi)s AS int[])) AS f(words, i)"
+        # Variants: (term index, typos they count as, the variant words).
+        variants = [(i, 1, one_edit_variants(t.text, first_letter=False)) for i, t in terms]
+        variants += [(i, 2, first_letter_variants(t.text)) for i, t in terms if t.typos >= 2]
+        stemmed_variants = (
+            f"SELECT f.i, (SELECT min(lexeme) FROM unnest(to_tsvector('{config}', f.word))),"
+            " x.lexeme, f.d FROM unnest(CAST(%(vw)s AS text[]), CAST(%(vi)s AS int[]),"
+            " CAST(%(vd)s AS int[]), CAST(%(vo)s AS text[])) AS f(words, i, d, word)"
             f" CROSS JOIN LATERAL unnest(to_tsvector('{config}', f.words)) AS x"
             f" JOIN {vocabulary} v ON v.lexeme = x.lexeme"
         )
         # The candidate goes through to_tsquery's stemming again: only one that stems to
         # itself still matches its documents.
         sql = (
-            f"SELECT * FROM ({near} UNION ALL {first_letter}) AS c(i, stem, lexeme)"
+            f"SELECT * FROM ({near} UNION ALL {stemmed_variants}) AS c(i, stem, lexeme, d)"
             f" WHERE plainto_tsquery('{config}', c.lexeme)::text = quote_literal(c.lexeme)"
         )
-        long_words = [(i, t) for i, t in terms if t.typos >= 2]
         params = {
             "tw": [t.text for _, t in terms],
             "tk": [t.typos for _, t in terms],
             "ti": [i for i, _ in terms],
-            "fw": [" ".join(first_letter_variants(t.text)) for _, t in long_words],
-            "fi": [i for i, _ in long_words],
+            "vw": [" ".join(words) for _, _, words in variants],
+            "vi": [i for i, _, _ in variants],
+            "vd": [d for _, d, _ in variants],
+            "vo": [self.parsed.terms[i].text for i, _, _ in variants],
         }
         typos = {i: t.typos for i, t in terms}
         found: dict[int, dict[str, tuple[int, int]]] = {}
         with self.conn.cursor() as cur:
             rows = cur.execute(sql, params).fetchall()
-        stems = {i: stem for i, stem, _ in rows if stem is not None}
-        for i, stem, lexeme in rows:
-            if not _LEXEME.fullmatch(lexeme) or lexeme == stems.get(i, stem):
+        for i, stem, lexeme, variant_typos in rows:
+            if not _LEXEME.fullmatch(lexeme) or lexeme == stem:
                 continue
-            # A first-letter variant: both typos, whatever the distance to the stem says.
-            distance = 2 if stem is None else OSA.distance(stem, lexeme)
+            distance = OSA.distance(stem, lexeme) if variant_typos is None else variant_typos
             if distance <= typos[i]:
                 best = found.setdefault(i, {}).get(lexeme, (distance, 0))
                 found[i][lexeme] = min(best, (distance, abs(len(lexeme) - len(stem or lexeme))))
