@@ -31,11 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from docuseek.files.extract import Extracted, ExtractionError
-
-log = structlog.get_logger("docuseek.files")
 
 NETNS = "network namespace"
 SECCOMP = "seccomp"
@@ -141,6 +137,11 @@ def _note_isolation(layers: Any) -> None:
     if not isinstance(layers, list) or layers == _isolation_logged:
         return
     _isolation_logged = layers
+    # Imported here: the child imports this module too, and structlog (with rich) would
+    # add about 100 ms of CPU to every file's extraction.
+    import structlog
+
+    log = structlog.get_logger("docuseek.files")
     if NETNS in layers:
         log.info("extraction child network isolation", layers=layers)
     else:
