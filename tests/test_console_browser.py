@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
+from markdown_it import MarkdownIt
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service as ChromeService
@@ -572,7 +573,9 @@ reader.readAsDataURL(blob);
 """
 
 
-def test_console_opens_a_pdf_hit_at_its_matched_page(live: LiveServer, browser: WebDriver) -> None:
+def test_console_opens_a_pdf_hit_at_its_matched_page(
+    live: LiveServer, browser: WebDriver, tmp_path: Path
+) -> None:
     driver = browser
     set_viewport(driver, DESKTOP, mobile=False)
     name = f"files-{uuid.uuid4().hex[:8]}"
@@ -583,13 +586,20 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(live: LiveServer, browser: 
         ["Annual report\nThe harbour was quiet.", "Appendix\nThe zeppelin hangar was rebuilt."],
         title="Annual report",
     )
+    body = MarkdownIt().render("# Airship guide\n\nHow to moor a zeppelin *safely*.\n")
+    guide = (
+        f"<!DOCTYPE html><html><head><title>Airship guide</title></head><body>{body}</body></html>"
+    )
     task = api(
         live,
         ADMIN_KEY,
         "POST",
         f"/collections/{name}/files",
-        files=[("file", ("report.pdf", report, "application/octet-stream"))],
-        data={"fields": json.dumps([{"id": "report"}])},
+        files=[
+            ("file", ("report.pdf", report, "application/octet-stream")),
+            ("file", ("guide.html", guide.encode(), "application/octet-stream")),
+        ],
+        data={"fields": json.dumps([{"id": "report"}, {"id": "guide"}])},
     ).json()
     # A JSON document beside it: a hit with no stored file gets no file links.
     json_task = api(
@@ -611,15 +621,15 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(live: LiveServer, browser: 
     sign_in(driver, live)
     driver.find_element(By.CSS_SELECTOR, f"#collection option[value='{name}']").click()
     type_slowly(by_id(driver, "q"), "zeppelin")
-    # The prefix searches typed on the way match both documents but no page: wait for the
+    # The prefix searches typed on the way match every document but no page: wait for the
     # whole word's.
     until(
         driver,
         lambda: (
-            len(hits(driver)) == 2
+            len(hits(driver)) == 3
             and driver.find_elements(By.CSS_SELECTOR, "#hits button[data-page]")
         ),
-        "both hits, one with its matched page",
+        "the three hits, one with its matched page",
     )
     by_hit = {
         h.find_element(By.CSS_SELECTOR, ".meta").text.split(" · ")[0]: h for h in hits(driver)
@@ -668,4 +678,17 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(live: LiveServer, browser: 
     driver.close()
     driver.switch_to.window(console)
     assert base64.b64decode(driver.execute_async_script(READ_BLOB, whole)[1]) == report
+
+    # Another type is saved as a download, never opened as a page of the console's origin.
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    guide_links = by_hit["id guide"].find_element(By.CSS_SELECTOR, ".files")
+    assert guide_links.text == "original file"
+    guide_links.find_element(By.CSS_SELECTOR, "button[data-file=original]").click()
+    saved = tmp_path / "guide.html"
+    until(driver, lambda: saved.exists() and saved.read_text() == guide, "the download")
+    assert driver.window_handles == [console]
+    types = driver.execute_script("return Object.values(window.__blobs).map((b) => b.type)")
+    assert types == ["application/pdf", "application/pdf", "application/octet-stream"]
     assert page_problems(driver) == []

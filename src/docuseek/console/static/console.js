@@ -346,6 +346,7 @@ async function openOriginal(id, doc, page) {
     state.fileUrls.push(url);
     setTimeout(() => revokeFileUrl(url), BLOB_LIFETIME_MS);
     if (tab) {
+      tab.opener = null; // the viewer's tab gets no handle on the console
       tab.location.href = page ? `${url}#page=${page}` : url;
     } else {
       const a = el("a", { href: url, download: doc.filename || id });
