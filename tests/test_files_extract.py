@@ -235,3 +235,13 @@ def test_the_extraction_child_reports_its_isolation_once() -> None:
     assert layers[-2:] == [SECCOMP, SOCKET_GUARD], layers
     if os.geteuid() == 0:  # root may always make a network namespace
         assert layers == [NETNS, SECCOMP, SOCKET_GUARD] and isolation[0]["log_level"] == "info"
+
+
+def test_isolation_without_a_namespace_is_logged_as_a_warning_once() -> None:
+    # What a child reports in the compose worker (no unshare there): the parent's side.
+    sandbox._isolation_logged = None
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            sandbox._note_isolation([SECCOMP, SOCKET_GUARD])
+    assert [(e["log_level"], e["layers"]) for e in logs] == [("warning", [SECCOMP, SOCKET_GUARD])]
+    assert "seccomp profile" in logs[0]["event"]

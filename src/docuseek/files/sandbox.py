@@ -147,7 +147,8 @@ def _note_isolation(layers: Any) -> None:
     else:
         log.warning(
             "extraction child network isolation without a network namespace: unshare(2) is"
-            " not permitted here (no CAP_SYS_ADMIN, no unprivileged user namespaces)",
+            " not permitted here (no CAP_SYS_ADMIN and no user namespace for this user, or"
+            " a seccomp profile such as a container engine's refuses it)",
             layers=layers,
         )
 
