@@ -5,6 +5,7 @@ python -m bench run --backend postgres --scale 1m --concurrency 1,8,32
 python -m bench corpus --scale 1m         # only build the corpus file
 python -m bench report                    # RESULTS.md + plot from bench/results/*.json
 python -m bench relevance --backend postgres,opensearch   # relevance harness (64k)
+python -m bench files-extract --pdfs 200 --html 200       # the worker's file extraction
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("--docs", type=int, help="use the first N documents (smoke runs)")
     rel.add_argument("--no-peers", action="store_true")
     rel.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
+    fx = sub.add_parser("files-extract", help="file extraction throughput (sandbox children)")
+    fx.add_argument("--pdfs", type=int, default=200)
+    fx.add_argument("--html", type=int, default=200)
+    fx.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
     args = ap.parse_args(argv if argv is not None else (sys.argv[1:] or ["run"]))
 
     if args.cmd == "report":
@@ -115,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                 out_dir=args.out_dir,
             )
         )
+        return 0
+    if args.cmd == "files-extract":
+        from bench import files_extract
+
+        print(files_extract.measure({"pdf": args.pdfs, "html": args.html}, args.out_dir))
+        files_extract.regenerate_section(report.RESULTS_MD, args.out_dir)
         return 0
     if args.cmd == "queries":
         queries.save(queries.build())

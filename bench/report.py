@@ -706,4 +706,7 @@ def regenerate(
     from bench import relevance  # its own section, from its own result files
 
     relevance.regenerate_section(md_path, results_dir)
+    from bench import files_extract
+
+    files_extract.regenerate_section(md_path, results_dir)
     return md_path

@@ -9,6 +9,7 @@ the test as a CSP violation. Screenshots go to test-artifacts/screenshots/ (git-
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import threading
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
+from markdown_it import MarkdownIt
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service as ChromeService
@@ -36,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docuseek.api.app import create_app
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
+from tests import files_corpus
 from tests.helpers import ADMIN_KEY, WorkerProcess, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -539,3 +542,153 @@ def test_docs_render_offline(live: LiveServer, browser: WebDriver) -> None:
     problems = until(driver, lambda: page_problems(driver), "the inline script reported")
     assert any("script-src" in p for p in problems), problems
     assert driver.execute_script("return window.inline") is None
+
+
+FILE_FIELDS = {
+    "title": {"type": "text", "weight": "A"},
+    "content": {"type": "text"},
+    "pages": {"type": "integer"},
+    "content_type": {"type": "keyword", "facet": True},
+    "filename": {"type": "keyword"},
+}
+# Test-only: keeps every Blob the console turns into a URL, so the test can read the bytes
+# it showed (reading the blob: URL back with fetch is what the CSP's connect-src forbids).
+KEEP_BLOBS = """
+window.__blobs = {};
+const createObjectURL = URL.createObjectURL;
+URL.createObjectURL = (blob) => {
+  const url = createObjectURL.call(URL, blob);
+  window.__blobs[url] = blob;
+  return url;
+};
+"""
+# The kept blob's MIME type and its bytes in base64.
+READ_BLOB = """
+const done = arguments[arguments.length - 1];
+const blob = window.__blobs[arguments[0]];
+if (!blob) { done(["missing", Object.keys(window.__blobs).join(" ")]); return; }
+const reader = new FileReader();
+reader.onload = () => done([blob.type, reader.result.split(",")[1]]);
+reader.readAsDataURL(blob);
+"""
+
+
+def test_console_opens_a_pdf_hit_at_its_matched_page(
+    live: LiveServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    driver = browser
+    set_viewport(driver, DESKTOP, mobile=False)
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    assert api(
+        live, ADMIN_KEY, "PUT", f"/collections/{name}", json={"fields": FILE_FIELDS}
+    ).is_success
+    report = files_corpus.pdf(
+        ["Annual report\nThe harbour was quiet.", "Appendix\nThe zeppelin hangar was rebuilt."],
+        title="Annual report",
+    )
+    body = MarkdownIt().render("# Airship guide\n\nHow to moor a zeppelin *safely*.\n")
+    guide = (
+        f"<!DOCTYPE html><html><head><title>Airship guide</title></head><body>{body}</body></html>"
+    )
+    task = api(
+        live,
+        ADMIN_KEY,
+        "POST",
+        f"/collections/{name}/files",
+        files=[
+            ("file", ("report.pdf", report, "application/octet-stream")),
+            ("file", ("guide.html", guide.encode(), "application/octet-stream")),
+        ],
+        data={"fields": json.dumps([{"id": "report"}, {"id": "guide"}])},
+    ).json()
+    # A JSON document beside it: a hit with no stored file gets no file links.
+    json_task = api(
+        live,
+        ADMIN_KEY,
+        "POST",
+        f"/collections/{name}/documents",
+        json=[{"id": "note", "title": "A note", "content": "Another zeppelin sighting."}],
+    ).json()
+    for task_id in (task["task_id"], json_task["task_id"]):
+        wait_for(
+            lambda task_id=task_id: (
+                api(live, ADMIN_KEY, "GET", f"/tasks/{task_id}").json()["status"] == "succeeded"
+            ),
+            60,
+            "the upload extracted and indexed",
+        )
+
+    sign_in(driver, live)
+    driver.find_element(By.CSS_SELECTOR, f"#collection option[value='{name}']").click()
+    type_slowly(by_id(driver, "q"), "zeppelin")
+    # The prefix searches typed on the way match every document but no page: wait for the
+    # whole word's.
+    until(
+        driver,
+        lambda: (
+            len(hits(driver)) == 3
+            and driver.find_elements(By.CSS_SELECTOR, "#hits button[data-page]")
+        ),
+        "the three hits, one with its matched page",
+    )
+    by_hit = {
+        h.find_element(By.CSS_SELECTOR, ".meta").text.split(" · ")[0]: h for h in hits(driver)
+    }
+    assert by_hit["id note"].find_elements(By.CSS_SELECTOR, ".files") == []
+    files = by_hit["id report"].find_element(By.CSS_SELECTOR, ".files")
+    assert files.text == "original file · page 2", files.text
+    page_link = files.find_element(By.CSS_SELECTOR, "button[data-page='2']")
+    assert page_link.get_attribute("aria-label") == "open page 2 of the original"
+    screenshot(driver, "console-desktop-file-hit")
+
+    console = driver.current_window_handle
+    driver.execute_script(KEEP_BLOBS)
+    page_link.click()
+    until(driver, lambda: len(driver.window_handles) == 2, "a new tab for the PDF")
+    tab = next(h for h in driver.window_handles if h != console)
+    driver.switch_to.window(tab)
+    url = until(
+        driver, lambda: driver.current_url if driver.current_url.startswith("blob:") else "", "blob"
+    )
+    assert url.startswith(f"blob:{live.url}/") and url.endswith("#page=2"), url
+    until(
+        driver,
+        lambda: driver.execute_script("return document.contentType") == "application/pdf",
+        "the tab showing a PDF",
+    )
+    time.sleep(2)  # the viewer draws the page after the load: only for the screenshot
+    screenshot(driver, "console-desktop-file-page")
+    assert page_problems(driver) == []
+    driver.close()
+    driver.switch_to.window(console)
+
+    # The tab showed the original bytes as a PDF, fetched with the console's key.
+    mime, data = driver.execute_async_script(READ_BLOB, url.split("#")[0])
+    assert mime == "application/pdf"
+    assert base64.b64decode(data) == report
+
+    # "original file" opens the same PDF from its first page.
+    files.find_element(By.CSS_SELECTOR, "button[data-file=original]").click()
+    until(driver, lambda: len(driver.window_handles) == 2, "a new tab for the original")
+    driver.switch_to.window(next(h for h in driver.window_handles if h != console))
+    whole = until(
+        driver, lambda: driver.current_url if driver.current_url.startswith("blob:") else "", "blob"
+    )
+    assert "#" not in whole and whole != url.split("#")[0], whole
+    driver.close()
+    driver.switch_to.window(console)
+    assert base64.b64decode(driver.execute_async_script(READ_BLOB, whole)[1]) == report
+
+    # Another type is saved as a download, never opened as a page of the console's origin.
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    guide_links = by_hit["id guide"].find_element(By.CSS_SELECTOR, ".files")
+    assert guide_links.text == "original file"
+    guide_links.find_element(By.CSS_SELECTOR, "button[data-file=original]").click()
+    saved = tmp_path / "guide.html"
+    until(driver, lambda: saved.exists() and saved.read_text() == guide, "the download")
+    assert driver.window_handles == [console]
+    types = driver.execute_script("return Object.values(window.__blobs).map((b) => b.type)")
+    assert types == ["application/pdf", "application/pdf", "application/octet-stream"]
+    assert page_problems(driver) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,14 @@ from sqlalchemy import Engine, text
 
 from docuseek.api.app import create_app
 from docuseek.files import process as files_process
+from docuseek.files import storage as files_storage
 from docuseek.files.extract import EXTRACTOR_VERSION
 from docuseek.files.importer import import_files, wait_for_tasks
 from docuseek.files.process import requeue_stale
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
 from tests import files_corpus as C
-from tests.helpers import ADMIN_KEY, Service
+from tests.helpers import ADMIN_KEY, DOCUSEEK_BIN, Service
 
 FILE_FIELDS: dict[str, Any] = {
     "title": {"type": "text", "weight": "A"},
@@ -378,3 +381,103 @@ def test_a_batch_retried_after_extraction_counts_the_failed_file_again(service: 
         service.client.get("/collections/docs/documents/open").json()["document"]["content"]
         == "kept"
     )
+
+
+def stored_originals(engine: Engine) -> dict[str, int]:
+    """SHA-256 (hex) of each stored original -> how many chunks it has."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT encode(f.sha256, 'hex'), count(c.seq) FROM files f"
+                " LEFT JOIN file_chunks c ON c.sha256 = f.sha256 GROUP BY f.sha256"
+            )
+        ).all()
+    return {sha: int(chunks) for sha, chunks in rows}
+
+
+def test_garbage_collection_deletes_unused_originals_and_keeps_shared_ones(
+    service: Service, engine: Engine, database_url: str
+) -> None:
+    service.create_collection("docs", FILE_FIELDS)
+    deleted = C.pdf(["The deleted document's original."])
+    replaced = C.pdf(["The first version of a report."])
+    newer = C.pdf(["The second version of a report."])
+    by_json = C.docx(["A memo later replaced by a JSON write."], title="Memo", author="Eve")
+    shared = C.pdf(["Two documents share these bytes."])
+    sha = {
+        name: hashlib.sha256(data).hexdigest()
+        for name, data in [
+            ("deleted", deleted),
+            ("replaced", replaced),
+            ("newer", newer),
+            ("by_json", by_json),
+            ("shared", shared),
+        ]
+    }
+    files = [
+        ("deleted.pdf", deleted),
+        ("report.pdf", replaced),
+        ("memo.docx", by_json),
+        ("a.pdf", shared),
+        ("b.pdf", shared),
+    ]
+    ids = ["deleted", "report", "memo", "shared-a", "shared-b"]
+    accepted(service, "docs", files, [{"id": i} for i in ids])
+    service.drain()
+    assert set(stored_originals(engine)) == {
+        sha["deleted"],
+        sha["replaced"],
+        sha["by_json"],
+        sha["shared"],
+    }
+
+    assert service.client.delete("/collections/docs/documents/deleted").status_code == 202
+    assert service.client.delete("/collections/docs/documents/shared-a").status_code == 202
+    accepted(service, "docs", [("report.pdf", newer)], [{"id": "report"}])
+    written = service.client.post(
+        "/collections/docs/documents", json=[{"id": "memo", "content": "now plain JSON"}]
+    )
+    assert written.status_code == 202, written.text
+    service.drain()
+
+    # Within the grace period nothing is deleted; the replaced memo's link goes already.
+    kept = files_storage.collect_garbage(engine, older_than_seconds=3600)
+    assert (kept.stale_links, kept.files, kept.bytes) == (1, 0, 0)
+    assert len(stored_originals(engine)) == 5
+
+    # The originals of the deleted, the replaced and the JSON-replaced documents go, with
+    # their chunks; the one a remaining document shares stays, as does the newer report.
+    result = subprocess.run(
+        [DOCUSEEK_BIN, "files", "gc", "--older-than", "0"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    size = len(deleted) + len(replaced) + len(by_json)
+    assert f"deleted 3 original(s), {size / 1e6:.1f} MB" in result.stderr, result.stderr
+    assert stored_originals(engine) == {sha["shared"]: 1, sha["newer"]: 1}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM file_chunks")).scalar_one() == 2
+    assert service.client.get("/collections/docs/documents/shared-b/file").content == shared
+    assert service.client.get("/collections/docs/documents/report/file").content == newer
+    assert service.client.get("/collections/docs/documents/memo/file").status_code == 404
+    assert [h["id"] for h in service.search("docs", q="share")["hits"]] == ["shared-b"]
+
+    # The same bytes uploaded again after their original went are stored anew; bytes
+    # uploaded again while still stored renew their age, so the collector keeps them.
+    accepted(service, "docs", [("deleted.pdf", deleted)], [{"id": "again"}])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE files SET created_at = now() - interval '2 hours'"))
+    accepted(service, "docs", [("b.pdf", shared)], [{"id": "shared-c"}])
+    with engine.connect() as conn:
+        ages = dict(
+            conn.execute(
+                text(
+                    "SELECT encode(sha256, 'hex'), now() - created_at < interval '1 minute'"
+                    " FROM files"
+                )
+            ).all()
+        )
+    assert ages == {sha["deleted"]: False, sha["shared"]: True, sha["newer"]: False}
+    assert service.client.get("/collections/docs/documents/again/file").content == deleted

@@ -543,6 +543,35 @@ def reconcile(
         raise typer.Exit(1)
 
 
+files_app = typer.Typer(help="Stored originals of uploaded files.", no_args_is_help=True)
+app.add_typer(files_app, name="files")
+
+
+@files_app.command("gc")
+def files_gc(
+    older_than: Annotated[
+        float,
+        typer.Option(min=0, help="Keep originals stored (or uploaded again) this recently, s"),
+    ] = 3600.0,
+) -> None:
+    """Delete stored originals no current document uses (deleted, or replaced by another
+    file or a JSON write); identical bytes another document still uses stay."""
+    from docuseek.db import make_engine
+    from docuseek.files.storage import collect_garbage
+
+    settings = get_settings()
+    _setup(settings)
+    engine = make_engine(_require_database(settings), application_name="docuseek-files-gc")
+    try:
+        done = collect_garbage(engine, older_than)
+    finally:
+        engine.dispose()
+    console.print(
+        f"deleted {done.files} original(s), {done.bytes / 1e6:.1f} MB;"
+        f" {done.stale_links} link(s) of replaced documents dropped"
+    )
+
+
 @app.command("settings")
 def show_settings(
     markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table")] = False,

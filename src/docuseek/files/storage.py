@@ -43,9 +43,12 @@ SUGGESTED_SCHEMA = (
     ' "filename": {"type": "keyword"}}'
 )
 
+# Bytes stored already get their `created_at` renewed, under a row lock held to the upload's
+# commit: the garbage collector skips a locked original and keeps a recent one, so it never
+# deletes what an upload is linking to. `xmax = 0` tells a new row from a renewed one.
 INSERT_FILE = text(
     "INSERT INTO files (sha256, size, chunks) VALUES (decode(:sha, 'hex'), :size, :chunks)"
-    " ON CONFLICT (sha256) DO NOTHING RETURNING 1"
+    " ON CONFLICT (sha256) DO UPDATE SET created_at = now() RETURNING (xmax = 0) AS inserted"
 )
 INSERT_CHUNK = text(
     "INSERT INTO file_chunks (sha256, seq, data) VALUES (decode(:sha, 'hex'), :seq, :data)"
@@ -205,8 +208,8 @@ def _store_bytes(conn: Connection, uploaded: UploadedFile) -> None:
     chunks = -(-uploaded.size // 1024 // 1024) or 1
     inserted = conn.execute(
         INSERT_FILE, {"sha": uploaded.sha256, "size": uploaded.size, "chunks": chunks}
-    ).first()
-    if inserted is None:
+    ).scalar_one()
+    if not inserted:
         return
     seq = 0
     for seq, block in enumerate(uploaded.chunks()):
@@ -273,3 +276,65 @@ def failed_files(
         }
         for r in rows
     ]
+
+
+# -- garbage collection of originals ----------------------------------------------------------
+
+# Links a JSON write has replaced (the document's version moved past the link's): nothing
+# reads them again, and they would keep their original stored. Rows a write holds are
+# skipped, for the next run; locking both keeps a concurrent upload's fresh link.
+DELETE_STALE_LINKS = text(
+    """
+    WITH stale AS (
+        SELECT df.collection_id, df.doc_id FROM document_files df
+        JOIN documents d ON d.collection_id = df.collection_id AND d.id = df.doc_id
+        WHERE d.version <> df.version
+        FOR UPDATE OF df, d SKIP LOCKED
+    )
+    DELETE FROM document_files df USING stale s
+    WHERE df.collection_id = s.collection_id AND df.doc_id = s.doc_id
+    """
+)
+# Originals no document links to, stored (or uploaded again) before the cut-off, a batch at
+# a time; their chunks go with them (ON DELETE CASCADE).
+DELETE_UNREFERENCED = text(
+    """
+    WITH gone AS (
+        DELETE FROM files WHERE sha256 IN (
+            SELECT f.sha256 FROM files f
+            WHERE f.created_at < now() - make_interval(secs => :age)
+              AND NOT EXISTS (SELECT 1 FROM document_files df WHERE df.sha256 = f.sha256)
+            LIMIT :batch FOR UPDATE SKIP LOCKED
+        )
+        RETURNING size
+    )
+    SELECT count(*), coalesce(sum(size), 0) FROM gone
+    """
+)
+GC_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Collected:
+    stale_links: int
+    files: int
+    bytes: int
+
+
+def collect_garbage(engine: Engine, older_than_seconds: float = 3600.0) -> Collected:
+    """Delete the originals no current document uses any more (a deleted document's, one
+    replaced by another file or by a JSON write), when stored longer ago than
+    `older_than_seconds`; an original another document shares stays."""
+    with engine.begin() as conn:
+        stale = conn.execute(DELETE_STALE_LINKS).rowcount
+    files = size = 0
+    while True:
+        # One short transaction per batch: a large backlog holds no lock for long.
+        with engine.begin() as conn:
+            count, freed = conn.execute(
+                DELETE_UNREFERENCED, {"age": older_than_seconds, "batch": GC_BATCH}
+            ).one()
+        files += int(count)
+        size += int(freed)
+        if count < GC_BATCH:
+            return Collected(stale, files, size)

@@ -18,6 +18,7 @@ const state = {
   searchTimer: null,
   tasksTimer: null,
   view: "search",
+  fileUrls: [], // blob: URLs of originals opened, revoked after a minute or at sign-out
 };
 
 const $ = (id) => document.getElementById(id);
@@ -115,6 +116,7 @@ function signOut(reason) {
   state.key = null;
   state.admin = false;
   stopTasks();
+  for (const url of [...state.fileUrls]) revokeFileUrl(url);
   for (const view of document.querySelectorAll(".view")) view.hidden = true;
   $("nav").hidden = true;
   $("signin").hidden = false;
@@ -287,7 +289,80 @@ function renderHit(hit) {
     }
   }
   item.append(el("p", { class: "meta", text: meta.join(" · ") }));
+  const files = fileLinks(hit);
+  if (files) item.append(files);
   return item;
+}
+
+// ---- stored originals -----------------------------------------------------------------
+
+// A document uploaded as a file carries its detected content type: the original can be
+// fetched, and a PDF hit's matched pages opened at their page.
+function fileLinks(hit) {
+  const doc = hit.document || {};
+  if (typeof doc.content_type !== "string") return null;
+  const pdf = doc.content_type === "application/pdf";
+  const links = el("p", { class: "files" });
+  const original = el("button", { type: "button", class: "link", "data-file": "original",
+    text: "original file" });
+  original.addEventListener("click", () => openOriginal(hit.id, doc, null).catch(showError));
+  links.append(original);
+  const pages = pdf && Array.isArray(hit.pages) ? hit.pages : [];
+  if (pages.length) {
+    links.append(" · ", el("span", { text: pages.length === 1 ? "page " : "pages " }));
+    pages.forEach((page, i) => {
+      if (i) links.append(", ");
+      const link = el("button", { type: "button", class: "link", "data-page": String(page),
+        "aria-label": `open page ${page} of the original`, text: String(page) });
+      link.addEventListener("click", () => openOriginal(hit.id, doc, page).catch(showError));
+      links.append(link);
+    });
+  }
+  return links;
+}
+
+const BLOB_LIFETIME_MS = 60000;
+
+// The download route needs the key, so a plain link cannot reach it: the bytes are fetched
+// with the key and shown from a blob: URL of this origin. Only a PDF is opened (in the
+// browser's viewer, at `#page=`); any other type is saved as a download, because an HTML
+// original opened from a blob: URL would run as a page of the console's own origin.
+async function openOriginal(id, doc, page) {
+  const pdf = doc.content_type === "application/pdf";
+  // Opened before the fetch, inside the click, so no popup blocker stops it afterwards.
+  const tab = pdf ? window.open("", "_blank") : null;
+  try {
+    const name = encodeURIComponent(state.collection.name);
+    const response = await fetch(`/collections/${name}/documents/${encodeURIComponent(id)}/file`,
+      { headers: { Authorization: `Bearer ${state.key}` } });
+    if (!response.ok) {
+      let body = null;
+      try { body = await response.json(); } catch (e) { body = null; }
+      throw new ApiError(response.status, body);
+    }
+    const bytes = await response.blob();
+    const blob = new Blob([bytes], { type: pdf ? "application/pdf" : "application/octet-stream" });
+    const url = URL.createObjectURL(blob);
+    state.fileUrls.push(url);
+    setTimeout(() => revokeFileUrl(url), BLOB_LIFETIME_MS);
+    if (tab) {
+      tab.opener = null; // the viewer's tab gets no handle on the console
+      tab.location.href = page ? `${url}#page=${page}` : url;
+    } else {
+      const a = el("a", { href: url, download: doc.filename || id });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+  } catch (error) {
+    if (tab) tab.close();
+    throw error;
+  }
+}
+
+function revokeFileUrl(url) {
+  URL.revokeObjectURL(url);
+  state.fileUrls = state.fileUrls.filter((u) => u !== url);
 }
 
 function renderFacets(facets) {
