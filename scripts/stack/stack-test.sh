@@ -193,6 +193,14 @@ step_end
 
 step_begin "a PDF uploaded through the api, extracted by the worker, found by its page 2"
 .venv/bin/python scripts/stack/files_check.py --api "$API" --key "$ADMIN_KEY"
+# The worker logs once which network isolation its extraction children got: in the
+# container (no CAP_SYS_ADMIN, the engine's seccomp profile) seccomp and the socket guard.
+isolation=$("${compose[@]}" logs --no-color worker | grep 'extraction child network isolation' || true)
+log "worker: ${isolation:-no isolation line}"
+case "$isolation" in
+    *seccomp*"socket guard"*) ;;
+    *) die "the worker's extraction children lack the seccomp filter: $isolation" ;;
+esac
 step_end
 
 # --- 7. Prometheus and the dashboard -------------------------------------------------
