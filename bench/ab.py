@@ -1,7 +1,7 @@
 """A/B of Docuseek's own code: the same database, the api (and worker) started from each
 of several source trees in turn, measured side by side in one run.
 
-    python -m bench.ab setup                      # once: PostgreSQL with the 64k corpus
+    python -m bench.ab setup [--scale 1m]         # once: PostgreSQL with the corpus
     python -m bench.ab search --src A/src --src B/src [--classes rare,common] [--rounds 2]
     python -m bench.ab ingest --src A/src --src B/src [--rounds 2]
 
@@ -51,14 +51,23 @@ def base_env(pg: servers.Postgres, database: str) -> dict[str, str]:
     }
 
 
-def setup(work: Path) -> None:
+def load_corpus(scale: str) -> list[dict[str, Any]]:
+    """The Debian corpus (64k), or the synthetic one of the latency benchmark (1m)."""
+    if scale == "64k":
+        return list(corpus.read_ndjson(corpus.ensure_real_corpus(), None))
+    from bench import synth
+
+    return list(corpus.read_ndjson(synth.ensure_synth_corpus(1_000_000, 42)))
+
+
+def setup(work: Path, scale: str) -> None:
     pg = servers.Postgres(work / "pg", fresh=True, tune=True)
     try:
         pg.create_database("docuseek")
         ds = servers.Docuseek(base_env(pg, "docuseek"), work / "logs", ADMIN_KEY)
         client = DocuseekClient(ds.url, ds.admin_key)
         client.create_collection(COLLECTION, index_phrases=True)
-        docs = list(corpus.read_ndjson(corpus.ensure_real_corpus(), None))
+        docs = load_corpus(scale)
         print(f"{len(docs)} documents:", client.ingest(COLLECTION, docs, 1000, 4), flush=True)
         ds.stop()
         pg.vacuum_analyze(["docuseek"])
@@ -176,9 +185,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--docs", type=int, default=0, help="ingest: the first N documents")
+    parser.add_argument("--scale", choices=["64k", "1m"], default="64k", help="setup's corpus")
     opts = parser.parse_args()
     if opts.command == "setup":
-        setup(opts.work_dir)
+        setup(opts.work_dir, opts.scale)
     elif opts.command == "search":
         search(opts.work_dir, opts.src, opts.classes.split(","), opts)
     else:
