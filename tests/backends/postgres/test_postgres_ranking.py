@@ -12,7 +12,7 @@ from docuseek import collections
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
 from docuseek.search.postgres.layout import table_name
-from docuseek.search.postgres.planner import WALK_SETTINGS
+from docuseek.search.postgres.planner import HIGHLIGHT_MAX_CHARS, WALK_SETTINGS
 from tests.helpers import Service
 
 FIELDS = {
@@ -159,6 +159,23 @@ def test_highlights_keep_short_fields_whole_and_escape_html(service: Service) ->
     (snippet,) = highlights["body"]
     assert "&lt;b&gt;<mark>needle</mark>&lt;/b&gt; &amp; more" in snippet
     assert len(snippet) < len(long_body) / 2  # a fragment, not the whole text
+
+
+def test_highlights_read_the_first_characters_of_a_long_field(service: Service) -> None:
+    service.create_collection("docs", FIELDS)
+    filler = "filler words " * (HIGHLIGHT_MAX_CHARS // 10)  # past the highlighted part
+    service.add(
+        "docs",
+        [
+            {"id": "early", "title": "Early", "body": "a marmot " + filler},
+            {"id": "late", "title": "Late", "body": filler + " a marmot"},
+        ],
+    )
+    service.drain()
+    hits = {h["id"]: h for h in service.search("docs", q="marmot")["hits"]}
+    assert set(hits) == {"early", "late"}  # both found: the limit is the highlights' only
+    assert "<mark>marmot</mark>" in hits["early"]["highlights"]["body"][0]
+    assert "marmot" not in "".join(hits["late"]["highlights"].get("body", []))
 
 
 def test_searches_leave_no_transaction_or_setting_on_pooled_connections(

@@ -61,6 +61,10 @@ RANK_NORMALIZATION = 32  # rank / (rank + 1): scores in [0, 1)
 # Short texts come back whole; longer ones as up to two fragments around the matches
 # (fragment mode alone would cut a short title down to the matching word).
 SHORT_TEXT_CHARS = 200
+# ts_headline parses all the text it is given: a page of long documents (broad queries
+# rank the ones repeating the words first) took tens of milliseconds to highlight at 1M
+# documents (see bench/notes.md, 'Design decisions: highlights of long fields').
+HIGHLIGHT_MAX_CHARS = 10_000
 HEADLINE_WHOLE = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
 HEADLINE_FRAGMENTS = (
     "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8,"
@@ -597,7 +601,8 @@ class Search:
         if self.has_q and self.query.highlight:
             config = ts_config(self.collection)
             extra += [
-                f"CASE WHEN {shown} THEN ts_headline('{config}', {_escaped('r.body', f.name)},"
+                f"CASE WHEN {shown} THEN ts_headline('{config}',"
+                f" {_escaped('r.body', f.name, HIGHLIGHT_MAX_CHARS)},"
                 f" {query_sql(self.collection)}, CASE WHEN length(r.body->>{quote_literal(f.name)})"
                 f" <= {SHORT_TEXT_CHARS} THEN '{HEADLINE_WHOLE}' ELSE '{HEADLINE_FRAGMENTS}' END)"
                 f" END AS h_{i}"
@@ -805,9 +810,10 @@ def _facet_value(spec: FieldSpec, value: str) -> Any:
     return value
 
 
-def _escaped(doc: str, field: str) -> str:
-    """The field's text with HTML metacharacters escaped, so snippets are safe to render."""
-    raw = f"{doc}->>{quote_literal(field)}"
+def _escaped(doc: str, field: str, max_chars: int) -> str:
+    """The field's first max_chars characters with HTML metacharacters escaped, so snippets
+    are safe to render."""
+    raw = f"left({doc}->>{quote_literal(field)}, {int(max_chars)})"
     return f"replace(replace(replace({raw}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
 
 
