@@ -64,7 +64,7 @@ SHORT_TEXT_CHARS = 200
 # ts_headline parses all the text it is given: a page of long documents (broad queries
 # rank the ones repeating the words first) took tens of milliseconds to highlight at 1M
 # documents (see bench/notes.md, 'Design decisions: highlights of long fields').
-HIGHLIGHT_MAX_CHARS = 10_000
+HIGHLIGHT_MAX_CHARS = 3_000
 HEADLINE_WHOLE = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
 HEADLINE_FRAGMENTS = (
     "StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=25, MinWords=8,"
