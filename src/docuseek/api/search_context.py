@@ -42,7 +42,7 @@ def search_context(
     params: dict[str, Any] = {"name": name, "collection_id": collection_id}
     matched = pages.matching_pages_sql(q, hit_ids)
     if matched is None:
-        pending, _ = _row(read_engine, f"SELECT ({PENDING_TASKS}), false", params)
+        (pending,) = _row(read_engine, PENDING_TASKS, params)
         return SearchContext(int(pending), {})
     pages_sql, page_params = matched
     params.update(page_params)
