@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 import pydantic_core
@@ -57,6 +58,35 @@ def make_read_engine(engine: Engine, pool_size: int = 10) -> Engine:
     )
     event.listen(read_engine, "connect", _parse_json_fast)
     return read_engine
+
+
+T = TypeVar("T")
+
+
+class ConnectionLost(Exception):
+    """A read found its pooled connection dead twice (the cause is the driver's error)."""
+
+
+def read_on_driver(read_engine: Engine, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+    """work() on psycopg's connection of a read-pool connection: SQLAlchemy's statement and
+    result objects cost a third of a search's Python time (see bench/notes.md, 'Design
+    decisions: searches on the driver's connection'). A connection found dead (a server
+    restart) drops the pool with it, having no pre-ping; a read is safe to run once more,
+    on a fresh connection, and a second loss raises ConnectionLost."""
+    for attempt in (1, 2):
+        with read_engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                return work(driver)
+            except psycopg.OperationalError as exc:
+                if not driver.broken:
+                    raise
+                conn.invalidate()
+                read_engine.dispose()
+                if attempt == 2:
+                    raise ConnectionLost() from exc
+    raise AssertionError("unreachable")
 
 
 def _parse_json_fast(dbapi_connection: Any, _: Any) -> None:

@@ -3,18 +3,18 @@ still being indexed, and which pages of the hits uploaded as paged files (PDF) h
 query's words.
 
 One statement on the read pool (autocommit, no pre-ping), sent on psycopg's connection
-itself as the searches are: a search pays one short round trip for it. The pages are
-looked up only in collections that have some, which the same statement tells (see
-bench/notes.md, 'Design decisions: the search response's context')."""
+itself as the searches are (`docuseek.db.read_on_driver`): a search pays one short round
+trip for it. The pages are looked up only in collections that have some, which the same
+statement tells (see bench/notes.md, 'Design decisions: the search response's context')."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine
 
+from docuseek.db import read_on_driver
 from docuseek.files import pages
 
 # queries.COUNT_PENDING_TASKS in psycopg's parameter style.
@@ -61,32 +61,6 @@ def search_context(
 
 
 def _row(read_engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    try:
-        return _fetch_row(read_engine, sql, params)
-    except _ConnectionLost:
-        # A pooled connection died (a server restart), and with it most likely the rest of
-        # the pool, now dropped: a read is safe to run once more, on a fresh connection.
-        return _fetch_row(read_engine, sql, params)
-
-
-def _fetch_row(read_engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    with read_engine.connect() as conn:
-        # psycopg's connection itself: SQLAlchemy's statement and result objects would
-        # cost more than the statement (see bench/notes.md, 'Design decisions: searches
-        # on the driver's connection').
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        try:
-            row = driver.execute(sql, params).fetchone()
-        except psycopg.OperationalError as exc:
-            if not driver.broken:
-                raise
-            conn.invalidate()
-            read_engine.dispose()
-            raise _ConnectionLost() from exc
+    row = read_on_driver(read_engine, lambda driver: driver.execute(sql, params).fetchone())
     assert row is not None
     return tuple(row)
-
-
-class _ConnectionLost(Exception):
-    """A pooled connection was found dead."""

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from docuseek.db import make_read_engine
+from docuseek.db import ConnectionLost, make_read_engine, read_on_driver
 from docuseek.schema import Collection
 from docuseek.search.base import (
     BackendUnavailable,
@@ -259,14 +259,13 @@ class PostgresBackend:
     def search(self, collection: Collection, query: SearchQuery) -> SearchResult:
         table = table_name(collection, collection.generation)
         try:
-            try:
-                return self._search_once(collection, table, query)
-            except _ConnectionLost:
-                # A pooled connection died (a server restart), and with it most likely the
-                # rest of the pool, now dropped; a search is read-only, so run it once more
-                # on a fresh connection.
-                return self._search_once(collection, table, query)
-        except _ConnectionLost as exc:
+            return read_on_driver(
+                self.search_engine,
+                lambda driver: Search(
+                    driver, collection, table, query, exact_limit=self.exact_limit
+                ).run(),
+            )
+        except ConnectionLost as exc:
             raise BackendUnavailable(str(exc.__cause__)) from exc
         except psycopg.errors.UndefinedTable as exc:
             raise GenerationMissing(table) from exc
@@ -287,26 +286,6 @@ class PostgresBackend:
             raise BackendUnavailable(str(exc)) from exc
         except OperationalError as exc:  # no connection to be had from the pool
             raise BackendUnavailable(str(exc.orig)) from exc
-
-    def _search_once(self, collection: Collection, table: str, query: SearchQuery) -> SearchResult:
-        with self.search_engine.connect() as conn:
-            # The statements go to psycopg's connection itself: SQLAlchemy's statement and
-            # result objects cost a third of a search's Python time (see bench/notes.md,
-            # 'Design decisions: searches on the driver's connection').
-            driver = conn.connection.driver_connection
-            assert isinstance(driver, psycopg.Connection)
-            try:
-                return Search(driver, collection, table, query, exact_limit=self.exact_limit).run()
-            except psycopg.OperationalError as exc:
-                if not driver.broken:
-                    raise
-                conn.invalidate()
-                self.search_engine.dispose()
-                raise _ConnectionLost() from exc
-
-
-class _ConnectionLost(Exception):
-    """A search found its pooled connection dead."""
 
 
 def _upsert(table: str, layout: Layout, doc: str, source: str) -> TextClause:
