@@ -272,8 +272,10 @@ class Search:
                 continue
             distance = OSA.distance(stem, lexeme) if variant_typos is None else variant_typos
             if distance <= typos[i]:
-                best = found.setdefault(i, {}).get(lexeme, (distance, 0))
-                found[i][lexeme] = min(best, (distance, abs(len(lexeme) - len(stem or lexeme))))
+                # Closest first, then nearest in length; a lexeme found twice keeps its best.
+                key = (distance, abs(len(lexeme) - len(stem or lexeme)))
+                options = found.setdefault(i, {})
+                options[lexeme] = min(options.get(lexeme, key), key)
         return {
             i: [lexeme for _, lexeme in sorted((v, lx) for lx, v in options.items())][
                 :MAX_TYPO_CANDIDATES
