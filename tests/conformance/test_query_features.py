@@ -76,7 +76,23 @@ def test_a_first_letter_typo_counts_as_two(svc: Service) -> None:
     assert exact_ids(svc, "qostgresql") == {"d3"}  # 10 letters: two typos, spent on the first
     assert exact_ids(svc, "ostgresql") == {"d3"}  # the first letter missing
     assert exact_ids(svc, "qostgresqk") == set()  # a first-letter typo and one more
-    assert exact_ids(svc, "xernel") == set()  # 6 letters: one typo only, not the first
+    # 6 letters, one typo allowed: not in the first letter while the query finds
+    # something as typed.
+    assert exact_ids(svc, "recipes or xernel") == {"d7"}
+
+
+def test_a_query_that_finds_nothing_counts_a_first_letter_typo_as_one(
+    svc: Service,
+) -> None:
+    # Nothing matches as typed: the retry lets the first letter be the word's one typo.
+    assert ids(svc, "xernel", prefix="false") == ["d5"]  # kernel, not kernal: two typos
+    assert ids(svc, "scheduler xnobs", prefix="false") == ["d5"]
+    assert exact_ids(svc, "xernal") == {"d6"}
+    # Still one typo in all: the first letter and one more stay too many.
+    assert exact_ids(svc, "xernol") == set()
+    assert exact_ids(svc, "xernel") == {"d5"} and ids(svc, "xernel", typo="false") == []
+    # Words too short for a typo get none in the retry either.
+    assert exact_ids(svc, "xrab") == set()
 
 
 def test_no_typos_on_short_words_or_numbers(svc: Service) -> None:

@@ -138,6 +138,9 @@ class SearchQuery:
     facet_size: int = 20
     prefix: bool = True  # the last word also matches the words it begins
     typo: bool = True  # words may match with typos, by the collection's settings
+    # A typo in a word's first letter counts as one, not two: set by the retry of a query
+    # that found nothing (search.forgiving).
+    first_letter_typos: bool = False
 
 
 @dataclass

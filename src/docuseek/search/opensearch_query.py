@@ -16,7 +16,13 @@ from typing import Any
 from docuseek.schema import Collection, FieldSpec
 from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
-from docuseek.search.query import DEFAULT_SETTINGS, SearchSettings, first_letter_variants, parse
+from docuseek.search.query import (
+    DEFAULT_SETTINGS,
+    SearchSettings,
+    first_letter_typo_allowed,
+    first_letter_variants,
+    parse,
+)
 
 WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.2/0.1
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
@@ -33,6 +39,7 @@ class Clause:
     negated: bool
     prefix: bool = False  # also matches the indexed words it begins
     typos: int = 0  # fuzziness: edits a matching word may be away
+    first_letter: bool = False  # may match the words one edit of its first letter away
 
     @property
     def word(self) -> str | None:
@@ -71,16 +78,24 @@ def parse_websearch(
     *,
     prefix: bool = True,
     typo: bool = True,
+    first_letter_typos: bool = False,
 ) -> list[list[list[Clause]]]:
     """The parsed query (search.query) as OR-groups of AND-ed terms, each term an OR of
     clauses (its text, then its synonyms). A clause made only of stop words is dropped,
     as PostgreSQL drops it."""
     groups: list[list[list[Clause]]] = []
-    for group in parse(q, settings, prefix=prefix, typo=typo).groups:
+    parsed = parse(q, settings, prefix=prefix, typo=typo, first_letter_typos=first_letter_typos)
+    for group in parsed.groups:
         terms: list[list[Clause]] = []
         for term in group:
             clauses = [
-                Clause(text, term.negated, term.prefix and i == 0, term.typos if i == 0 else 0)
+                Clause(
+                    text,
+                    term.negated,
+                    term.prefix and i == 0,
+                    term.typos if i == 0 else 0,
+                    i == 0 and first_letter_typo_allowed(term),
+                )
                 for i, text in enumerate(term.alternatives)
                 if _kept(text, stop_set)
             ]
@@ -102,13 +117,13 @@ def _matches(field: str, clause: Clause, fuzzy: bool = True) -> dict[str, Any]:
         prefix = {"match_bool_prefix": {field: {"query": word, "max_expansions": 50}}}
         if not typos:
             return prefix
-        return {"bool": {"should": [prefix, _fuzzy(field, word, typos)]}}
+        return {"bool": {"should": [prefix, _fuzzy(field, word, typos, clause.first_letter)]}}
     if typos:
-        return _fuzzy(field, word, typos)
+        return _fuzzy(field, word, typos, clause.first_letter)
     return {"match": {field: word}}
 
 
-def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
+def _fuzzy(field: str, word: str, typos: int, first_letter: bool) -> dict[str, Any]:
     """The indexed words within `typos` of `word`: stemmed, and unstemmed in the field's
     `exact` subfield, since stems can be further apart than their words (as PostgreSQL
     also looks up the stems of the words one edit away)."""
@@ -130,9 +145,9 @@ def _fuzzy(field: str, word: str, typos: int) -> dict[str, Any]:
 
     exact = f"{field}.exact"
     should = [fuzzy(field), fuzzy(exact)]
-    if typos >= 2:
-        # A typo in the first letter counts as two (Meilisearch's rule): the variants of
-        # the first letter match as they are.
+    if first_letter:
+        # A typo in the first letter counts as two (Meilisearch's rule; one in the retry of
+        # a query that found nothing): the variants of the first letter match as they are.
         should.append({"match": {exact: {"query": " ".join(first_letter_variants(word))}}})
     return {"bool": {"should": should}}
 
@@ -184,7 +199,7 @@ def _term(collection: Collection, clauses: list[Clause]) -> dict[str, Any]:
 
 
 def _collection_groups(
-    collection: Collection, q: str, *, prefix: bool, typo: bool
+    collection: Collection, q: str, *, prefix: bool, typo: bool, first_letter_typos: bool
 ) -> list[list[list[Clause]]]:
     """The query as the collection reads it: joined words split, its settings and its
     language's stop words applied."""
@@ -194,13 +209,21 @@ def _collection_groups(
         query_stop_words(collection),
         prefix=prefix,
         typo=typo,
+        first_letter_typos=first_letter_typos,
     )
 
 
 def text_query(
-    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
+    collection: Collection,
+    q: str,
+    *,
+    prefix: bool = True,
+    typo: bool = True,
+    first_letter_typos: bool = False,
 ) -> dict[str, Any]:
-    groups = _collection_groups(collection, q, prefix=prefix, typo=typo)
+    groups = _collection_groups(
+        collection, q, prefix=prefix, typo=typo, first_letter_typos=first_letter_typos
+    )
     if not groups or not collection.text_fields:
         return {"match_none": {}}
     membership = _membership(collection, groups)
@@ -212,7 +235,8 @@ def text_query(
         # through a typo, as on PostgreSQL: the typo-free query's membership is worth more
         # than any sum of the other scores.
         typo_free = _membership(
-            collection, _collection_groups(collection, q, prefix=prefix, typo=False)
+            collection,
+            _collection_groups(collection, q, prefix=prefix, typo=False, first_letter_typos=False),
         )
         exact.append({"constant_score": {"filter": typo_free, "boost": EXACT_TIER_BOOST}})
     return {"bool": {"must": [membership], "should": exact}}
@@ -235,9 +259,16 @@ def _membership(collection: Collection, groups: list[list[list[Clause]]]) -> dic
 
 
 def highlight_query(
-    collection: Collection, q: str, *, prefix: bool = True, typo: bool = True
+    collection: Collection,
+    q: str,
+    *,
+    prefix: bool = True,
+    typo: bool = True,
+    first_letter_typos: bool = False,
 ) -> dict[str, Any]:
-    groups = _collection_groups(collection, q, prefix=prefix, typo=typo)
+    groups = _collection_groups(
+        collection, q, prefix=prefix, typo=typo, first_letter_typos=first_letter_typos
+    )
     clauses = [c for g in groups for t in g for c in t if not c.negated]
     return {
         "bool": {"should": [_matches(f.name, c) for c in clauses for f in collection.text_fields]}
@@ -309,7 +340,17 @@ def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
     the cursor's `search_after`, highlights and facet aggregations."""
     has_q = bool(query.q.strip())
     filters = [c for f in query.filters for c in filter_query(collection, f)]
-    must = [text_query(collection, query.q, prefix=query.prefix, typo=query.typo)] if has_q else []
+    must = []
+    if has_q:
+        must.append(
+            text_query(
+                collection,
+                query.q,
+                prefix=query.prefix,
+                typo=query.typo,
+                first_letter_typos=query.first_letter_typos,
+            )
+        )
     sort = sort_clause(query)
     body: dict[str, Any] = {
         "query": {"bool": {"must": must, "filter": filters}},
@@ -333,7 +374,11 @@ def search_body(collection: Collection, query: SearchQuery) -> dict[str, Any]:
             "fragment_size": 160,
             "fields": {f.name: {} for f in collection.text_fields},
             "highlight_query": highlight_query(
-                collection, query.q, prefix=query.prefix, typo=query.typo
+                collection,
+                query.q,
+                prefix=query.prefix,
+                typo=query.typo,
+                first_letter_typos=query.first_letter_typos,
             ),
         }
     if query.facets:

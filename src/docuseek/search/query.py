@@ -168,6 +168,7 @@ class Term:
     synonyms: tuple[str, ...] = ()  # alternatives from the settings, normalized
     prefix: bool = False  # the last word being typed: also matches words it begins
     typos: int = 0  # edits a match may be away from `text` (0 to 2)
+    first_letter: bool = False  # a typo in the first letter counts as one, not two
 
     @property
     def word(self) -> str | None:
@@ -292,15 +293,31 @@ def first_letter_variants(word: str) -> list[str]:
     return one_edit_variants(word, first_letter=True)
 
 
+def first_letter_typo_allowed(term: Term) -> bool:
+    """Whether the term may match the words one edit of its first letter away: a word
+    allowed two typos may spend both on it; in the retry of a query that found nothing
+    (`Term.first_letter`), one is enough."""
+    return term.typos >= 2 or term.first_letter
+
+
+def retry_with_first_letter_typos(q: str, settings: SearchSettings, *, prefix: bool) -> bool:
+    """Whether a query that found nothing may find something when a first-letter typo
+    counts as one: it has a word allowed one typo only (two already allow it)."""
+    return any(t.typos == 1 for t in parse(q, settings, prefix=prefix).terms)
+
+
 def parse(
     q: str,
     settings: SearchSettings = DEFAULT_SETTINGS,
     *,
     prefix: bool = True,
     typo: bool = True,
+    first_letter_typos: bool = False,
 ) -> ParsedQuery:
     """The query's tree. `prefix`: mark the last word (unless the query ends in a space,
-    which says the word is finished); `typo`: allow typos by the settings' rules."""
+    which says the word is finished); `typo`: allow typos by the settings' rules;
+    `first_letter_typos`: a word allowed a typo may have it in its first letter, counted
+    as one (the retry of a query that found nothing)."""
     q = blank_control_chars(q)
     stop = {normalize(w) for w in settings.stop_words}
     synonyms = settings.alternatives()
@@ -314,7 +331,8 @@ def parse(
             term = Term(text, negated, quoted, tuple(synonyms.get(key, ())))
             if typo and not negated and not quoted and term.word is not None:
                 typos = allowed_typos(text, settings.typo_tolerance)
-                term = Term(**{**term.__dict__, "typos": typos})
+                first_letter = first_letter_typos and typos > 0
+                term = Term(**{**term.__dict__, "typos": typos, "first_letter": first_letter})
             terms.append(term)
         if terms:
             groups.append(tuple(terms))

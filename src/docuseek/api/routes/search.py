@@ -37,6 +37,7 @@ from docuseek.api.search_request import (
 from docuseek.auth import Principal
 from docuseek.errors import InvalidInput, SearchUnavailable
 from docuseek.schema import Collection
+from docuseek.search import forgiving
 from docuseek.search.base import (
     BackendUnavailable,
     GenerationMissing,
@@ -85,7 +86,7 @@ def search_index(
 
     try:
         collection, result = collections.retry_on_missing_generation(
-            collection, lambda c: backend.search(c, query), reload
+            collection, lambda c: forgiving.search(backend, c, query), reload
         )
     except GenerationMissing as exc:  # still missing: lost, or dropped with the collection
         raise SearchUnavailable(

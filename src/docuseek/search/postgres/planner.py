@@ -51,6 +51,7 @@ from docuseek.search.postgres.layout import (
 )
 from docuseek.search.query import (
     ParsedQuery,
+    first_letter_typo_allowed,
     first_letter_variants,
     one_edit_variants,
     parse,
@@ -119,7 +120,11 @@ class Search:
         # Joined words as phrases of their parts, as the index has them.
         q_text = split_joined(query.q)
         self.parsed = parse(
-            q_text, collection.search_settings, prefix=query.prefix, typo=query.typo
+            q_text,
+            collection.search_settings,
+            prefix=query.prefix,
+            typo=query.typo,
+            first_letter_typos=query.first_letter_typos,
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
         where = ["live"]
@@ -222,7 +227,8 @@ class Search:
         their words, so the stems of the words one edit away (but for the first letter)
         are looked up as they are too, as one typo. A word allowed two typos may instead
         have one in its first letter, which counts as both (Meilisearch's rule): the stems
-        of those variants, as two typos."""
+        of those variants, as two typos (as one in the retry of a query that found
+        nothing)."""
         terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
         config = ts_config(self.collection)
         vocabulary = vocabulary_table(self.table)
@@ -240,7 +246,11 @@ class Search:
         )
         # Variants: (term index, typos they count as, the variant words).
         variants = [(i, 1, one_edit_variants(t.text, first_letter=False)) for i, t in terms]
-        variants += [(i, 2, first_letter_variants(t.text)) for i, t in terms if t.typos >= 2]
+        variants += [
+            (i, 1 if t.first_letter else 2, first_letter_variants(t.text))
+            for i, t in terms
+            if first_letter_typo_allowed(t)
+        ]
         stemmed_variants = (
             f"SELECT f.i, (SELECT min(lexeme) FROM unnest(to_tsvector('{config}', f.word))),"
             " x.lexeme, f.d FROM unnest(CAST(%(vw)s AS text[]), CAST(%(vi)s AS int[]),"
