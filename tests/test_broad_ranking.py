@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend
-from docuseek.search.postgres import PostgresBackend
+from docuseek.search.postgres import PostgresBackend, planner
 from docuseek.search.postgres.layout import table_name
 from tests.helpers import Service
 
@@ -100,6 +100,31 @@ def test_a_broad_querys_first_page_is_the_exact_ts_rank_top(
     assert [h["id"] for h in page["hits"]] == expected
     scores = [h["score"] for h in page["hits"]]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("probe_rows", [planner.LEVEL_PROBE_ROWS, 3])
+def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, probe_rows: int
+) -> None:
+    """Under a filter the impact levels are sized by the rows that meet it (from the
+    levels' own rows when those are few; at 3, all but the smallest level are counted
+    through the filter's index instead). Sized by every row, the strictest level holding
+    a page would be the `x` documents', which the filter leaves out, and the page would
+    come from the `a` documents in id order."""
+    monkeypatch.setattr(planner, "LEVEL_PROBE_ROWS", probe_rows)
+    docs = [{"id": f"x{i:02d}", "body": "alpha " * 12, "kind": "x"} for i in range(10)]
+    # Two to five times: impact levels below the `x` documents' (six and more).
+    docs += [{"id": f"y{i:02d}", "body": "alpha " * (2 + i // 3), "kind": "y"} for i in range(12)]
+    docs += [{"id": f"a{i:02d}", "body": "alpha once", "kind": "y"} for i in range(30)]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    page = service.search("docs", q="alpha", limit=5, filter="kind:y", prefix="false")
+    assert page["ranking"] == "tiered"
+    kinds = {d["id"]: d["kind"] for d in docs}
+    expected = [i for i in exact_top(engine, "alpha", len(docs)) if kinds[i] == "y"][:5]
+    assert expected[0] == "y09"
+    assert [h["id"] for h in page["hits"]] == expected
 
 
 @pytest.mark.parametrize(

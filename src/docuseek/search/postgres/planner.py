@@ -17,6 +17,7 @@ A cursor keeps the mode it was made in, so paging stays complete and stable eith
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,9 @@ class _Params:
         return f"CAST(%({name})s AS {sql_type})" if sql_type else f"%({name})s"
 
 
+# An impact level's rows read before its filters are checked on them, at most: below this
+# that is cheaper than the bitmap of every row a filter admits.
+LEVEL_PROBE_ROWS = 2_000
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -127,6 +131,7 @@ class Search:
             first_letter_typos=query.first_letter_typos,
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
+        self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
         where = ["live"]
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
         self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
@@ -150,7 +155,11 @@ class Search:
             if pair_filter:
                 where.append(pair_filter)
         filters = [self._filter(f) for f in query.filters]
+        self.filters = " AND ".join(filters)  # "" without filters
         self.live_filtered = " AND ".join(["live", *filters])  # the match less its words
+        # Impact levels by their rows before the filters (_level_size): the widest known
+        # to hold few, the narrowest known to hold many.
+        self.few_level_rows, self.many_level_rows = -1, sys.maxsize
         where += filters
         self.match = " AND ".join(where)
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
@@ -463,7 +472,7 @@ class Search:
 
         def size(i: int) -> int:
             if i not in sizes:
-                sizes[i] = self._count_where(f"{self.live_filtered} AND {levels[i]}")
+                sizes[i] = self._level_size(levels, i)
             return sizes[i]
 
         chosen = -1
@@ -476,6 +485,14 @@ class Search:
                     break
         else:  # sizes grow with the level: bisect for the widest one within cap
             low, high = -1, len(levels) - 1
+            # Several words seldom fill the widest level: when the planner expects them not
+            # to, it is counted first, and then it is the one (bench/notes.md, 'Design
+            # decisions: impact level sizes'). Its estimate falls short, never far over;
+            # for the words of a phrase, which go together, too far short to go by.
+            widest = f"{self.live_filtered} AND {levels[high]}"
+            if not self.has_phrase and self._estimated_rows(widest) <= cap:
+                low = high if size(high) <= cap else low
+                high = high if low == high else high - 1
             while low < high:
                 middle = (low + high + 1) // 2
                 low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
@@ -486,12 +503,36 @@ class Search:
         # the impact tokens pick the rows, the words are only checked on them.
         words = self.words_match.format(column="tsv")
         match = self.match.replace(words, f"({words}) IS TRUE", 1)
+        if self.filters and chosen <= self.few_level_rows:  # as in _level_size
+            match = match.replace(self.filters, f"({self.filters}) IS TRUE", 1)
         sql = (
             f"WITH c AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
             f" WHERE {match} AND {levels[chosen]})"
             f" SELECT id, {self._rank('tsv')} AS score FROM c ORDER BY score DESC, id LIMIT {limit}"
         )
         return chosen, [(str(r[0]), float(r[1])) for r in self._rows(sql)]
+
+    def _level_size(self, levels: list[str], i: int) -> int:
+        """The rows of impact level i that meet the filters, counted up to exact_limit + 1.
+
+        With filters, a level's rows are first read from the impact index alone and the
+        filters checked on each: the planner, misjudging how few rows a level holds,
+        would otherwise build the bitmap of every row a filter admits, for every level
+        probed (bench/notes.md, 'Design decisions: impact level sizes'). Past
+        LEVEL_PROBE_ROWS rows that costs more than the bitmap, and so does every wider
+        level (they are nested): those are counted with the filters in the index scan."""
+        if self.filters and i < self.many_level_rows:
+            sql = (
+                f"SELECT count(*) FILTER (WHERE hit), count(*) FROM (SELECT ({self.filters})"
+                f" IS TRUE AS hit FROM {self.table} WHERE live AND {levels[i]}"
+                f" LIMIT {LEVEL_PROBE_ROWS}) AS w"
+            )
+            hits, seen = self._rows(sql)[0]
+            if int(seen) < LEVEL_PROBE_ROWS:
+                self.few_level_rows = max(self.few_level_rows, i)
+                return min(int(hits), self.exact_limit + 1)
+            self.many_level_rows = i
+        return self._count_where(f"{self.live_filtered} AND {levels[i]}")
 
     def _candidate_page(self, condition: str, score: Any, last_id: Any) -> list[tuple[str, float]]:
         """The ranked tier's rows after (score, last_id), up to a page of them."""
@@ -648,8 +689,11 @@ class Search:
     def _estimated_big(self, where: str) -> bool:
         """More than exact_limit rows, by the planner's estimate (reliable for words; it
         underestimates phrases, so "small" is checked by the caller)."""
+        return self._estimated_rows(where) > self.exact_limit
+
+    def _estimated_rows(self, where: str) -> float:
         plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
-        return bool(plan[0]["Plan"]["Plan Rows"] > self.exact_limit)
+        return float(plan[0]["Plan"]["Plan Rows"])
 
     def _count_where(self, where: str) -> int:
         """Rows meeting `where`, counted up to exact_limit + 1: cheap whatever the total."""
