@@ -102,6 +102,24 @@ def test_a_broad_querys_first_page_is_the_exact_ts_rank_top(
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_word_once_in_the_title_ranks_above_it_repeated_in_the_body(
+    service: Service, engine: Engine, corpus: list[dict[str, Any]]
+) -> None:
+    """Under the filter the levels of title repetitions hold fewer than a page of rows, so
+    the ranked tier would reach into the body's levels. The `b` documents hold the word
+    in the title, most of them once (no impact token: it takes two positions); the `c`
+    ones repeat it in the body only, which ts_rank rewards less: every title match comes
+    first, the ones repeating it ranked."""
+    page = service.search("docs", q="alpha", limit=10, filter="kind:odd", prefix="false")
+    assert page["ranking"] == "tiered"
+    kinds = {d["id"]: d["kind"] for d in corpus}
+    expected = [i for i in exact_top(engine, "alpha", len(corpus)) if kinds[i] == "odd"][:10]
+    assert all(i.startswith("b") for i in expected)  # the corpus does what it is built for
+    hits = [h["id"] for h in page["hits"]]
+    assert all(i.startswith("b") for i in hits)
+    assert hits[:7] == expected[:7]  # the seven repeating it in the title, ranked
+
+
 @pytest.mark.parametrize("probe_rows", [planner.LEVEL_PROBE_ROWS, 3])
 def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, probe_rows: int

@@ -434,7 +434,10 @@ class Search:
         """Conditions on the rows' impact tokens, strictest first: level i holds the rows
         where every plain word of the query has a token at one of the first i + 1
         (weight, level) steps, the collection's weights from the highest, each from its
-        top impact level down. Empty when the query has no plain word it requires."""
+        top impact level down. For one word, after the top weight's steps comes one more:
+        the word anywhere in a top-weight field, since a word held once there has no token
+        (a token needs two positions) yet outscores it repeated in lower-weight fields
+        only. Empty when the query has no plain word it requires."""
         if self.levels is None:
             self.levels = self._impact_level_conditions()
         return self.levels
@@ -449,12 +452,26 @@ class Search:
         self.one_word = tsquery.strip() == quote_literal(words[0])  # and nothing else
         weights = sorted({f.weight for f in self.collection.text_fields})
         steps = [(w, level) for w in weights for level in range(len(IMPACT_LEVELS), 0, -1)]
+        # (steps taken, the top-weight fields' matches included)
+        stages = [(i + 1, False) for i in range(len(IMPACT_LEVELS))]
+        # One word only: for several, the ranked tier is as many rows as exact_limit allows,
+        # and the extra condition on every wider level cost them a fifth to two fifths of
+        # their throughput (bench/notes.md, 'Design decisions: impact level sizes').
+        has_top = self.one_word and bool(Layout(self.collection).top_fields)
+        if has_top:
+            stages.append((len(IMPACT_LEVELS), True))
+        stages += [(i + 1, bool(stages[-1][1])) for i in range(len(IMPACT_LEVELS), len(steps))]
+        in_top = [
+            f"tsv_top @@ {self.params.add(quote_literal(word), 'tsquery')}" if has_top else ""
+            for word in words
+        ]
         conditions: list[str] = []
-        for i in range(len(steps)):
+        for taken, top in stages:
             parts = []
-            for word in words:
-                tokens = [t for w, level in steps[: i + 1] for t in impact_tokens(word, w, level)]
-                parts.append(f"impacts && {self.params.add(sorted(set(tokens)), 'text[]')}")
+            for word, word_in_top in zip(words, in_top, strict=True):
+                tokens = [t for w, level in steps[:taken] for t in impact_tokens(word, w, level)]
+                part = f"impacts && {self.params.add(sorted(set(tokens)), 'text[]')}"
+                parts.append(f"({part} OR {word_in_top})" if top else part)
             conditions.append("(" + " AND ".join(parts) + ")")
         return conditions
 
