@@ -688,7 +688,10 @@ class Search:
             # A lookup by key per page row, always: as a plain join, a collection missing
             # from the table's statistics was read whole
             # (tests/backends/postgres/test_page_documents.py).
-            " LEFT JOIN LATERAL (SELECT body FROM documents"
+            # `|| '{}'` hands the body on detoasted: each of the statement's reads of it
+            # would otherwise fetch and decompress it again (bench/notes.md, 'Design
+            # decisions: a page's documents read once').
+            " LEFT JOIN LATERAL (SELECT body || '{}'::jsonb AS body FROM documents"
             f" WHERE collection_id = {cid} AND id = p.id LIMIT 1) AS d ON true"
             f" {' '.join(joins)}) AS r ORDER BY r.page_row"
         )
