@@ -13,7 +13,9 @@ every run (and every engine) uses the same queries. Classes:
 - ``prefix``: a two- or three-word query with its last word cut to 3-5 letters.
 
 ``typo`` and ``prefix`` draw from their own generator, so adding them left the other
-classes as they were.
+classes as they were. Each of their queries also keeps the query it was made from
+(``intended``): the raw engines, which have neither typo tolerance nor prefixes, run that
+one, so their latency is the search the user meant.
 """
 
 from __future__ import annotations
@@ -279,7 +281,7 @@ def typo_and_prefix(existing: list[dict[str, Any]], rng: random.Random) -> list[
     out: list[dict[str, Any]] = []
     words = [q["q"] for q in existing if q["class"] in ("rare", "common") and len(q["q"]) >= 5]
     for word in rng.sample(words, PER_CLASS):
-        out.append({"class": "typo", "q": one_edit(word, rng)})
+        out.append({"class": "typo", "q": one_edit(word, rng), "intended": word})
     phrases = [
         q["q"]
         for q in existing
@@ -288,7 +290,7 @@ def typo_and_prefix(existing: list[dict[str, Any]], rng: random.Random) -> list[
     for q in rng.sample(phrases, PER_CLASS):
         *head, last = q.split()
         cut = last[: rng.randint(3, min(5, len(last) - 1))]
-        out.append({"class": "prefix", "q": " ".join([*head, cut])})
+        out.append({"class": "prefix", "q": " ".join([*head, cut]), "intended": q})
     return out
 
 

@@ -484,6 +484,8 @@ class Run:
     def raw_window(self, raw: Raw, cls: str, lst: list[dict[str, Any]], c: int) -> dict[str, Any]:
         o = self.o
         self.quiesce(f"{cls} c={c} raw")
+        # The raw engines have no typo tolerance or prefixes: they run the query meant.
+        lst = [{**q, "q": q.get("intended", q["q"])} for q in lst]
         if isinstance(raw, RawOpenSearch):
             reqs = [raw.request_line(q) for q in lst]
             return loadgen.http_load(
