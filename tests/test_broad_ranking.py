@@ -238,3 +238,16 @@ def test_a_tampered_tiered_cursor_is_a_422(
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("q", ["alpha", "alpha or gamma", "alpha or the", "alpha -plain"])
+def test_asking_for_facets_never_changes_a_broad_querys_hits(
+    service: Service, corpus: list[dict[str, Any]], q: str
+) -> None:
+    """With facets the first tiered page may come from the facets' own statement, but only
+    when no ranked tier would pick it (`alpha or the` parses as an OR, yet PostgreSQL
+    drops the stop word and ranks `alpha` by its impact levels)."""
+    plain = service.search("docs", q=q, limit=10, prefix="false")
+    faceted = service.search("docs", q=q, limit=10, prefix="false", facets="kind")
+    assert plain["ranking"] == faceted["ranking"] == "tiered"
+    assert [h["id"] for h in faceted["hits"]] == [h["id"] for h in plain["hits"]]

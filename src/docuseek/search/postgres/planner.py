@@ -173,8 +173,12 @@ class Search:
         total, exact = None, True
         tier_page: list[tuple[str, bool]] | None = None  # a first tiered page, from facets
         if query.facets:
-            # A ranked tier is picked by its own statements, not from the facets' rows.
-            first_page = relevance_first and query.after is None and not self._impact_levels()
+            # A ranked tier is picked by its own statements, not from the facets' rows. The
+            # query's parse tells whether it may have one without the statement that
+            # computes its impact levels, which a query ranked exactly never needs.
+            first_page = (
+                relevance_first and query.after is None and not self._may_have_impact_levels()
+            )
             total, facets, tier_page = self._facets(first_page)
             self.capped_count = min(total, self.exact_limit + 1)  # no second count
         else:
@@ -188,7 +192,7 @@ class Search:
             ranked = self._relevance_mode() == RANKED
             if ranked:
                 rows = self._ranked_page()
-            elif tier_page is not None:
+            elif tier_page is not None and not self._impact_levels():
                 rows = self._picked_page([(i, int(top), None) for i, top in tier_page], -1)
             else:
                 rows = self._tiered_page()
@@ -430,6 +434,12 @@ class Search:
             picked += [(doc_id, tier, None) for doc_id in ids]
         return self._picked_page(picked[:limit], level)
 
+    def _may_have_impact_levels(self) -> bool:
+        """Whether _impact_levels may find words the query requires: not for an OR of
+        parts or a query of exclusions only (False is certain, True a guess)."""
+        groups = self.parsed.groups
+        return len(groups) == 1 and any(not t.negated for t in groups[0])
+
     def _impact_levels(self) -> list[str]:
         """Conditions on the rows' impact tokens, strictest first: level i holds the rows
         where every plain word of the query has a token at one of the first i + 1
@@ -484,6 +494,8 @@ class Search:
         and saturates (many rows tie at its top, in id order), so the ranked tier is the
         widest level of at most exact_limit rows. Levels are sized by their tokens and
         filters alone (an upper bound: the words are checked once, when ranking)."""
+        if not levels:
+            return -1, []
         limit, cap = self.query.limit + 1, self.exact_limit
         sizes: dict[int, int] = {-1: 0}  # level -> rows, counted up to cap + 1
 
