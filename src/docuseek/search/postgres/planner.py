@@ -470,7 +470,7 @@ class Search:
         has_top = self.one_word and bool(Layout(self.collection).top_fields)
         if has_top:
             stages.append((len(IMPACT_LEVELS), True))
-        stages += [(i + 1, bool(stages[-1][1])) for i in range(len(IMPACT_LEVELS), len(steps))]
+        stages += [(i + 1, has_top) for i in range(len(IMPACT_LEVELS), len(steps))]
         in_top = [
             f"tsv_top @@ {self.params.add(quote_literal(word), 'tsquery')}" if has_top else ""
             for word in words
@@ -520,8 +520,10 @@ class Search:
             # for the words of a phrase, which go together, too far short to go by.
             widest = f"{self.live_filtered} AND {levels[high]}"
             if not self.has_phrase and self._estimated_rows(widest) <= cap:
-                low = high if size(high) <= cap else low
-                high = high if low == high else high - 1
+                if size(high) <= cap:
+                    low = high
+                else:
+                    high -= 1
             while low < high:
                 middle = (low + high + 1) // 2
                 low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
