@@ -56,7 +56,15 @@ def search_body(query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
             {"range": {field: value}} if isinstance(value, dict) else {"terms": {field: [value]}}
         )
     body: dict[str, Any] = {
-        "query": {"bool": {"must": [dosq.text_query(coll, query["q"])], "filter": flt}},
+        # Plain matching, as raw PostgreSQL's websearch_to_tsquery: Docuseek's defaults
+        # (prefix on the last word, fuzzy words) would make the raw side do more work and
+        # match more than the Docuseek requests it is compared with, which turn them off.
+        "query": {
+            "bool": {
+                "must": [dosq.text_query(coll, query["q"], prefix=False, typo=False)],
+                "filter": flt,
+            }
+        },
         "sort": [{"_score": {"order": "desc"}}, {"id": {"order": "asc", "missing": "_last"}}],
         "size": limit + 1,
         "track_total_hits": True,
@@ -68,7 +76,7 @@ def search_body(query: dict[str, Any], limit: int = 10) -> dict[str, Any]:
             "number_of_fragments": 2,
             "fragment_size": 160,
             "fields": {f.name: {} for f in coll.text_fields},
-            "highlight_query": dosq.highlight_query(coll, query["q"]),
+            "highlight_query": dosq.highlight_query(coll, query["q"], prefix=False, typo=False),
         },
     }
     if query.get("facets"):
