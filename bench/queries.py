@@ -13,9 +13,10 @@ every run (and every engine) uses the same queries. Classes:
 - ``prefix``: a two- or three-word query with its last word cut to 3-5 letters.
 
 ``typo`` and ``prefix`` draw from their own generator, so adding them left the other
-classes as they were. Each of their queries also keeps the query it was made from
-(``intended``): the raw engines, which have neither typo tolerance nor prefixes, run that
-one, so their latency is the search the user meant.
+classes as they were. Their queries turn their feature on (``"typo": true``,
+``"prefix": true``; the other classes search with both off, as the raw engines do), and
+keep the query each was made from (``intended``): the raw engines, which have neither
+typo tolerance nor prefixes, run that one, so their latency is the search the user meant.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ def typo_and_prefix(existing: list[dict[str, Any]], rng: random.Random) -> list[
     out: list[dict[str, Any]] = []
     words = [q["q"] for q in existing if q["class"] in ("rare", "common") and len(q["q"]) >= 5]
     for word in rng.sample(words, PER_CLASS):
-        out.append({"class": "typo", "q": one_edit(word, rng), "intended": word})
+        out.append({"class": "typo", "q": one_edit(word, rng), "intended": word, "typo": True})
     phrases = [
         q["q"]
         for q in existing
@@ -290,7 +291,7 @@ def typo_and_prefix(existing: list[dict[str, Any]], rng: random.Random) -> list[
     for q in rng.sample(phrases, PER_CLASS):
         *head, last = q.split()
         cut = last[: rng.randint(3, min(5, len(last) - 1))]
-        out.append({"class": "prefix", "q": " ".join([*head, cut]), "intended": q})
+        out.append({"class": "prefix", "q": " ".join([*head, cut]), "intended": q, "prefix": True})
     return out
 
 
