@@ -356,17 +356,25 @@ def _quoted(text: str) -> str | None:
 
 
 def tsquery_text(
-    parsed: ParsedQuery, typo_lexemes: dict[int, list[str]] | None = None, typo_weights: str = ""
+    parsed: ParsedQuery,
+    typo_lexemes: dict[int, list[str]] | None = None,
+    typo_weights: str = "",
+    *,
+    plain_words_only: bool = False,
 ) -> str:
     """The query as to_tsquery's input. `typo_lexemes`: term index (in `parsed.terms`
     order) → indexed lexemes within that term's typos (none: the exact query);
-    `typo_weights`: the field weights those may match in (empty: all)."""
+    `typo_weights`: the field weights those may match in (empty: all);
+    `plain_words_only`: without the prefix being typed and the negated terms."""
     typo_lexemes = typo_lexemes or {}
     ors: list[str] = []
     index = 0
     for group in parsed.groups:
         ands: list[str] = []
         for term in group:
+            if plain_words_only and (term.prefix or term.negated):
+                index += 1
+                continue
             options = [o for o in (_quoted(a) for a in term.alternatives) if o]
             if term.prefix and options:
                 options[0] = f"{options[0]}:*"

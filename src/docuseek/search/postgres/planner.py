@@ -98,6 +98,9 @@ class _Params:
 # An impact level's rows read before its filters are checked on them, at most: below this
 # that is cheaper than the bitmap of every row a filter admits.
 LEVEL_PROBE_ROWS = 2_000
+# A row checked for a prefix costs about this many postings of the prefix read from the index
+# (_words_before_prefix).
+PREFIX_CHECK_COST = 10
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -132,6 +135,10 @@ class Search:
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
         self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
+        # The query's words but the prefix being typed, against a tsvector column, when its
+        # rows are to be checked for the prefix (_words_before_prefix).
+        self.words_first: str | None = None
+        self.words_first_columns: set[str] = set()
         where = ["live"]
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
         self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
@@ -154,6 +161,8 @@ class Search:
             where.append(self.words_match.format(column="tsv"))
             if pair_filter:
                 where.append(pair_filter)
+            else:
+                self._words_before_prefix(typo_lexemes, weights or "")
         filters = [self._filter(f) for f in query.filters]
         self.filters = " AND ".join(filters)  # "" without filters
         self.live_filtered = " AND ".join(["live", *filters])  # the match less its words
@@ -162,6 +171,13 @@ class Search:
         self.few_level_rows, self.many_level_rows = -1, sys.maxsize
         where += filters
         self.match = " AND ".join(where)
+        # The statements that read every match up to exact_limit + 1 (counting them, ranking
+        # them all) may find them through the other words than the prefix being typed.
+        self.all_match = self.match
+        if self.words_first and "tsv" in self.words_first_columns:
+            words = self.words_match.format(column="tsv")
+            first = self.words_first.format(column="tsv")
+            self.all_match = self.match.replace(words, f"({words}) IS TRUE AND {first}", 1)
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
         self.one_word = False  # the query is one plain word (set by _impact_levels)
         self.levels: list[str] | None = None  # _impact_levels, once computed
@@ -306,6 +322,53 @@ class Search:
             for i, options in found.items()
         }
 
+    def _words_before_prefix(self, typo_lexemes: dict[int, list[str]], weights: str) -> None:
+        """For a query whose last word is being typed and which requires other words: sets
+        `words_first` to the condition on those words alone, and `words_first_columns` to
+        the tsvector columns whose matches are better found through them. The index reads
+        a prefix (`'docu':*`) as the postings of every indexed word it begins, `document`
+        and `documentation` included, before it can intersect them with anything; when the
+        other words' rows are few enough, checking each of them for the prefix costs less
+        (bench/notes.md, 'Design decisions: a prefix checked on the other words' rows')."""
+        groups = self.parsed.groups
+        if len(groups) != 1 or not any(t.prefix for t in groups[0]):
+            return
+        words = tsquery_text(self.parsed, typo_lexemes, weights, plain_words_only=True)
+        if not words:
+            return
+        prefix = tsquery_text(ParsedQuery((tuple(t for t in groups[0] if t.prefix),)))
+        config = ts_config(self.collection)
+        columns = ["tsv", "tsv_top"] if Layout(self.collection).top_fields else ["tsv"]
+        # The planner's estimates, in one statement: live rows, then per column the rows
+        # of the other words and of the prefix.
+        branches = [f"SELECT 1 FROM {self.table} WHERE live"] + [
+            f"SELECT 1 FROM {self.table} WHERE live AND {c} @@ to_tsquery('{config}', %({p})s)"
+            for c in columns
+            for p in ("w", "p")
+        ]
+        plan = self._scalar(
+            "EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(branches), {"w": words, "p": prefix}
+        )
+        estimates = [max(1.0, float(b["Plan Rows"])) for b in plan[0]["Plan"].get("Plans", [])]
+        if len(estimates) != len(branches):
+            return
+        rows = estimates[0]
+        chosen: set[str] = set()
+        for i, column_name in enumerate(columns):
+            words_rows, prefix_rows = estimates[1 + 2 * i : 3 + 2 * i]
+            # An estimate of one row is also what words that are all stop words get: their
+            # tsquery is empty and matches nothing, so they cannot stand for the query.
+            if column_name == "tsv" and words_rows <= 1:
+                return
+            # Rows the check reads before it has exact_limit + 1 matches (the prefix taken
+            # to be spread evenly), against the prefix's postings, each read much faster.
+            checked = min(words_rows, (self.exact_limit + 1) * rows / prefix_rows)
+            if checked * PREFIX_CHECK_COST <= prefix_rows:
+                chosen.add(column_name)
+        if chosen:
+            self.words_first = f"{{column}} @@ to_tsquery('{config}', {self.params.add(words)})"
+            self.words_first_columns = chosen
+
     # -- modes -----------------------------------------------------------------------------
 
     def _relevance_mode(self) -> str:
@@ -337,7 +400,8 @@ class Search:
         # OFFSET 0 keeps the subquery from being flattened, so ts_rank runs once per row.
         sql = (
             f"SELECT id, score, '{RANKED}' AS s0, score AS s1, id AS s2 FROM"
-            f" (SELECT id, {self._rank()} AS score FROM {self.table} WHERE {self.match} OFFSET 0) m"
+            f" (SELECT id, {self._rank()} AS score FROM {self.table} WHERE {self.all_match}"
+            " OFFSET 0) m"
             f" WHERE {where} ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
         return self._page(sql, "s1 DESC, s2", page_score=False)
@@ -352,7 +416,7 @@ class Search:
         # The candidates carry their tsvector: ranked from there, not looked up again by id,
         # which costs a key lookup per candidate (bench/notes.md, 'Design decisions: ranked
         # first page').
-        candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.match} LIMIT {limit + 1}"
+        candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.all_match} LIMIT {limit + 1}"
         ranked = (
             f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
@@ -407,7 +471,12 @@ class Search:
             if self.parsed.has_negation:
                 top = f"{self.match} AND {top_match}"
             else:
-                top = self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
+                top_words = top_match
+                if self.words_first and "tsv_top" in self.words_first_columns:
+                    # a prefix, checked on the rows of the other words
+                    first = self.words_first.format(column="tsv_top")
+                    top_words = f"({top_match}) IS TRUE AND {first}"
+                top = self.match.replace(self.words_match.format(column="tsv"), top_words, 1)
             tiers.append((1, top + skip))
             tiers.append((0, f"{self.match} AND NOT coalesce({top_match}, false){skip}"))
         else:
@@ -717,7 +786,7 @@ class Search:
     def _count_capped(self) -> int:
         """Matches, counted up to exact_limit + 1 (once per search)."""
         if self.capped_count is None:
-            self.capped_count = self._count_where(self.match)
+            self.capped_count = self._count_where(self.all_match)
         return self.capped_count
 
     def _estimated_big(self, where: str) -> bool:
