@@ -101,6 +101,9 @@ LEVEL_PROBE_ROWS = 2_000
 # A row checked for a prefix costs about this many postings of the prefix read from the index
 # (_words_before_prefix).
 PREFIX_CHECK_COST = 10
+# A tier of words with alternatives is walked in id order only when the planner expects this
+# many times exact_limit rows (_tier_ids).
+ALTERNATIVES_SLACK = 5
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -671,7 +674,11 @@ class Search:
         "big" reliably for words but underestimates phrases, so a tier it calls small is
         collected up to exact_limit + 1 rows: those rows are the whole tier when there are
         no more, and the walk runs only when there are (one scan of those rows, not a count
-        and then a collection). For a phrase the estimate is no guide at all
+        and then a collection). A word with alternatives (typo candidates, synonyms) is
+        called big only at ALTERNATIVES_SLACK times exact_limit: the planner guesses each
+        rare alternative at a few hundred rows, so a handful of them look big, and walking
+        a small tier in id order reads much of the table. For a phrase the estimate is no
+        guide at all
         (far too low, more so with word pairs), so rows are first looked at in id order:
         as many as it takes a tier of exact_limit rows, spread evenly, to fill the page.
         A big tier fills it there, and a small one is collected next, rather than
@@ -693,7 +700,8 @@ class Search:
             if len(ids) == limit:
                 return ids
         elif not known_big:
-            big = self._estimated_big(where)
+            slack = ALTERNATIVES_SLACK if self._has_alternatives() else 1
+            big = self._estimated_rows(where) > self.exact_limit * slack
         if not big:
             cap = self.exact_limit + 1
             sql = (
@@ -714,6 +722,10 @@ class Search:
         finally:
             names = (setting.split(" = ")[0] for setting in WALK_SETTINGS)
             self.conn.execute(f"RESET {'; RESET '.join(names)}")
+
+    def _has_alternatives(self) -> bool:
+        """Whether a query word also matches other words: typo candidates or synonyms."""
+        return self.typo_ranked or any(t.synonyms for t in self.parsed.terms)
 
     def _sorted_page(self, sort: tuple[SortKey, ...]) -> list[dict[str, Any]]:
         keyset: list[tuple[str, bool, str]] = []  # (expression, descending, parameter type)
@@ -788,11 +800,6 @@ class Search:
         if self.capped_count is None:
             self.capped_count = self._count_where(self.all_match)
         return self.capped_count
-
-    def _estimated_big(self, where: str) -> bool:
-        """More than exact_limit rows, by the planner's estimate (reliable for words; it
-        underestimates phrases, so "small" is checked by the caller)."""
-        return self._estimated_rows(where) > self.exact_limit
 
     def _estimated_rows(self, where: str) -> float:
         plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
