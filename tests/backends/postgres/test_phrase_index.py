@@ -14,7 +14,7 @@ from sqlalchemy import text
 from docuseek import collections
 from docuseek.search.base import SearchQuery
 from docuseek.search.postgres import PostgresBackend
-from docuseek.search.postgres.layout import required_pairs, table_name
+from docuseek.search.postgres.layout import is_one_pair, required_pairs, table_name
 from docuseek.search.postgres.planner import Search
 from tests.helpers import Service
 
@@ -233,3 +233,24 @@ def test_index_phrases_is_set_when_a_collection_is_created(service: Service) -> 
 )
 def test_required_pairs_reads_a_tsquery(tsquery: str, pairs: list[str], complete: bool) -> None:
     assert required_pairs(tsquery) == (pairs, complete)
+
+
+@pytest.mark.parametrize(
+    ("tsquery", "one_pair"),
+    [
+        ("'command' <-> 'line'", True),
+        ("'it''s' <-> 'o''k'", True),
+        ("'a' <-> 'b' <-> 'c'", False),  # both pairs held apart is no match
+        ("'a' <-> 'b' & 'a' <-> 'b'", False),
+        ("'a' <-> 'b' & 'c'", False),
+        ("'a' <2> 'b'", False),
+        ("'a':A <-> 'b'", False),
+        ("'pre':* <-> 'fix'", False),
+        ("", False),
+    ],
+)
+def test_a_query_is_one_pair_only_when_its_pair_is_the_whole_match(
+    tsquery: str, one_pair: bool
+) -> None:
+    """Such a query's matches are counted by their pair alone, without the phrase check."""
+    assert is_one_pair(tsquery) is one_pair

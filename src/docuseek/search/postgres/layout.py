@@ -183,6 +183,14 @@ _TSQUERY_TOKEN = re.compile(
 )
 
 
+def is_one_pair(tsquery: str) -> bool:
+    """Whether the query (its text form) is one phrase of two lexemes, `'a' <-> 'b'`: then a
+    row holds its pair exactly when it matches it, but for a collision of two pairs'
+    32-bit hashes."""
+    pairs, complete = required_pairs(tsquery)
+    return complete and len(pairs) == 1 and len(_TSQUERY_TOKEN.findall(tsquery)) == 3
+
+
 def required_pairs(tsquery: str) -> tuple[list[str], bool]:
     """The adjacent lexeme pairs every match of `tsquery` (its text form) holds: each
     `'a' <-> 'b'` of a query made only of AND and phrase operators. Empty when the query

@@ -43,6 +43,7 @@ from docuseek.search.postgres.layout import (
     Layout,
     column,
     impact_tokens,
+    is_one_pair,
     query_sql,
     quote_literal,
     required_lexemes,
@@ -143,6 +144,8 @@ class Search:
         self.words_first: str | None = None
         self.words_first_columns: set[str] = set()
         where = ["live"]
+        pair_filter: str | None = None  # _pair_filter
+        one_pair = False
         # The query's words against a tsvector column: tsv, or tsv_top for the top tier.
         self.words_match = f"{{column}} @@ {query_sql(self.collection)}"
         if self.has_q:
@@ -153,9 +156,9 @@ class Search:
             if typo_lexemes:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
-            pair_filter, complete = None, False
+            complete = False
             if collection.index_phrases and '"' in q_text:
-                pair_filter, complete = self._pair_filter()
+                pair_filter, complete, one_pair = self._pair_filter()
             if complete:
                 # Every word is in a pair: the pairs alone pick the candidates. `IS TRUE`
                 # keeps the planner from also walking the words' long posting lists in the
@@ -174,6 +177,13 @@ class Search:
         self.few_level_rows, self.many_level_rows = -1, sys.maxsize
         where += filters
         self.match = " AND ".join(where)
+        # A phrase of two words: its matches counted by their pair alone (_many_pair_rows).
+        self.pair_match = ""
+        if one_pair and pair_filter:
+            # Overlap, the same as containment for one element, needs no recheck of the
+            # row's pairs in GIN's array operator class.
+            overlap = pair_filter.replace("pairs @>", "pairs &&", 1)
+            self.pair_match = " AND ".join(["live", overlap, *filters])
         # The statements that read every match up to exact_limit + 1 (counting them, ranking
         # them all) may find them through the other words than the prefix being typed.
         self.all_match = self.match
@@ -416,6 +426,8 @@ class Search:
         The count comes back on a row of its own; None when the matches are too many
         (then nothing was ranked)."""
         limit = self.exact_limit
+        if self._many_pair_rows():
+            return None
         # The candidates carry their tsvector: ranked from there, not looked up again by id,
         # which costs a key lookup per candidate (bench/notes.md, 'Design decisions: ranked
         # first page').
@@ -797,9 +809,24 @@ class Search:
 
     def _count_capped(self) -> int:
         """Matches, counted up to exact_limit + 1 (once per search)."""
-        if self.capped_count is None:
+        if self.capped_count is None and not self._many_pair_rows():
             self.capped_count = self._count_where(self.all_match)
+        assert self.capped_count is not None
         return self.capped_count
+
+    def _many_pair_rows(self) -> bool:
+        """For a phrase of two words: whether more than exact_limit rows hold its word pair,
+        counted up to exact_limit + 1 (then that is the capped count). Such a row matches
+        the phrase but for a collision of two pairs' hashes, and counting the rows without
+        checking the phrase on each costs half as much (bench/notes.md, 'Design decisions:
+        a phrase of two words counted by its pair')."""
+        if not self.pair_match:
+            return False
+        rows = self._count_where(self.pair_match)
+        if rows <= self.exact_limit:
+            return False
+        self.capped_count = rows
+        return True
 
     def _estimated_rows(self, where: str) -> float:
         plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
@@ -893,11 +920,13 @@ class Search:
 
     # -- pieces ----------------------------------------------------------------------------
 
-    def _pair_filter(self) -> tuple[str | None, bool]:
+    def _pair_filter(self) -> tuple[str | None, bool, bool]:
         """The condition on a phrase's word pairs, for a collection with index_phrases
         (the rows holding them are few where the rows holding its words may be 100,000:
-        migration 0005), and whether the pairs hold every word of the query."""
-        pairs, complete = required_pairs(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
+        migration 0005), whether the pairs hold every word of the query, and whether the
+        query is one phrase of two words."""
+        tsquery = self._scalar(f"SELECT {query_sql(self.collection)}::text")
+        pairs, complete = required_pairs(tsquery)
         groups = self.parsed.groups
         if not pairs and len(groups) == 1:
             # A typo's or a synonym's OR elsewhere in the query does not make its plain
@@ -911,9 +940,9 @@ class Search:
                 )
                 complete = False
         if not pairs:
-            return None, False
+            return None, False, False
         hashes = ", ".join(f"hashtext({self.params.add(pair, 'text')})" for pair in pairs)
-        return f"pairs @> ARRAY[{hashes}]", complete
+        return f"pairs @> ARRAY[{hashes}]", complete, complete and is_one_pair(tsquery)
 
     def _filter(self, flt: FieldFilter) -> str:
         spec = self.collection.fields[flt.field]
