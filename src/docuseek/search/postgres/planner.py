@@ -561,10 +561,14 @@ class Search:
         ]
         conditions: list[str] = []
         for taken, top in stages:
+            # A weight's tokens from its lowest level taken (impact_tokens goes up from there).
+            lowest: dict[str, int] = {}
+            for w, level in steps[:taken]:
+                lowest[w] = min(level, lowest.get(w, level))
             parts = []
             for word, word_in_top in zip(words, in_top, strict=True):
-                tokens = [t for w, level in steps[:taken] for t in impact_tokens(word, w, level)]
-                part = f"impacts && {self.params.add(sorted(set(tokens)), 'text[]')}"
+                tokens = [t for w, level in lowest.items() for t in impact_tokens(word, w, level)]
+                part = f"impacts && {self.params.add(sorted(tokens), 'text[]')}"
                 parts.append(f"({part} OR {word_in_top})" if top else part)
             conditions.append("(" + " AND ".join(parts) + ")")
         return conditions
