@@ -101,7 +101,7 @@ class _Params:
 LEVEL_PROBE_ROWS = 2_000
 # A row checked for a prefix costs about this many postings of the prefix read from the index
 # (_words_before_prefix).
-PREFIX_CHECK_COST = 10
+PREFIX_CHECK_COST = 5
 # A tier of words with alternatives is walked in id order only when the planner expects this
 # many times exact_limit rows (_tier_ids).
 ALTERNATIVES_SLACK = 5
