@@ -120,6 +120,30 @@ def test_a_word_once_in_the_title_ranks_above_it_repeated_in_the_body(
     assert hits[:7] == expected[:7]  # the seven repeating it in the title, ranked
 
 
+def test_several_words_once_in_the_title_rank_above_them_repeated_in_the_body(
+    service: Service, engine: Engine
+) -> None:
+    """Words held once have no impact tokens, so the ranked tier of several words would be
+    the rows repeating them, here in the body only, and the title matches, which ts_rank
+    puts first, would follow them in id order. The widest level together with the
+    top-field matches is few enough to rank (18 rows of exact_limit 25): the page is
+    ts_rank's own top."""
+    docs = [{"id": f"a{i:02d}", "title": "alpha beta", "body": "other"} for i in range(10)]
+    docs += [
+        {"id": f"r{i:02d}", "title": "other", "body": "alpha beta alpha beta gamma"}
+        for i in range(8)
+    ]
+    docs += [{"id": f"o{i:02d}", "title": "other", "body": "alpha then beta"} for i in range(40)]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    page = service.search("docs", q="alpha beta", limit=10, prefix="false")
+    assert page["ranking"] == "tiered"
+    expected = exact_top(engine, "alpha beta", 10)
+    assert all(i.startswith("a") for i in expected)  # the corpus does what it is built for
+    assert [h["id"] for h in page["hits"]] == expected
+
+
 @pytest.mark.parametrize("probe_rows", [planner.LEVEL_PROBE_ROWS, 3])
 def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, probe_rows: int

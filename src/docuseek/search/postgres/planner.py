@@ -571,6 +571,13 @@ class Search:
                 part = f"impacts && {self.params.add(sorted(tokens), 'text[]')}"
                 parts.append(f"({part} OR {word_in_top})" if top else part)
             conditions.append("(" + " AND ".join(parts) + ")")
+        if not self.one_word and not self.has_phrase and Layout(self.collection).top_fields:
+            # Several words: a word held once has no token, yet the query's words each once
+            # in a title outrank most repetitions in lower fields, and ts_rank ties them at
+            # its top. The widest level with every top-field match, when that is few
+            # enough to rank (bench/notes.md, 'Design decisions: several words' top-field
+            # matches ranked').
+            conditions.append(f"({conditions[-1]} OR tsv_top @@ {query_sql(self.collection)})")
         return conditions
 
     def _ranked_candidates(self, levels: list[str]) -> tuple[int, list[tuple[str, float]]]:
