@@ -193,6 +193,7 @@ class Search:
             self.all_match = self.match.replace(words, f"({words}) IS TRUE AND {first}", 1)
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
         self.one_word = False  # the query is one plain word (set by _impact_levels)
+        self.top_level = False  # its last level adds the top-field matches (_impact_levels)
         self.levels: list[str] | None = None  # _impact_levels, once computed
 
     def run(self) -> SearchResult:
@@ -571,7 +572,10 @@ class Search:
                 part = f"impacts && {self.params.add(sorted(tokens), 'text[]')}"
                 parts.append(f"({part} OR {word_in_top})" if top else part)
             conditions.append("(" + " AND ".join(parts) + ")")
-        if not self.one_word and not self.has_phrase and Layout(self.collection).top_fields:
+        self.top_level = (
+            not self.one_word and not self.has_phrase and bool(Layout(self.collection).top_fields)
+        )
+        if self.top_level:
             # Several words: a word held once has no token, yet the query's words each once
             # in a title outrank most repetitions in lower fields, and ts_rank ties them at
             # its top. The widest level with every top-field match, when that is few
@@ -613,12 +617,17 @@ class Search:
             # to, it is counted first, and then it is the one (bench/notes.md, 'Design
             # decisions: impact level sizes'). Its estimate falls short, never far over;
             # for the words of a phrase, which go together, too far short to go by.
-            widest = f"{self.live_filtered} AND {levels[high]}"
-            if not self.has_phrase and self._estimated_rows(widest) <= cap:
-                if size(high) <= cap:
+            # The last level of several words adds the top-field matches: when the planner
+            # expects more than cap rows there, the widest level before it is tried next.
+            for _ in range(2 if self.top_level else 1):
+                widest = f"{self.live_filtered} AND {levels[high]}"
+                if self.has_phrase or self._estimated_rows(widest) > cap:
+                    if not self.top_level or high < len(levels) - 1:
+                        break
+                elif size(high) <= cap:
                     low = high
-                else:
-                    high -= 1
+                    break
+                high -= 1
             while low < high:
                 middle = (low + high + 1) // 2
                 low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
