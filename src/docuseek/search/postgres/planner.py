@@ -194,6 +194,9 @@ class Search:
         self.capped_count: int | None = None  # matches counted up to exact_limit + 1
         self.one_word = False  # the query is one plain word (set by _impact_levels)
         self.top_level = False  # its last level adds the top-field matches (_impact_levels)
+        # The first impact level holding every top-field match (_impact_levels): from there
+        # on the top tier is empty.
+        self.top_from_level: int | None = None
         self.levels: list[str] | None = None  # _impact_levels, once computed
 
     def run(self) -> SearchResult:
@@ -493,7 +496,10 @@ class Search:
                     first = self.words_first.format(column="tsv_top")
                     top_words = f"({top_match}) IS TRUE AND {first}"
                 top = self.match.replace(self.words_match.format(column="tsv"), top_words, 1)
-            tiers.append((1, top + skip))
+            # A ranked tier from a level holding every top-field match leaves none to walk
+            # (a walk finding nothing would read the whole table).
+            if self.top_from_level is None or level < self.top_from_level:
+                tiers.append((1, top + skip))
             tiers.append((0, f"{self.match} AND NOT coalesce({top_match}, false){skip}"))
         else:
             tiers.append((0, self.match + skip))
@@ -554,6 +560,7 @@ class Search:
         # their throughput (bench/notes.md, 'Design decisions: impact level sizes').
         has_top = self.one_word and bool(Layout(self.collection).top_fields)
         if has_top:
+            self.top_from_level = len(stages)
             stages.append((len(IMPACT_LEVELS), True))
         stages += [(i + 1, has_top) for i in range(len(IMPACT_LEVELS), len(steps))]
         in_top = [
@@ -572,8 +579,14 @@ class Search:
                 part = f"impacts && {self.params.add(sorted(tokens), 'text[]')}"
                 parts.append(f"({part} OR {word_in_top})" if top else part)
             conditions.append("(" + " AND ".join(parts) + ")")
+        # Not for phrases, whose levels are wide, nor a prefix being typed, whose top-field
+        # matches the index finds by reading every posting of the words it begins
+        # (bench/notes.md, 'Design decisions: several words' top-field matches ranked').
         self.top_level = (
-            not self.one_word and not self.has_phrase and bool(Layout(self.collection).top_fields)
+            not self.one_word
+            and not self.has_phrase
+            and not any(t.prefix for t in self.parsed.terms)
+            and bool(Layout(self.collection).top_fields)
         )
         if self.top_level:
             # Several words: a word held once has no token, yet the query's words each once
@@ -581,6 +594,7 @@ class Search:
             # its top. The widest level with every top-field match, when that is few
             # enough to rank (bench/notes.md, 'Design decisions: several words' top-field
             # matches ranked').
+            self.top_from_level = len(conditions)
             conditions.append(f"({conditions[-1]} OR tsv_top @@ {query_sql(self.collection)})")
         return conditions
 
