@@ -16,6 +16,7 @@ from docuseek import collections
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend, planner
 from docuseek.search.postgres.layout import table_name
+from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
 FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
@@ -56,20 +57,6 @@ def corpus(service: Service, engine: Engine) -> list[dict[str, Any]]:
     with engine.begin() as conn:  # the planner's estimates decide the way
         conn.execute(text(f"ANALYZE {table_name(collection, collection.generation)}"))
     return docs
-
-
-def all_hits(service: Service, **params: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    ids: list[str] = []
-    pages: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(100):
-        page = service.search("docs", limit=7, **params, **({"cursor": cursor} if cursor else {}))
-        pages.append(page)
-        ids += [h["id"] for h in page["hits"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
-    return ids, pages
 
 
 def matching(docs: list[dict[str, Any]], words: list[str], without: str = "") -> list[str]:
@@ -117,7 +104,7 @@ def test_a_prefix_finds_the_same_matches_either_way(
     for cost in (0, math.inf):  # through the other words wherever possible, and never
         monkeypatch.setattr(planner, "PREFIX_CHECK_COST", cost)
         chosen.clear()
-        ids, pages = all_hits(service, **params)
+        ids, pages = page_all(service, **params)
         answers[cost] = (ids, pages[0]["total"], [h["id"] for h in pages[0]["hits"]])
         assert len(ids) == len(set(ids))
         assert sorted(ids) == matching(corpus, words, without)
