@@ -61,16 +61,27 @@ def corpus(service: Service) -> list[dict[str, Any]]:
     return docs
 
 
-def exact_top(engine: Engine, q: str, n: int) -> list[str]:
-    """The exact ts_rank order over every match, as the issue defines the target."""
+def exact_ranked(engine: Engine, q: str, n: int) -> list[tuple[str, float]]:
+    """The exact ts_rank order over every match, with the scores."""
     collection = collections.load_cached(engine, "docs")
     table = table_name(collection, collection.generation)
+    rank = "ts_rank(tsv, websearch_to_tsquery('english', :q), 32)"
     sql = (
-        f"SELECT id FROM {table} WHERE live AND tsv @@ websearch_to_tsquery('english', :q)"
-        " ORDER BY ts_rank(tsv, websearch_to_tsquery('english', :q), 32) DESC, id LIMIT :n"
+        f"SELECT id, {rank} FROM {table} WHERE live AND tsv @@ websearch_to_tsquery('english',"
+        f" :q) ORDER BY {rank} DESC, id LIMIT :n"
     )
     with engine.connect() as conn:
-        return [row[0] for row in conn.execute(text(sql), {"q": q, "n": n})]
+        return [(row[0], float(row[1])) for row in conn.execute(text(sql), {"q": q, "n": n})]
+
+
+def exact_top(engine: Engine, q: str, n: int) -> list[str]:
+    """The exact ts_rank order over every match, as the issue defines the target."""
+    return [doc_id for doc_id, _ in exact_ranked(engine, q, n)]
+
+
+def cursor_values(cursor: str) -> list[Any]:
+    values: list[Any] = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["v"]
+    return values
 
 
 def page_all(service: Service, **params: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -195,6 +206,33 @@ def test_paging_a_broad_query_returns_every_match_once(
     assert sorted(ids) == sorted(matching)
     # A document repeating the words in the title (the highest ids) comes first.
     assert int(ids[0][1:]) >= 60
+
+
+@pytest.mark.parametrize("phrase_rows", [planner.PHRASE_RANKED_ROWS, 6])
+def test_a_phrases_ranked_tier_is_capped_and_paging_still_returns_every_match_once(
+    service: Service,
+    engine: Engine,
+    corpus: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    phrase_rows: int,
+) -> None:
+    """A phrase's ranked tier holds at most PHRASE_RANKED_ROWS rows (here 6 of the 20
+    documents repeating the phrase, or all of them): the first page is as good as ts_rank's
+    exact top all the same, and the rest of the matches follow, each once."""
+    monkeypatch.setattr(planner, "PHRASE_RANKED_ROWS", phrase_rows)
+    q = '"alpha beta"'
+    ids, pages = page_all(service, q=q, limit=4)
+    assert all(p["ranking"] == "tiered" for p in pages)
+    matching = [d["id"] for d in corpus if "alpha beta" in d["title"] + " " + d["body"]]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(matching)
+    # ts_rank ties most of them (it hardly counts a phrase's repetitions): the first page
+    # scores as the exact top does, though ties may be others than the lowest ids.
+    fourth = exact_ranked(engine, q, 4)[-1][1]
+    assert all(h["score"] >= fourth - 1e-6 for h in pages[0]["hits"])
+    # The cursor after the second page (8 rows) is still in the ranked tier only when the
+    # tier may hold more than 6 rows.
+    tier = cursor_values(pages[1]["next_cursor"])[1]
+    assert (tier == planner.RANKED_TIER) == (phrase_rows > 8)
 
 
 def test_a_broad_query_cursor_is_stable_under_concurrent_writes(

@@ -105,6 +105,9 @@ PREFIX_CHECK_COST = 5
 # A tier of words with alternatives is walked in id order only when the planner expects this
 # many times exact_limit rows (_tier_ids).
 ALTERNATIVES_SLACK = 5
+# A query with a phrase ranks at most this many rows first: its words go together, so the
+# rows repeating them most already hold ts_rank's top (_ranked_candidates).
+PHRASE_RANKED_ROWS = 200
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -605,16 +608,20 @@ class Search:
         One plain word: the strictest level holding a page of rows; every row below it scores
         less, so the page is ts_rank's own. Otherwise ts_rank rewards the words' proximity
         and saturates (many rows tie at its top, in id order), so the ranked tier is the
-        widest level of at most exact_limit rows. Levels are sized by their tokens and
-        filters alone (an upper bound: the words are checked once, when ranking)."""
+        widest level of at most exact_limit rows (PHRASE_RANKED_ROWS for a query with a
+        phrase: bench/notes.md, 'Design decisions: a phrase's ranked tier'). Levels are
+        sized by their tokens and filters alone (an upper bound: the words are checked
+        once, when ranking)."""
         if not levels:
             return -1, []
         limit, cap = self.query.limit + 1, self.exact_limit
+        if self.has_phrase:
+            cap = min(cap, PHRASE_RANKED_ROWS)
         sizes: dict[int, int] = {-1: 0}  # level -> rows, counted up to cap + 1
 
         def size(i: int) -> int:
             if i not in sizes:
-                sizes[i] = self._level_size(levels, i)
+                sizes[i] = self._level_size(levels, i, cap)
             return sizes[i]
 
         chosen = -1
@@ -661,8 +668,8 @@ class Search:
         )
         return chosen, [(str(r[0]), float(r[1])) for r in self._rows(sql)]
 
-    def _level_size(self, levels: list[str], i: int) -> int:
-        """The rows of impact level i that meet the filters, counted up to exact_limit + 1.
+    def _level_size(self, levels: list[str], i: int, cap: int) -> int:
+        """The rows of impact level i that meet the filters, counted up to cap + 1.
 
         With filters, a level's rows are first read from the impact index alone and the
         filters checked on each: the planner, misjudging how few rows a level holds,
@@ -679,9 +686,9 @@ class Search:
             hits, seen = self._rows(sql)[0]
             if int(seen) < LEVEL_PROBE_ROWS:
                 self.few_level_rows = max(self.few_level_rows, i)
-                return min(int(hits), self.exact_limit + 1)
+                return min(int(hits), cap + 1)
             self.many_level_rows = i
-        return self._count_where(f"{self.live_filtered} AND {levels[i]}")
+        return self._count_where(f"{self.live_filtered} AND {levels[i]}", cap)
 
     def _candidate_page(self, condition: str, score: Any, last_id: Any) -> list[tuple[str, float]]:
         """The ranked tier's rows after (score, last_id), up to a page of them."""
@@ -866,9 +873,10 @@ class Search:
         plan = self._scalar(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.table} WHERE {where}")
         return float(plan[0]["Plan"]["Plan Rows"])
 
-    def _count_where(self, where: str) -> int:
-        """Rows meeting `where`, counted up to exact_limit + 1: cheap whatever the total."""
-        limit = self.exact_limit
+    def _count_where(self, where: str, limit: int | None = None) -> int:
+        """Rows meeting `where`, counted up to `limit` (exact_limit by default) + 1: cheap
+        whatever the total."""
+        limit = self.exact_limit if limit is None else limit
         return int(
             self._scalar(
                 f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}"
