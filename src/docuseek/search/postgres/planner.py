@@ -142,6 +142,8 @@ class Search:
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
         self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
+        self.pair_filter = ""  # the condition on a phrase's word pairs, when it has one
+        self.tsquery: str | None = None  # _tsquery
         # The query's words but the prefix being typed, against a tsvector column, when its
         # rows are to be checked for the prefix (_words_before_prefix).
         self.words_first: str | None = None
@@ -170,6 +172,7 @@ class Search:
             where.append(self.words_match.format(column="tsv"))
             if pair_filter:
                 where.append(pair_filter)
+                self.pair_filter = pair_filter
             else:
                 self._words_before_prefix(typo_lexemes, weights or "")
         filters = [self._filter(f) for f in query.filters]
@@ -443,14 +446,17 @@ class Search:
             f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
+        # The count's row also brings the parsed query, which a tiered search needs next.
         sql = (
             f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
             f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
-            f" NULL::real AS s1, NULL::text AS s2, n AS capped FROM n"
-            f" UNION ALL SELECT id, score, '{RANKED}', score, id, NULL FROM ({ranked}) r"
+            f" NULL::real AS s1, NULL::text AS s2, n AS capped,"
+            f" {query_sql(self.collection)}::text AS tsquery FROM n"
+            f" UNION ALL SELECT id, score, '{RANKED}', score, id, NULL, NULL FROM ({ranked}) r"
         )
         rows = self._page(sql, "s1 DESC, s2", page_score=False)
-        self.capped_count = next(int(r["capped"]) for r in rows if r["capped"] is not None)
+        count = next(r for r in rows if r["capped"] is not None)
+        self.capped_count, self.tsquery = int(count["capped"]), str(count["tsquery"])
         if self.capped_count > limit:
             return None
         return [r for r in rows if r["capped"] is None]
@@ -479,7 +485,7 @@ class Search:
                 raise InvalidCursor("cursor does not match this query's sort")
             ranked = []
             if int(after[1]) == RANKED_TIER and level >= 0:
-                ranked = self._candidate_page(levels[level], after[3], after[4])
+                ranked = self._candidate_page(level, after[3], after[4])
         picked += [(doc_id, RANKED_TIER, score) for doc_id, score in ranked]
         skip = ""  # the ranked tier's rows, left out of the tiers below
         if level >= 0:
@@ -549,7 +555,7 @@ class Search:
     def _impact_level_conditions(self) -> list[str]:
         if not self.has_q:
             return []
-        tsquery = self._scalar(f"SELECT {query_sql(self.collection)}::text")
+        tsquery = self._tsquery()
         words = required_lexemes(tsquery)
         if not words:
             return []
@@ -655,15 +661,9 @@ class Search:
             chosen = low
         if size(chosen) == 0:
             return -1, []
-        # `IS TRUE` keeps the planner from reading the query words' long posting lists:
-        # the impact tokens pick the rows, the words are only checked on them.
-        words = self.words_match.format(column="tsv")
-        match = self.match.replace(words, f"({words}) IS TRUE", 1)
-        if self.filters and chosen <= self.few_level_rows:  # as in _level_size
-            match = match.replace(self.filters, f"({self.filters}) IS TRUE", 1)
         sql = (
             f"WITH c AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
-            f" WHERE {match} AND {levels[chosen]})"
+            f" WHERE {self._checked_on_level(chosen)} AND {levels[chosen]})"
             f" SELECT id, {self._rank('tsv')} AS score FROM c ORDER BY score DESC, id LIMIT {limit}"
         )
         return chosen, [(str(r[0]), float(r[1])) for r in self._rows(sql)]
@@ -690,12 +690,27 @@ class Search:
             self.many_level_rows = i
         return self._count_where(f"{self.live_filtered} AND {levels[i]}", cap)
 
-    def _candidate_page(self, condition: str, score: Any, last_id: Any) -> list[tuple[str, float]]:
+    def _checked_on_level(self, level: int) -> str:
+        """The match, for the rows of impact level `level`: `IS TRUE` keeps the planner
+        from reading the query words' long posting lists, and a phrase's word pair's, as
+        it would to intersect them with the level's few rows; the impact tokens pick the
+        rows, the rest is only checked on them. So are the filters on a level known to
+        hold few rows (_level_size)."""
+        words = self.words_match.format(column="tsv")
+        match = self.match.replace(words, f"({words}) IS TRUE", 1)
+        if self.pair_filter:
+            match = match.replace(self.pair_filter, f"({self.pair_filter}) IS TRUE", 1)
+        if self.filters and level <= self.few_level_rows:
+            match = match.replace(self.filters, f"({self.filters}) IS TRUE", 1)
+        return match
+
+    def _candidate_page(self, level: int, score: Any, last_id: Any) -> list[tuple[str, float]]:
         """The ranked tier's rows after (score, last_id), up to a page of them."""
         s, i = self.params.add(score, "real"), self.params.add(last_id, "text")
         sql = (
             f"SELECT id, score FROM (SELECT id, {self._rank()} AS score FROM {self.table}"
-            f" WHERE {self.match} AND {condition} OFFSET 0) m"
+            f" WHERE {self._checked_on_level(level)} AND {self._impact_levels()[level]}"
+            " OFFSET 0) m"
             f" WHERE score < {s} OR (score = {s} AND id > {i})"
             f" ORDER BY score DESC, id LIMIT {self.query.limit + 1}"
         )
@@ -962,12 +977,18 @@ class Search:
 
     # -- pieces ----------------------------------------------------------------------------
 
+    def _tsquery(self) -> str:
+        """The query as PostgreSQL parsed it (its tsquery's text), asked for once."""
+        if self.tsquery is None:
+            self.tsquery = str(self._scalar(f"SELECT {query_sql(self.collection)}::text"))
+        return self.tsquery
+
     def _pair_filter(self) -> tuple[str | None, bool, bool]:
         """The condition on a phrase's word pairs, for a collection with index_phrases
         (the rows holding them are few where the rows holding its words may be 100,000:
         migration 0005), whether the pairs hold every word of the query, and whether the
         query is one phrase of two words."""
-        tsquery = self._scalar(f"SELECT {query_sql(self.collection)}::text")
+        tsquery = self._tsquery()
         pairs, complete = required_pairs(tsquery)
         groups = self.parsed.groups
         if not pairs and len(groups) == 1:
