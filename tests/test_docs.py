@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docuseek.cli import settings_markdown
+from docuseek.search.postgres.planner import PHRASE_RANKED_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +25,8 @@ def test_readme_opens_with_the_two_commands() -> None:
     ]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_states_the_bound_of_a_phrases_ranked_tier() -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"up to {PHRASE_RANKED_ROWS} for a query with a phrase" in readme
