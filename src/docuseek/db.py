@@ -57,6 +57,7 @@ def make_read_engine(engine: Engine, pool_size: int = 10) -> Engine:
         isolation_level="AUTOCOMMIT",
     )
     event.listen(read_engine, "connect", _parse_json_fast)
+    event.listen(read_engine, "connect", _no_jit)
     return read_engine
 
 
@@ -93,6 +94,14 @@ def _parse_json_fast(dbapi_connection: Any, _: Any) -> None:
     """jsonb arrives parsed by pydantic-core's parser, a third of the standard library's
     time (see bench/notes.md, 'Design decisions: JSON by pydantic-core')."""
     set_json_loads(pydantic_core.from_json, dbapi_connection)
+
+
+def _no_jit(dbapi_connection: Any, _: Any) -> None:
+    """No JIT compilation for searches: where PostgreSQL has it (built with LLVM, as the
+    official images are; the embedded server is not), it compiles every run of a statement
+    it estimates dear, which costs a search's short statements more than it saves (see
+    bench/notes.md, 'Design decisions: no JIT for searches')."""
+    dbapi_connection.execute("SET jit = off")
 
 
 # Connection-level failures: the server is down, restarting, unreachable, or the pool had

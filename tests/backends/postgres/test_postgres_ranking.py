@@ -204,6 +204,9 @@ def test_searches_leave_no_transaction_or_setting_on_pooled_connections(
             )
         prepared = "SELECT count(*) FROM pg_prepared_statements"
         assert conn.execute(text(prepared)).scalar_one() == 0
+        # Nor JIT-compiled, which a PostgreSQL built with LLVM does (jit is on by default)
+        # for every run of a statement it estimates dear.
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"
         assert conn.connection.dbapi_connection.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]
 
 
