@@ -180,6 +180,66 @@ def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     assert [h["id"] for h in page["hits"]] == expected
 
 
+def test_a_filtered_one_word_walk_sizes_the_strictest_levels_in_one_statement(
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first weight's strictest levels hold few rows: their sizes under the filter come
+    from one read of the widest of them, not a count each, and pick the same ranked tier
+    as counting them one by one does."""
+    docs = [{"id": f"x{i:02d}", "body": "alpha " * 12, "kind": "x"} for i in range(10)]
+    docs += [{"id": f"y{i:02d}", "body": "alpha " * (2 + i // 3), "kind": "y"} for i in range(12)]
+    docs += [{"id": f"a{i:02d}", "body": "alpha once", "kind": "y"} for i in range(30)]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    counted: list[int] = []
+    level_size = planner.Search._level_size
+
+    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
+        counted.append(i)
+        return level_size(self, levels, i, cap)
+
+    monkeypatch.setattr(planner.Search, "_level_size", spy)
+    params = {"q": "alpha", "limit": 5, "filter": "kind:y", "prefix": "false"}
+    batched = [h["id"] for h in service.search("docs", **params)["hits"]]
+    assert counted and min(counted) > planner.LEVEL_BATCH_ENDS[0]
+    counted.clear()
+    monkeypatch.setattr(planner, "LEVEL_BATCH_ENDS", ())
+    one_by_one = [h["id"] for h in service.search("docs", **params)["hits"]]
+    assert min(counted) == 0
+    assert batched == one_by_one
+
+
+def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
+    service: Service, engine: Engine, corpus: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bisection for the widest level within exact_limit takes a level the planner
+    expects to hold more as too wide without counting its rows (the dearest count); it
+    counts the ones expected within the limit. The estimates are stood in for here, as a
+    small table's are whatever its statistics say."""
+    counted: list[int] = []
+    level_size = planner.Search._level_size
+
+    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
+        counted.append(i)
+        return level_size(self, levels, i, cap)
+
+    level_count: list[int] = []
+
+    def estimate(self: planner.Search, where: str) -> float:
+        """Over the cap from the middle level on, within it below."""
+        levels = self._impact_levels()
+        level_count.append(len(levels))
+        level = next(i for i, condition in enumerate(levels) if where.endswith(condition))
+        return 1e6 if level >= len(levels) // 2 else 1.0
+
+    monkeypatch.setattr(planner.Search, "_level_size", spy)
+    monkeypatch.setattr(planner.Search, "_estimated_rows", estimate)
+    page = service.search("docs", q="alpha beta", limit=10)
+    assert page["ranking"] == "tiered"
+    assert counted and all(i < level_count[0] // 2 for i in counted)
+
+
 @pytest.mark.parametrize(
     "params",
     [

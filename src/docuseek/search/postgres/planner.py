@@ -108,6 +108,9 @@ ALTERNATIVES_SLACK = 5
 # A query with a phrase ranks at most this many rows first: its words go together, so the
 # rows repeating them most already hold ts_rank's top (_ranked_candidates).
 PHRASE_RANKED_ROWS = 200
+# A filtered one-word walk counts the first weight's impact levels in batches ending at
+# these (_level_sizes_at_once): the strictest five, then the rest.
+LEVEL_BATCH_ENDS = (4, len(IMPACT_LEVELS) - 1)
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -630,9 +633,21 @@ class Search:
                 sizes[i] = self._level_size(levels, i, cap)
             return sizes[i]
 
+        def fits(i: int) -> bool:
+            # A level the planner expects to exceed cap does: for words apart from a
+            # phrase its estimate falls short, and counting a level of many rows is the
+            # dearest statement of the walk (bench/notes.md, 'Design decisions: impact
+            # level sizes').
+            expected = None
+            if i not in sizes and not self.has_phrase:
+                expected = self._estimated_rows(f"{self.live_filtered} AND {levels[i]}")
+            return (expected is None or expected <= cap) and size(i) <= cap
+
         chosen = -1
         if self.one_word:  # from the top: the level holding a page is usually near it
             for i in range(len(levels)):
+                if self.filters and i not in sizes:
+                    sizes.update(self._level_sizes_at_once(levels, i, cap))
                 if size(i) > cap:
                     break
                 chosen = i
@@ -657,7 +672,7 @@ class Search:
                 high -= 1
             while low < high:
                 middle = (low + high + 1) // 2
-                low, high = (middle, high) if size(middle) <= cap else (low, middle - 1)
+                low, high = (middle, high) if fits(middle) else (low, middle - 1)
             chosen = low
         if size(chosen) == 0:
             return -1, []
@@ -689,6 +704,31 @@ class Search:
                 return min(int(hits), cap + 1)
             self.many_level_rows = i
         return self._count_where(f"{self.live_filtered} AND {levels[i]}", cap)
+
+    def _level_sizes_at_once(self, levels: list[str], first: int, cap: int) -> dict[int, int]:
+        """One word under filters: the sizes of the levels of a batch from `first` (as
+        _level_size counts them), from one read of the widest one's rows, when it holds
+        fewer than LEVEL_PROBE_ROWS; otherwise none. The walk from the top would count
+        each level in a statement of its own, most of them holding no row of the filters
+        (bench/notes.md, 'Design decisions: impact level sizes')."""
+        last = next((b for b in LEVEL_BATCH_ENDS if b >= first), None)
+        if last is None or last <= first or last >= min(len(levels), self.many_level_rows):
+            return {}
+        # (Levels past the first weight's add the top-weight matches, read from another
+        # column: they are counted one at a time.)
+        counts = ", ".join(
+            f"count(*) FILTER (WHERE hit AND {levels[i]})" for i in range(first, last + 1)
+        )
+        sql = (
+            f"SELECT count(*), {counts} FROM (SELECT ({self.filters}) IS TRUE AS hit, impacts"
+            f" FROM {self.table} WHERE live AND {levels[last]} LIMIT {LEVEL_PROBE_ROWS}) AS w"
+        )
+        seen, *hits = self._rows(sql)[0]
+        if int(seen) >= LEVEL_PROBE_ROWS:
+            self.many_level_rows = last
+            return {}
+        self.few_level_rows = max(self.few_level_rows, last)
+        return {first + k: min(int(n), cap + 1) for k, n in enumerate(hits)}
 
     def _checked_on_level(self, level: int) -> str:
         """The match, for the rows of impact level `level`: `IS TRUE` keeps the planner
