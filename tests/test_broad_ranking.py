@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
 from docuseek import collections
-from docuseek.search.base import SearchBackend
+from docuseek.search.base import SearchBackend, SearchQuery
 from docuseek.search.postgres import PostgresBackend, planner
 from docuseek.search.postgres.layout import table_name
 from tests.helpers import Service
@@ -238,6 +240,32 @@ def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
     page = service.search("docs", q="alpha beta", limit=10)
     assert page["ranking"] == "tiered"
     assert counted and all(i < level_count[0] // 2 for i in counted)
+
+
+@pytest.mark.parametrize("q", ["alpha beta", "beta alpha", "alpha gamma"])
+def test_two_words_are_proven_broad_by_the_rows_holding_them_side_by_side(
+    service: Service, engine: Engine, corpus: list[dict[str, Any]], q: str
+) -> None:
+    """The first page's attempt first counts the rows holding the two words next to each
+    other, in either order, through the pair index: the rows it finds are exactly those,
+    as the index's own pairs are made (`alpha gamma` never stand together), and when they
+    are more than exact_limit the search is tiered as when every match was counted."""
+    collection = collections.load_cached(engine, "docs")
+    table = table_name(collection, collection.generation)
+    query = SearchQuery(q=q, limit=10, prefix=False, typo=False)
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        search = planner.Search(driver, collection, table, query, exact_limit=25)
+        proof = search._pair_proof()
+        sql = f"SELECT id FROM {table} WHERE {proof}"
+        found = {row[0] for row in driver.execute(sql, search.params.values)}
+    first, second = q.split()
+    together = re.compile(rf"\b({first} {second}|{second} {first})\b")
+    assert found == {d["id"] for d in corpus if together.search(f"{d['title']} {d['body']}")}
+    page = service.search("docs", q=q, limit=10, prefix="false")
+    assert (len(found) > 25) == (page["total_relation"] == "gte")
+    assert page["ranking"] == ("tiered" if len(found) > 25 else "exact")
 
 
 @pytest.mark.parametrize(

@@ -445,13 +445,28 @@ class Search:
         # which costs a key lookup per candidate (bench/notes.md, 'Design decisions: ranked
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.all_match} LIMIT {limit + 1}"
+        proven, counted = "", "count(*)"
+        proof = self._pair_proof()
+        if proof:
+            # Rows holding the two words side by side, checked for the whole match, are
+            # matches: more than exact_limit of them spare the reading of the words' posting
+            # lists, which the candidates' scan does not start.
+            proven = (
+                f"p AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 FROM {self.table}"
+                f" WHERE {proof} LIMIT {limit + 1}) AS m), "
+            )
+            candidates = (
+                f"SELECT id, tsv FROM {self.table} WHERE (SELECT n FROM p) <= {limit}"
+                f" AND {self.all_match} LIMIT {limit + 1}"
+            )
+            counted = "greatest(count(*), (SELECT n FROM p))"
         ranked = (
             f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
         # The count's row also brings the parsed query, which a tiered search needs next.
         sql = (
-            f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
+            f"WITH {proven}c AS MATERIALIZED ({candidates}), n AS (SELECT {counted} AS n FROM c)"
             f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
             f" NULL::real AS s1, NULL::text AS s2, n AS capped,"
             f" {query_sql(self.collection)}::text AS tsquery FROM n"
@@ -463,6 +478,36 @@ class Search:
         if self.capped_count > limit:
             return None
         return [r for r in rows if r["capped"] is None]
+
+    def _pair_proof(self) -> str:
+        """For a query of two plain words (in a collection with index_phrases, without
+        filters): its match on the rows holding the words side by side, in either order,
+        found through their pairs; "" for other queries. Two common words are a long read
+        of both posting lists, where the rows holding them side by side are often more
+        than exact_limit (bench/notes.md, 'Design decisions: two words proven broad by
+        their pairs')."""
+        # Not with a prefix being typed: the rows of the pair would each be checked for it,
+        # and may be many more than its matches.
+        terms = self.parsed.terms
+        if (
+            not self.collection.index_phrases
+            or self.filters
+            or len(self.parsed.groups) != 1
+            or len(terms) != 2
+            or any(t.word is None or t.negated or t.prefix for t in terms)
+        ):
+            return ""
+        words = self.params.add(" ".join(t.text for t in terms))
+        lexemes = f"tsvector_to_array(to_tsvector('{ts_config(self.collection)}', {words}))"
+        # Both orders' hashes, as word_pairs makes them; none unless the words stem to two
+        # lexemes (a stop word leaves one).
+        pairs = (
+            "(SELECT ARRAY[hashtext(l[1] || ' ' || l[2]), hashtext(l[2] || ' ' || l[1])]"
+            f" FROM (SELECT {lexemes} AS l) AS x WHERE cardinality(l) = 2)"
+        )
+        words_match = self.words_match.format(column="tsv")
+        checked = self.match.replace(words_match, f"({words_match}) IS TRUE", 1)
+        return f"pairs && {pairs} AND {checked}"
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
