@@ -242,6 +242,36 @@ def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
     assert counted and all(i < level_count[0] // 2 for i in counted)
 
 
+def test_several_words_widest_level_within_the_cap_is_counted_and_ranked_at_once(
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the planner expects the widest level to fit the cap (stood in for here, as a
+    small table's estimates are whatever its statistics say), one statement counts it and
+    ranks it: no count of its own, and the page is still ts_rank's exact top. The widest
+    level holds the 12 documents repeating both words, of 42 matches."""
+    docs = [
+        {"id": f"r{i:02d}", "title": "other", "body": "alpha beta " * (2 + i % 4)}
+        for i in range(12)
+    ]
+    docs += [{"id": f"o{i:02d}", "title": "other", "body": "alpha and beta"} for i in range(30)]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    counted: list[int] = []
+    level_size = planner.Search._level_size
+
+    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
+        counted.append(i)
+        return level_size(self, levels, i, cap)
+
+    monkeypatch.setattr(planner.Search, "_level_size", spy)
+    monkeypatch.setattr(planner.Search, "_estimated_rows", lambda self, where: 1.0)
+    page = service.search("docs", q="alpha beta", limit=10, prefix="false")
+    assert page["ranking"] == "tiered"
+    assert [h["id"] for h in page["hits"]] == exact_top(engine, "alpha beta", 10)
+    assert counted == []
+
+
 @pytest.mark.parametrize("q", ["alpha beta", "beta alpha", "alpha gamma"])
 def test_two_words_are_proven_broad_by_the_rows_holding_them_side_by_side(
     service: Service, engine: Engine, corpus: list[dict[str, Any]], q: str

@@ -711,6 +711,12 @@ class Search:
                 if self.has_phrase or self._estimated_rows(widest) > cap:
                     if not self.top_level or high < len(levels) - 1:
                         break
+                elif not self.filters:
+                    # Counted and ranked in one statement, which builds the level's bitmap
+                    # once: it is nearly always the one.
+                    sizes[high], ranked = self._count_and_rank_level(levels, high, cap)
+                    if sizes[high] <= cap:
+                        return (high, ranked) if sizes[high] else (-1, [])
                 elif size(high) <= cap:
                     low = high
                     break
@@ -727,6 +733,24 @@ class Search:
             f" SELECT id, {self._rank('tsv')} AS score FROM c ORDER BY score DESC, id LIMIT {limit}"
         )
         return chosen, [(str(r[0]), float(r[1])) for r in self._rows(sql)]
+
+    def _count_and_rank_level(
+        self, levels: list[str], level: int, cap: int
+    ) -> tuple[int, list[tuple[str, float]]]:
+        """The rows of an impact level counted up to cap + 1 (as _level_size does without
+        filters) and, when they are no more than cap, its first page ranked by ts_rank (as
+        _ranked_candidates does); the count alone otherwise."""
+        sql = (
+            f"WITH c AS MATERIALIZED (SELECT id, tsv, ({self._checked_on_level(level)}) AS ok"
+            f" FROM {self.table} WHERE {self.live_filtered} AND {levels[level]}"
+            f" LIMIT {cap + 1}), n AS (SELECT count(*) AS n FROM c)"
+            " SELECT NULL::text AS id, NULL::real AS score, n FROM n UNION ALL"
+            f" (SELECT id, {self._rank('tsv')}, NULL FROM c WHERE ok AND (SELECT n FROM n) <= {cap}"
+            f" ORDER BY 2 DESC, id LIMIT {self.query.limit + 1})"
+        )
+        rows = self._rows(sql)
+        count = next(int(r[2]) for r in rows if r[2] is not None)
+        return count, [(str(r[0]), float(r[1])) for r in rows if r[2] is None]
 
     def _level_size(self, levels: list[str], i: int, cap: int) -> int:
         """The rows of impact level i that meet the filters, counted up to cap + 1.
