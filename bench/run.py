@@ -3,8 +3,9 @@
 Order (all in one run, so the engines share the machine's state):
 1. corpus (real Debian records, or the synthetic N-document corpus);
 2. ingest at batch sizes 1, 100, 1000, alternating raw engine and Docuseek;
-   then VACUUM (ANALYZE) of both PostgreSQL databases, so that no search window shares
-   the cores with autovacuum working through the fresh tables;
+   then VACUUM (ANALYZE) of both PostgreSQL databases and a CHECKPOINT, so that no
+   search window shares the cores with autovacuum working through the fresh tables or
+   the checkpointer writing them out;
 3. index size on disk; hit-set agreement between Docuseek and the raw engine;
 4. the peers (SQLite FTS5, Tantivy) load the same documents;
 5. search latency per query class x concurrency for Docuseek (HTTP), the raw
@@ -543,12 +544,12 @@ class Run:
 
     def vacuum(self, pg: servers.Postgres, raw: Raw) -> None:
         """VACUUM (ANALYZE) both sides' databases once the loads are done (the raw one
-        only when it holds the raw table), so no search window shares the cores with
-        autovacuum's work on the fresh tables."""
+        only when it holds the raw table), and a CHECKPOINT, so no search window shares
+        the cores with autovacuum's work on the fresh tables or the checkpointer's."""
         names = ["docuseek"] + (["raw"] if isinstance(raw, RawPostgres) else [])
         seconds = pg.vacuum_analyze(names)
         self.result["vacuum_s"] = round(seconds, 1)
-        self.log(f"VACUUM (ANALYZE) {', '.join(names)}: {seconds:.1f} s")
+        self.log(f"VACUUM (ANALYZE) {', '.join(names)} and CHECKPOINT: {seconds:.1f} s")
 
     def quiesce(self, what: str) -> None:
         """Before a measurement: wait until PostgreSQL runs no statement left over from the
