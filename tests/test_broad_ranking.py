@@ -81,6 +81,21 @@ def exact_top(engine: Engine, q: str, n: int) -> list[str]:
     return [doc_id for doc_id, _ in exact_ranked(engine, q, n)]
 
 
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The impact levels a search sizes with a statement of their own (_level_size), in
+    the order it does."""
+    levels_counted: list[int] = []
+    level_size = planner.Search._level_size
+
+    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
+        levels_counted.append(i)
+        return level_size(self, levels, i, cap)
+
+    monkeypatch.setattr(planner.Search, "_level_size", spy)
+    return levels_counted
+
+
 def cursor_values(cursor: str) -> list[Any]:
     values: list[Any] = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["v"]
     return values
@@ -157,6 +172,18 @@ def test_several_words_once_in_the_title_rank_above_them_repeated_in_the_body(
     assert [h["id"] for h in page["hits"]] == expected
 
 
+def filtered_corpus(service: Service) -> list[dict[str, Any]]:
+    """`alpha` repeated most in the `x` documents, which a filter on kind `y` leaves out."""
+    docs = [{"id": f"x{i:02d}", "body": "alpha " * 12, "kind": "x"} for i in range(10)]
+    # Two to five times: impact levels below the `x` documents' (six and more).
+    docs += [{"id": f"y{i:02d}", "body": "alpha " * (2 + i // 3), "kind": "y"} for i in range(12)]
+    docs += [{"id": f"a{i:02d}", "body": "alpha once", "kind": "y"} for i in range(30)]
+    service.create_collection("docs", FIELDS)
+    service.add("docs", docs)
+    service.drain()
+    return docs
+
+
 @pytest.mark.parametrize("probe_rows", [planner.LEVEL_PROBE_ROWS, 3])
 def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, probe_rows: int
@@ -167,13 +194,7 @@ def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     a page would be the `x` documents', which the filter leaves out, and the page would
     come from the `a` documents in id order."""
     monkeypatch.setattr(planner, "LEVEL_PROBE_ROWS", probe_rows)
-    docs = [{"id": f"x{i:02d}", "body": "alpha " * 12, "kind": "x"} for i in range(10)]
-    # Two to five times: impact levels below the `x` documents' (six and more).
-    docs += [{"id": f"y{i:02d}", "body": "alpha " * (2 + i // 3), "kind": "y"} for i in range(12)]
-    docs += [{"id": f"a{i:02d}", "body": "alpha once", "kind": "y"} for i in range(30)]
-    service.create_collection("docs", FIELDS)
-    service.add("docs", docs)
-    service.drain()
+    docs = filtered_corpus(service)
     page = service.search("docs", q="alpha", limit=5, filter="kind:y", prefix="false")
     assert page["ranking"] == "tiered"
     kinds = {d["id"]: d["kind"] for d in docs}
@@ -183,25 +204,12 @@ def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
 
 
 def test_a_filtered_one_word_walk_sizes_the_strictest_levels_in_one_statement(
-    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, counted: list[int]
 ) -> None:
     """The first weight's strictest levels hold few rows: their sizes under the filter come
     from one read of the widest of them, not a count each, and pick the same ranked tier
     as counting them one by one does."""
-    docs = [{"id": f"x{i:02d}", "body": "alpha " * 12, "kind": "x"} for i in range(10)]
-    docs += [{"id": f"y{i:02d}", "body": "alpha " * (2 + i // 3), "kind": "y"} for i in range(12)]
-    docs += [{"id": f"a{i:02d}", "body": "alpha once", "kind": "y"} for i in range(30)]
-    service.create_collection("docs", FIELDS)
-    service.add("docs", docs)
-    service.drain()
-    counted: list[int] = []
-    level_size = planner.Search._level_size
-
-    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
-        counted.append(i)
-        return level_size(self, levels, i, cap)
-
-    monkeypatch.setattr(planner.Search, "_level_size", spy)
+    filtered_corpus(service)
     params = {"q": "alpha", "limit": 5, "filter": "kind:y", "prefix": "false"}
     batched = [h["id"] for h in service.search("docs", **params)["hits"]]
     assert counted and min(counted) > planner.LEVEL_BATCH_ENDS[0]
@@ -213,19 +221,15 @@ def test_a_filtered_one_word_walk_sizes_the_strictest_levels_in_one_statement(
 
 
 def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
-    service: Service, engine: Engine, corpus: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    service: Service,
+    corpus: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    counted: list[int],
 ) -> None:
     """The bisection for the widest level within exact_limit takes a level the planner
     expects to hold more as too wide without counting its rows (the dearest count); it
     counts the ones expected within the limit. The estimates are stood in for here, as a
     small table's are whatever its statistics say."""
-    counted: list[int] = []
-    level_size = planner.Search._level_size
-
-    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
-        counted.append(i)
-        return level_size(self, levels, i, cap)
-
     level_count: list[int] = []
 
     def estimate(self: planner.Search, where: str) -> float:
@@ -235,7 +239,6 @@ def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
         level = next(i for i, condition in enumerate(levels) if where.endswith(condition))
         return 1e6 if level >= len(levels) // 2 else 1.0
 
-    monkeypatch.setattr(planner.Search, "_level_size", spy)
     monkeypatch.setattr(planner.Search, "_estimated_rows", estimate)
     page = service.search("docs", q="alpha beta", limit=10)
     assert page["ranking"] == "tiered"
@@ -243,7 +246,7 @@ def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
 
 
 def test_several_words_widest_level_within_the_cap_is_counted_and_ranked_at_once(
-    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, counted: list[int]
 ) -> None:
     """When the planner expects the widest level to fit the cap (stood in for here, as a
     small table's estimates are whatever its statistics say), one statement counts it and
@@ -257,14 +260,6 @@ def test_several_words_widest_level_within_the_cap_is_counted_and_ranked_at_once
     service.create_collection("docs", FIELDS)
     service.add("docs", docs)
     service.drain()
-    counted: list[int] = []
-    level_size = planner.Search._level_size
-
-    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> int:
-        counted.append(i)
-        return level_size(self, levels, i, cap)
-
-    monkeypatch.setattr(planner.Search, "_level_size", spy)
     monkeypatch.setattr(planner.Search, "_estimated_rows", lambda self, where: 1.0)
     page = service.search("docs", q="alpha beta", limit=10, prefix="false")
     assert page["ranking"] == "tiered"
