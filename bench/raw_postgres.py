@@ -183,6 +183,26 @@ class RawPostgres:
         row = self.conn().execute(sql, {"ids": list(ids), "q": query["q"], **fparams})
         return int(scalar(row.fetchone()))
 
+    def members_by_parts(self, query: dict[str, Any], ids: Sequence[str]) -> int:
+        """How many of ids match the query when the separators PostgreSQL's parser keeps
+        inside one token (`/`, `.`, `@`) are read as spaces, as Docuseek indexes a
+        document (migration 0009's `split_joined`): its matches through the parts of a
+        joined word, which the raw tsvector keeps whole (`System.Runtime library` for
+        the phrase "runtime library")."""
+        if not ids:
+            return 0
+        tsv = TSV.format(row="")
+        for name in ("description", "long_description"):
+            whole = f"coalesce({name}, '')"
+            tsv = tsv.replace(whole, f"translate({whole}, '/.@', '   ')")
+        fsql, fparams = _filter_sql(query.get("filter"))
+        sql = (
+            f"SELECT count(*) FROM raw_docs WHERE id = ANY(%(ids)s)"
+            f" AND ({tsv}) @@ websearch_to_tsquery('english', %(q)s) {fsql}"
+        )
+        row = self.conn().execute(sql, {"ids": list(ids), "q": query["q"], **fparams})
+        return int(scalar(row.fetchone()))
+
     def reset(self) -> None:
         with psycopg.connect(self.uri, autocommit=True) as c:
             c.execute(DDL)

@@ -327,6 +327,13 @@ def agreement_line(ag: dict[str, Any]) -> str:
                 if ag["tiered_ids_all_match"]
                 else ", SOME RETURNED IDS DO NOT MATCH"
             )
+            by_parts = ag.get("tiered_ids_matching_by_parts", 0)
+            if by_parts:
+                line += (
+                    f" ({by_parts} only through the parts of a joined word, such as"
+                    " `System.Runtime`, which Docuseek indexes and the raw tsvector keeps"
+                    " whole)"
+                )
         line += (
             f"; overlap with the exact top 10: mean Jaccard "
             f"{ag.get('tiered_mean_top10_jaccard', 0):.2f} (not a target: the order differs "

@@ -453,6 +453,8 @@ class Run:
             row = agreement_row(q, a, b, self.o.exact_limit if tiering else None)
             if row["tiered"] and not self.raw_dropped and hasattr(raw, "members"):
                 row["ids_matching"] = raw.members(q, a["ids"])
+                if row["ids_matching"] < len(a["ids"]) and hasattr(raw, "members_by_parts"):
+                    row["ids_matching_by_parts"] = raw.members_by_parts(q, a["ids"])
             out.append(row)
         ag = summarize_agreement(out)
         self.result["agreement"] = ag
@@ -642,8 +644,15 @@ def summarize_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ) / len(tiered)
         ag["tiered_mean_top10_jaccard"] = sum(x["jaccard"] for x in tiered) / len(tiered)
         if all("ids_matching" in x for x in tiered):
+            # A document matching through the parts of a joined word is a match by
+            # Docuseek's tokenization, which the raw tsvector does not have.
+            by_parts = [x for x in tiered if x["ids_matching"] < len(x["docuseek_ids"])]
             ag["tiered_ids_all_match"] = all(
-                x["ids_matching"] == len(x["docuseek_ids"]) for x in tiered
+                x.get("ids_matching_by_parts") == len(x["docuseek_ids"]) for x in by_parts
+            )
+            ag["tiered_ids_matching_by_parts"] = sum(
+                x.get("ids_matching_by_parts", x["ids_matching"]) - x["ids_matching"]
+                for x in by_parts
             )
     return ag
 
