@@ -46,6 +46,14 @@ if ! docker_cli info >/dev/null 2>&1; then
     if pgrep -x dockerd >/dev/null 2>&1; then
         log "dockerd is running but not answering yet"
     else
+        # A dockerd that died without cleaning up (a machine restart) leaves its pid file,
+        # and a new one refuses to start while it is there.
+        pidfile=/var/run/docker.pid
+        if [ -f "$pidfile" ] \
+            && [ "$(cat "/proc/$(cat "$pidfile" 2>/dev/null)/comm" 2>/dev/null)" != dockerd ]; then
+            log "removing the stale $pidfile of a dockerd that is no longer running"
+            rm -f "$pidfile"
+        fi
         log "starting dockerd (log: /var/log/docuseek-dockerd.log)"
         # setsid: the engine outlives this script and the shell that ran it.
         # 9>&-: the engine must not keep holding this script's lock.
