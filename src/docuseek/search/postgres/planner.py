@@ -505,9 +505,7 @@ class Search:
             "(SELECT ARRAY[hashtext(l[1] || ' ' || l[2]), hashtext(l[2] || ' ' || l[1])]"
             f" FROM (SELECT {lexemes} AS l) AS x WHERE cardinality(l) = 2)"
         )
-        words_match = self.words_match.format(column="tsv")
-        checked = self.match.replace(words_match, f"({words_match}) IS TRUE", 1)
-        return f"pairs && {pairs} AND {checked}"
+        return f"pairs && {pairs} AND {self._checked_on_rows()}"
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
@@ -799,16 +797,23 @@ class Search:
         self.few_level_rows = max(self.few_level_rows, last)
         return {first + k: min(int(n), cap + 1) for k, n in enumerate(hits)}
 
+    def _checked_on_rows(self) -> str:
+        """The match, checked on rows another condition picks: the query's words, and a
+        phrase's word pair, wrapped in `IS TRUE` so the planner does not read their
+        posting lists to intersect them with those rows."""
+        words = self.words_match.format(column="tsv")
+        match = self.match.replace(words, f"({words}) IS TRUE", 1)
+        if self.pair_filter:
+            match = match.replace(self.pair_filter, f"({self.pair_filter}) IS TRUE", 1)
+        return match
+
     def _checked_on_level(self, level: int) -> str:
         """The match, for the rows of impact level `level`: `IS TRUE` keeps the planner
         from reading the query words' long posting lists, and a phrase's word pair's, as
         it would to intersect them with the level's few rows; the impact tokens pick the
         rows, the rest is only checked on them. So are the filters on a level known to
         hold few rows (_level_size)."""
-        words = self.words_match.format(column="tsv")
-        match = self.match.replace(words, f"({words}) IS TRUE", 1)
-        if self.pair_filter:
-            match = match.replace(self.pair_filter, f"({self.pair_filter}) IS TRUE", 1)
+        match = self._checked_on_rows()
         if self.filters and level <= self.few_level_rows:
             match = match.replace(self.filters, f"({self.filters}) IS TRUE", 1)
         return match
