@@ -9,13 +9,15 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
 from docuseek import collections
-from docuseek.search.base import SearchBackend
-from docuseek.search.postgres import PostgresBackend, planner
+from docuseek.search.base import SearchBackend, SearchQuery
+from docuseek.search.postgres import PostgresBackend, planner, statistics
 from docuseek.search.postgres.layout import table_name
+from docuseek.search.postgres.statistics import common_lexemes
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
@@ -113,3 +115,95 @@ def test_a_prefix_finds_the_same_matches_either_way(
     assert answers[0] == answers[math.inf]  # the same first page, in the same order
     if params["q"] == "common docu":
         assert pages[0]["ranking"] == "tiered"
+
+
+def proof_rows(engine: Engine, q: str) -> tuple[str, set[str]]:
+    """The completion proof a first page of `q` would try, and the rows it finds."""
+    collection = collections.load_cached(engine, "docs")
+    table = table_name(collection, collection.generation)
+    query = SearchQuery(q=q, limit=10, prefix=True, typo=False)
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        search = planner.Search(driver, collection, table, query, exact_limit=20)
+        proof = search._completion_proof()
+        if not proof:
+            return "", set()
+        sql = f"SELECT id FROM {table} WHERE {proof}"
+        return proof, {row[0] for row in driver.execute(sql, search.params.values)}
+
+
+# The English stems of PREFIX_WORDS, as the index holds them.
+STEMS = {
+    "documentation": "document",
+    "document": "document",
+    "docutils": "docutil",
+    "documentary": "documentari",
+}
+
+
+def test_a_prefixs_proof_finds_the_matches_holding_its_most_common_completions(
+    engine: Engine, corpus: list[dict[str, Any]]
+) -> None:
+    """`common docu`: the proof's rows are the matches holding `common` and one of the two
+    words `docu` begins that ANALYZE counted most often; more than exact_limit of them."""
+    collection = collections.load_cached(engine, "docs")
+    table = table_name(collection, collection.generation)
+    statistics.forget()
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        common = [lexeme for lexeme, _ in common_lexemes(driver, table)]
+    completions = [lexeme for lexeme in common if lexeme.startswith("docu")]
+    assert sorted(completions) == sorted(set(STEMS.values()))
+    assert completions[0] == "document"  # in half of the documents holding a `docu` word
+    proof, found = proof_rows(engine, "common docu")
+    assert proof
+    top = set(completions[: planner.PROOF_COMPLETIONS])
+    expected = {
+        d["id"]
+        for d in corpus
+        if "common" in d["body"].split() and top & {STEMS.get(w) for w in d["body"].split()}
+    }
+    assert found == expected
+    assert len(found) > 20
+
+
+def test_a_prefix_is_not_proven_by_completions_the_statistics_expect_few_of(
+    engine: Engine, corpus: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", (1_000.0, 10_000.0))
+    assert proof_rows(engine, "common docu") == ("", set())
+    monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", (0.0, 0.001))
+    assert proof_rows(engine, "common docu") == ("", set())
+
+
+@pytest.mark.parametrize("q", ["common docu", "zebra docu", "zebra -quagga docu", "docu"])
+def test_a_prefix_search_answers_the_same_with_or_without_the_proof(
+    service: Service,
+    corpus: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    q: str,
+) -> None:
+    """With the proof (which `zebra docu` fails: half its matches hold the top two
+    completions, fewer than exact_limit) and without it, a search answers the same."""
+    tried: list[bool] = []
+    original = planner.Search._completion_proof
+
+    def spy(self: planner.Search) -> str:
+        proof = original(self)
+        tried.append(bool(proof))
+        return proof
+
+    monkeypatch.setattr(planner.Search, "_completion_proof", spy)
+    answers = []
+    for expected in (planner.COMPLETION_PROOF_EXPECTED, (math.inf, math.inf)):
+        monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", expected)
+        tried.clear()
+        ids, pages = page_all(service, q=q)
+        words, without = (q.split()[:1] if " " in q else []), ("quagga" if "-quagga" in q else "")
+        assert sorted(ids) == matching(corpus, words, without)
+        first = pages[0]
+        answers.append((ids, first["total"], first["total_relation"], first["ranking"]))
+        assert any(tried) == (expected != (math.inf, math.inf) and q != "docu")
+    assert answers[0] == answers[1]

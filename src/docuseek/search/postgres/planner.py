@@ -51,6 +51,7 @@ from docuseek.search.postgres.layout import (
     ts_config,
     vocabulary_table,
 )
+from docuseek.search.postgres.statistics import common_lexemes
 from docuseek.search.query import (
     ParsedQuery,
     first_letter_typo_allowed,
@@ -111,6 +112,13 @@ PHRASE_RANKED_ROWS = 200
 # A filtered one-word walk counts the first weight's impact levels in batches ending at
 # these (_level_sizes_at_once): the strictest five, then the rest.
 LEVEL_BATCH_ENDS = (4, len(IMPACT_LEVELS) - 1)
+# _completion_proof: the prefix's completions it looks for, the most common first, and the
+# range of their expected matches (times exact_limit) in which it is tried. Below, the
+# proof mostly fails and its statement is wasted; above, the matches are so dense that
+# reading rows until exact_limit + 1 of them turn up is cheap already, where the
+# completions' rows in the index would all be collected first.
+PROOF_COMPLETIONS = 2
+COMPLETION_PROOF_EXPECTED = (0.4, 50.0)
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -151,6 +159,9 @@ class Search:
         # rows are to be checked for the prefix (_words_before_prefix).
         self.words_first: str | None = None
         self.words_first_columns: set[str] = set()
+        # The words but the prefix being typed (to_tsquery's text), the planner's estimate
+        # of their matches and of the share of rows the prefix matches (_completion_proof).
+        self.words_before_prefix: tuple[str, float, float] | None = None
         where = ["live"]
         pair_filter: str | None = None  # _pair_filter
         one_pair = False
@@ -386,6 +397,8 @@ class Search:
             # tsquery is empty and matches nothing, so they cannot stand for the query.
             if column_name == "tsv" and words_rows <= 1:
                 return
+            if column_name == "tsv":
+                self.words_before_prefix = (words, words_rows, prefix_rows / rows)
             # Rows the check reads before it has exact_limit + 1 matches (the prefix taken
             # to be spread evenly), against the prefix's postings, each read much faster.
             checked = min(words_rows, (self.exact_limit + 1) * rows / prefix_rows)
@@ -446,11 +459,10 @@ class Search:
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.all_match} LIMIT {limit + 1}"
         proven, counted = "", "count(*)"
-        proof = self._pair_proof()
+        proof = self._pair_proof() or self._completion_proof()
         if proof:
-            # Rows holding the two words side by side, checked for the whole match, are
-            # matches: more than exact_limit of them spare the reading of the words' posting
-            # lists, which the candidates' scan does not start.
+            # Some of the matches, found a cheaper way and checked for the whole match:
+            # more than exact_limit of them spare the candidates' scan, which does not start.
             proven = (
                 f"p AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 FROM {self.table}"
                 f" WHERE {proof} LIMIT {limit + 1}) AS m), "
@@ -506,6 +518,39 @@ class Search:
             f" FROM (SELECT {lexemes} AS l) AS x WHERE cardinality(l) = 2)"
         )
         return f"pairs && {pairs} AND {self._checked_on_rows()}"
+
+    def _completion_proof(self) -> str:
+        """For a query of words and a prefix being typed (without filters): its match on
+        the rows holding the words and one of the prefix's most common completions, found
+        through the index; "" when the planner's statistics do not expect those to be
+        more than exact_limit, or expect so many that the matches are dense enough to
+        count directly. A common prefix's postings are long and rows of the other words
+        are often checked by the thousand before a thousand matches turn up; the rows of
+        `compress & option` are what proves `compression opt` broad, in a fraction of
+        that (bench/notes.md, 'Design decisions: a prefix proven broad by its
+        completions')."""
+        if self.filters or self.words_before_prefix is None:
+            return ""
+        words, words_rows, _ = self.words_before_prefix
+        typed = next(t for t in self.parsed.groups[0] if t.prefix).text.lower()
+        completions = [
+            (lexeme, share)
+            for lexeme, share in common_lexemes(self.conn, self.table)
+            if lexeme.startswith(typed) and _LEXEME.fullmatch(lexeme)
+        ][:PROOF_COMPLETIONS]
+        # The words' rows holding a completion, taking the words and the completions to
+        # be independent, as the planner does.
+        expected = words_rows * sum(share for _, share in completions)
+        low, high = COMPLETION_PROOF_EXPECTED
+        if not completions or not low * self.exact_limit <= expected <= high * self.exact_limit:
+            return ""
+        either = " | ".join(quote_literal(lexeme) for lexeme, _ in completions)
+        config = ts_config(self.collection)
+        subset = (
+            f"(to_tsquery('{config}', {self.params.add(words)})"
+            f" && {self.params.add(either, 'tsquery')})"
+        )
+        return f"tsv @@ {subset} AND {self._checked_on_rows()}"
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
