@@ -3,15 +3,18 @@
 One table per generation in the `docuseek_index` schema:
 
     id text PRIMARY KEY, version bigint, live boolean,
+    "f_<field>"        one typed column per non-text field: keyword text[], integer
+                       bigint, float float8, date timestamptz (btree), boolean
     tsv tsvector       every text field, weighted A–D
     tsv_top tsvector   only the text fields of the highest weight, when that is a strict
                        subset (GIN): big result sets list these matches first
-    "f_<field>"        one typed column per non-text field: keyword text[], integer
-                       bigint, float float8, date timestamptz (btree), boolean
-    pairs int[]        collections with index_phrases only: hashes of tsv's adjacent
-                       lexeme pairs, generated from tsv (migration 0005)
     impacts text[]     impact tokens of the words a row holds more than once (GIN),
                        generated from tsv: broad queries rank these rows first (0011)
+    pairs int[]        collections with index_phrases only: hashes of tsv's adjacent
+                       lexeme pairs, generated from tsv (migration 0005)
+
+in that order in tables made since the filter columns came first; older tables have
+them after `pairs`, and columns added later come last in any table.
 
 `tsv`, the keyword columns (and `pairs`) share one multi-column GIN index (`<table>_match_<hash of
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
@@ -350,9 +353,14 @@ class Layout:
         table = table_name(self.collection, generation)
         short = table.split(".", 1)[1]
         statements = config_ddl(self.collection.analysis_of(generation))
+        # A new table has its filter and facet columns before the tsvectors: reading them
+        # then skips no kilobyte of text (PostgreSQL finds a column by walking the ones
+        # before it; see bench/notes.md, 'Design decisions: filter columns before the
+        # text'). Columns added later go at the end.
+        typed = "".join(f", {column(f.name)} {COLUMN_TYPES[f.type]}" for f in self.typed_fields)
         statements += [
             f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, version bigint NOT NULL,"
-            " live boolean NOT NULL, tsv tsvector, tsv_top tsvector)",
+            f" live boolean NOT NULL{typed}, tsv tsvector, tsv_top tsvector)",
             f"CREATE INDEX IF NOT EXISTS {short}_tsv_top ON {table} USING gin (tsv_top)",
         ]
         statements += [
