@@ -1,7 +1,8 @@
 """PostgreSQL: an index table made now holds its filter and facet columns before its
 tsvectors. PostgreSQL finds a column by walking the ones before it, so a facet count
-over thousands of matches then skips no kilobyte of text per row. Tables made before keep their order; either way a
-field added later comes last and is filled and filtered like the others."""
+over thousands of matches then skips no kilobyte of text per row. Tables made before
+keep their order; either way a field added later comes last and is filled and filtered
+like the others."""
 
 from __future__ import annotations
 
