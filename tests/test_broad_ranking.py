@@ -426,3 +426,24 @@ def test_asking_for_facets_never_changes_a_broad_querys_hits(
     faceted = service.search("docs", q=q, limit=10, prefix="false", facets="kind")
     assert plain["ranking"] == faceted["ranking"] == "tiered"
     assert [h["id"] for h in faceted["hits"]] == [h["id"] for h in plain["hits"]]
+
+
+def test_a_faceted_search_learns_the_parsed_query_from_its_facets_statement(
+    service: Service, corpus: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiered search needs the query as PostgreSQL parses it (for its impact levels):
+    the facets statement brings it along, where a statement of its own cost a round trip."""
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def capture(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        statements.append(str(query))
+        return execute(cursor, query, params, **kwargs)
+
+    plain = service.search("docs", q="alpha", limit=10, prefix="false")
+    monkeypatch.setattr(psycopg.Cursor, "execute", capture)
+    faceted = service.search("docs", q="alpha", limit=10, prefix="false", facets="kind")
+    assert faceted["ranking"] == "tiered"
+    assert [h["id"] for h in faceted["hits"]] == [h["id"] for h in plain["hits"]]
+    assert statements
+    assert not [s for s in statements if s.startswith("SELECT to_tsquery")]

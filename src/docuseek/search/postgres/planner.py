@@ -77,6 +77,7 @@ HEADLINE_FRAGMENTS = (
 RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
 RANKED_TIER = 2  # a tiered cursor's tier: ranked candidates, then top fields (1), the rest (0)
 PAGE_ROW = "#page"  # _facets: a row of the first tiered page, not a facet value
+TSQUERY_ROW = "#tsquery"  # _facets: the row of the query as PostgreSQL parsed it
 # _tier_ids: how a big tier is walked along the primary key.
 WALK_SETTINGS = (
     "enable_bitmapscan = off",
@@ -1089,6 +1090,9 @@ class Search:
                 f" FROM {source} WHERE {value} IS NOT NULL GROUP BY {value}"
                 f" ORDER BY n DESC, {value} LIMIT {int(self.query.facet_size)})"
             )
+        if self.has_q and self.tsquery is None:
+            # The parsed query, which a tiered search needs next, without a round trip.
+            parts.append(f"(SELECT '{TSQUERY_ROW}', {query_sql(self.collection)}::text, 0)")
         matches = f"{self.table} WHERE {self.match}"
         if with_tier_page:
             top = "false"
@@ -1116,6 +1120,8 @@ class Search:
                 total = int(n)
             elif facet == PAGE_ROW:
                 page.append((value, bool(n)))
+            elif facet == TSQUERY_ROW:
+                self.tsquery = str(value)
             else:
                 spec = self.collection.fields[facet]
                 facets[facet].append((_facet_value(spec, value), int(n)))
