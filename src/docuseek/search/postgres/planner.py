@@ -160,9 +160,9 @@ class Search:
         # rows are to be checked for the prefix (_words_before_prefix).
         self.words_first: str | None = None
         self.words_first_columns: set[str] = set()
-        # The words but the prefix being typed (to_tsquery's text), the planner's estimate
-        # of their matches and of the share of rows the prefix matches (_completion_proof).
-        self.words_before_prefix: tuple[str, float, float] | None = None
+        # The words but the prefix being typed (to_tsquery's text) and the planner's
+        # estimate of their matches (_completion_proof).
+        self.words_before_prefix: tuple[str, float] | None = None
         where = ["live"]
         pair_filter: str | None = None  # _pair_filter
         one_pair = False
@@ -399,7 +399,7 @@ class Search:
             if column_name == "tsv" and words_rows <= 1:
                 return
             if column_name == "tsv":
-                self.words_before_prefix = (words, words_rows, prefix_rows / rows)
+                self.words_before_prefix = (words, words_rows)
             # Rows the check reads before it has exact_limit + 1 matches (the prefix taken
             # to be spread evenly), against the prefix's postings, each read much faster.
             checked = min(words_rows, (self.exact_limit + 1) * rows / prefix_rows)
@@ -532,7 +532,7 @@ class Search:
         completions')."""
         if self.filters or self.words_before_prefix is None:
             return ""
-        words, words_rows, _ = self.words_before_prefix
+        words, words_rows = self.words_before_prefix
         typed = next(t for t in self.parsed.groups[0] if t.prefix).text.lower()
         completions = [
             (lexeme, share)
