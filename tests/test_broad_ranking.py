@@ -17,6 +17,7 @@ from docuseek import collections
 from docuseek.search.base import SearchBackend, SearchQuery
 from docuseek.search.postgres import PostgresBackend, planner
 from docuseek.search.postgres.layout import table_name
+from tests.backends.postgres.proofs import rows_found
 from tests.helpers import Service
 
 FIELDS = {
@@ -275,16 +276,8 @@ def test_two_words_are_proven_broad_by_the_rows_holding_them_side_by_side(
     other, in either order, through the pair index: the rows it finds are exactly those,
     as the index's own pairs are made (`alpha gamma` never stand together), and when they
     are more than exact_limit the search is tiered as when every match was counted."""
-    collection = collections.load_cached(engine, "docs")
-    table = table_name(collection, collection.generation)
     query = SearchQuery(q=q, limit=10, prefix=False, typo=False)
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        search = planner.Search(driver, collection, table, query, exact_limit=25)
-        proof = search._pair_proof()
-        sql = f"SELECT id FROM {table} WHERE {proof}"
-        found = {row[0] for row in driver.execute(sql, search.params.values)}
+    _, found = rows_found(engine, "docs", query, 25, planner.Search._pair_proof)
     first, second = q.split()
     together = re.compile(rf"\b({first} {second}|{second} {first})\b")
     assert found == {d["id"] for d in corpus if together.search(f"{d['title']} {d['body']}")}

@@ -18,6 +18,7 @@ from docuseek.search.base import SearchBackend, SearchQuery
 from docuseek.search.postgres import PostgresBackend, planner, statistics
 from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres.statistics import common_lexemes
+from tests.backends.postgres.proofs import rows_found
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
@@ -119,18 +120,8 @@ def test_a_prefix_finds_the_same_matches_either_way(
 
 def proof_rows(engine: Engine, q: str) -> tuple[str, set[str]]:
     """The completion proof a first page of `q` would try, and the rows it finds."""
-    collection = collections.load_cached(engine, "docs")
-    table = table_name(collection, collection.generation)
     query = SearchQuery(q=q, limit=10, prefix=True, typo=False)
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        search = planner.Search(driver, collection, table, query, exact_limit=20)
-        proof = search._completion_proof()
-        if not proof:
-            return "", set()
-        sql = f"SELECT id FROM {table} WHERE {proof}"
-        return proof, {row[0] for row in driver.execute(sql, search.params.values)}
+    return rows_found(engine, "docs", query, 20, planner.Search._completion_proof)
 
 
 # The English stems of PREFIX_WORDS, as the index holds them.
