@@ -78,9 +78,23 @@ UPDATE_SEARCH_SETTINGS = _q(
     "UPDATE collections SET search_settings = CAST(:settings AS jsonb), updated_at = now()"
     " WHERE id = :id"
 )
-COUNT_PENDING_TASKS = _q(
-    "SELECT count(*) FROM tasks WHERE collection = :name AND status IN ('enqueued', 'processing')"
-)
+
+
+def pending_tasks_sql(name: str) -> str:
+    """The count of a collection's writes still being indexed; `name` is the placeholder
+    (or literal) of its name, in the caller's parameter style."""
+    return (
+        "SELECT count(*) FROM tasks"
+        f" WHERE collection = {name} AND status IN ('enqueued', 'processing')"
+    )
+
+
+def has_pages_sql(collection_id: str) -> str:
+    """Whether any document of a collection has stored pages (PDF), as a boolean."""
+    return f"EXISTS (SELECT 1 FROM document_pages WHERE collection_id = {collection_id})"
+
+
+COUNT_PENDING_TASKS = _q(pending_tasks_sql(":name"))
 SET_BUILDING_GENERATION = _q("UPDATE collections SET building_generation = :gen WHERE id = :id")
 # The new generation was built with the text analysis the reindex started with.
 ACTIVATE_GENERATION = _q(

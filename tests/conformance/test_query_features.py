@@ -238,6 +238,8 @@ def test_pending_tasks_in_the_search_response(svc: Service) -> None:
     svc.add("q", [{"id": "n2", "title": "Fresher kernel", "body": "Newer."}])
     result = svc.search("q", q="fresh", prefix="false")
     assert result["pending_tasks"] == 2 and result["hits"] == []
+    result = svc.search("q", q="kernel")  # with hits too, whichever way it is read
+    assert result["pending_tasks"] == 2 and result["hits"]
     svc.drain()
     result = svc.search("q", q="fresh", prefix="false")
     assert result["pending_tasks"] == 0 and [h["id"] for h in result["hits"]] == ["n1"]

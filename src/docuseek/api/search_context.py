@@ -5,7 +5,9 @@ query's words.
 One statement on the read pool (autocommit, no pre-ping), sent on psycopg's connection
 itself as the searches are (`docuseek.db.read_on_driver`): a search pays one short round
 trip for it. The pages are looked up only in collections that have some, which the same
-statement tells (see bench/notes.md, 'Design decisions: the search response's context')."""
+statement tells (see bench/notes.md, 'Design decisions: the search response's context').
+A backend that read the collection's state with its hits (PostgreSQL: `CollectionState`)
+spares that statement; the pages, when there are some, still take one."""
 
 from __future__ import annotations
 
@@ -16,13 +18,11 @@ from sqlalchemy import Engine
 
 from docuseek.db import read_on_driver
 from docuseek.files import pages
+from docuseek.queries import has_pages_sql, pending_tasks_sql
+from docuseek.search.base import CollectionState
 
-# queries.COUNT_PENDING_TASKS in psycopg's parameter style.
-PENDING_TASKS = (
-    "SELECT count(*) FROM tasks"
-    " WHERE collection = %(name)s AND status IN ('enqueued', 'processing')"
-)
-HAS_PAGES = "EXISTS (SELECT 1 FROM document_pages WHERE collection_id = %(collection_id)s)"
+PENDING_TASKS = pending_tasks_sql("%(name)s")
+HAS_PAGES = has_pages_sql("%(collection_id)s")
 
 # Collections (by id) last seen with stored pages. Only a hint of which statement to send:
 # the statement itself says whether the collection has pages now, and a wrong guess costs
@@ -37,10 +37,24 @@ class SearchContext:
 
 
 def search_context(
-    read_engine: Engine, collection_id: int, name: str, q: str, hit_ids: list[str]
+    read_engine: Engine,
+    collection_id: int,
+    name: str,
+    q: str,
+    hit_ids: list[str],
+    state: CollectionState | None = None,
 ) -> SearchContext:
     params: dict[str, Any] = {"name": name, "collection_id": collection_id}
     matched = pages.matching_pages_sql(q, hit_ids)
+    if state is not None:
+        if not state.has_pages:
+            _paged.discard(collection_id)
+        if matched is None or not state.has_pages:
+            return SearchContext(state.pending_tasks, {})
+        _paged.add(collection_id)
+        pages_sql, page_params = matched
+        (found,) = _row(read_engine, f"SELECT {pages_sql}", {**params, **page_params})
+        return SearchContext(state.pending_tasks, found or {})
     if matched is None:
         (pending,) = _row(read_engine, PENDING_TASKS, params)
         return SearchContext(int(pending), {})

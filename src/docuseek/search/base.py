@@ -152,6 +152,15 @@ class Hit:
     sort_values: list[Any]
 
 
+@dataclass(frozen=True)
+class CollectionState:
+    """What the system of record said of the collection as the hits were read: a backend
+    that reads it in the same statement spares the response a round trip of its own."""
+
+    pending_tasks: int  # the collection's writes still being indexed
+    has_pages: bool  # some of its documents have stored pages (PDF) to look up
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
@@ -160,6 +169,7 @@ class SearchResult:
     has_more: bool
     total_exact: bool = True  # False: at least `total` documents match
     exact_order: bool = True  # False: tiered relevance (PostgreSQL, many matches)
+    state: CollectionState | None = None  # None: the backend did not read it
 
 
 def effective_sort(query: SearchQuery) -> tuple[SortKey, ...]:

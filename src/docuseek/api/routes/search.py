@@ -67,7 +67,9 @@ def _run(
     started = time.perf_counter()
     collection, result = search_index(engine, backend, collection, query)
     hit_ids = [h.id for h in result.hits]
-    context = search_context(read_engine, collection.id, collection.name, query.q, hit_ids)
+    context = search_context(
+        read_engine, collection.id, collection.name, query.q, hit_ids, result.state
+    )
     return _response(collection, query, result, started, context)
 
 

@@ -26,9 +26,11 @@ import psycopg
 from psycopg.rows import dict_row
 from rapidfuzz.distance import OSA
 
+from docuseek.queries import has_pages_sql, pending_tasks_sql
 from docuseek.schema import Collection, FieldSpec, normalize_date
 from docuseek.search.analysis import split_joined
 from docuseek.search.base import (
+    CollectionState,
     FieldFilter,
     Hit,
     InvalidCursor,
@@ -78,6 +80,7 @@ RANKED, TIERED = "r", "t"  # cursor tags of the two relevance modes
 RANKED_TIER = 2  # a tiered cursor's tier: ranked candidates, then top fields (1), the rest (0)
 PAGE_ROW = "#page"  # _facets: a row of the first tiered page, not a facet value
 TSQUERY_ROW = "#tsquery"  # _facets: the row of the query as PostgreSQL parsed it
+STATE_PENDING, STATE_PAGES = "state_pending_tasks", "state_has_pages"  # _page's columns
 # _tier_ids: how a big tier is walked along the primary key.
 WALK_SETTINGS = (
     "enable_bitmapscan = off",
@@ -219,6 +222,7 @@ class Search:
         # on the top tier is empty.
         self.top_from_level: int | None = None
         self.levels: list[str] | None = None  # _impact_levels, once computed
+        self.state: CollectionState | None = None  # read with the last page (_page)
 
     def run(self) -> SearchResult:
         query = self.query
@@ -260,6 +264,7 @@ class Search:
             has_more=len(rows) > query.limit,
             total_exact=exact,
             exact_order=ranked,
+            state=self.state,
         )
 
     def _rank(self, column_name: str = "tsv") -> str:
@@ -1002,6 +1007,12 @@ class Search:
                 for i, f in enumerate(self.collection.text_fields)
             ]
         cid = self.params.add(self.collection.id, "bigint")
+        # The collection's state comes along, so the response needs no statement for it.
+        name = self.params.add(self.collection.name)
+        extra += [
+            f"({pending_tasks_sql(name)}) AS {STATE_PENDING}",
+            f"{has_pages_sql(cid)} AS {STATE_PAGES}",
+        ]
         sql = (
             f"SELECT r.*{''.join(', ' + e for e in extra)} FROM"
             f" (SELECT p.*, d.body{''.join(', ' + e for e in inner)},"
@@ -1019,7 +1030,10 @@ class Search:
             f" {' '.join(joins)}) AS r ORDER BY r.page_row"
         )
         with self.conn.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(sql, self.params.values).fetchall()
+            rows = cursor.execute(sql, self.params.values).fetchall()
+        if rows:
+            self.state = CollectionState(int(rows[0][STATE_PENDING]), bool(rows[0][STATE_PAGES]))
+        return rows
 
     # -- totals and facets -----------------------------------------------------------------
 
