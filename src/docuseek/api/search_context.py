@@ -47,11 +47,8 @@ def search_context(
     params: dict[str, Any] = {"name": name, "collection_id": collection_id}
     matched = pages.matching_pages_sql(q, hit_ids)
     if state is not None:
-        if not state.has_pages:
-            _paged.discard(collection_id)
         if matched is None or not state.has_pages:
             return SearchContext(state.pending_tasks, {})
-        _paged.add(collection_id)
         pages_sql, page_params = matched
         (found,) = _row(read_engine, f"SELECT {pages_sql}", {**params, **page_params})
         return SearchContext(state.pending_tasks, found or {})
