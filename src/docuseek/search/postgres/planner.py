@@ -464,27 +464,31 @@ class Search:
         # which costs a key lookup per candidate (bench/notes.md, 'Design decisions: ranked
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.all_match} LIMIT {limit + 1}"
-        proven, counted = "", "count(*)"
+        proven = ""
         proof = self._pair_proof() or self._completion_proof()
         if proof:
-            # Some of the matches, found a cheaper way and checked for the whole match:
-            # more than exact_limit of them spare the candidates' scan, which does not start.
+            # Some of the matches, found a cheaper way and checked for the whole match: more
+            # than exact_limit of them spare the scan of the rest, which does not start.
+            # Fewer, and they are all the matches the proof can find: the rest are the other
+            # matches (told apart by id, where the proof's condition would read each row
+            # again), and only as many as exact_limit + 1 needs. A proof that falls short
+            # by a few leaves a few to find, not every match to count again.
+            checked = self._checked_on_rows()
             proven = (
-                f"p AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 FROM {self.table}"
-                f" WHERE {proof} LIMIT {limit + 1}) AS m), "
+                f"p AS MATERIALIZED (SELECT id, tsv FROM {self.table} WHERE {proof}"
+                f" AND {checked} LIMIT {limit + 1}),"
+                f" rest AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
+                f" WHERE (SELECT count(*) FROM p) <= {limit} AND {self.all_match}"
+                f" AND id NOT IN (SELECT id FROM p) LIMIT (SELECT {limit + 1} - count(*) FROM p)), "
             )
-            candidates = (
-                f"SELECT id, tsv FROM {self.table} WHERE (SELECT n FROM p) <= {limit}"
-                f" AND {self.all_match} LIMIT {limit + 1}"
-            )
-            counted = "greatest(count(*), (SELECT n FROM p))"
+            candidates = "SELECT id, tsv FROM p UNION ALL SELECT id, tsv FROM rest"
         ranked = (
             f"SELECT c.id, {self._rank('c.tsv')} AS score FROM c WHERE (SELECT n FROM n) <= {limit}"
             f" ORDER BY score DESC, c.id LIMIT {self.query.limit + 1}"
         )
         # The count's row also brings the parsed query, which a tiered search needs next.
         sql = (
-            f"WITH {proven}c AS MATERIALIZED ({candidates}), n AS (SELECT {counted} AS n FROM c)"
+            f"WITH {proven}c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS n FROM c)"
             f" SELECT NULL::text AS id, NULL::real AS score, '{RANKED}' AS s0,"
             f" NULL::real AS s1, NULL::text AS s2, n AS capped,"
             f" {query_sql(self.collection)}::text AS tsquery FROM n"
@@ -499,8 +503,9 @@ class Search:
 
     def _pair_proof(self) -> str:
         """For a query of two plain words (in a collection with index_phrases, without
-        filters): its match on the rows holding the words side by side, in either order,
-        found through their pairs; "" for other queries. Two common words are a long read
+        filters): the rows holding the words side by side, in either order, found
+        through their pairs (the caller checks each for the whole match); "" for other
+        queries. Two common words are a long read
         of both posting lists, where the rows holding them side by side are often more
         than exact_limit (bench/notes.md, 'Design decisions: two words proven broad by
         their pairs')."""
@@ -523,18 +528,18 @@ class Search:
             "(SELECT ARRAY[hashtext(l[1] || ' ' || l[2]), hashtext(l[2] || ' ' || l[1])]"
             f" FROM (SELECT {lexemes} AS l) AS x WHERE cardinality(l) = 2)"
         )
-        return f"pairs && {pairs} AND {self._checked_on_rows()}"
+        return f"pairs && {pairs}"
 
     def _completion_proof(self) -> str:
-        """For a query of words and a prefix being typed (without filters): its match on
-        the rows holding the words and one of the prefix's most common completions, found
-        through the index; "" when the planner's statistics do not expect those to be
-        more than exact_limit, or expect so many that the matches are dense enough to
-        count directly. A common prefix's postings are long and rows of the other words
-        are often checked by the thousand before a thousand matches turn up; the rows of
-        `compress & option` are what proves `compression opt` broad, in a fraction of
-        that (bench/notes.md, 'Design decisions: a prefix proven broad by its
-        completions')."""
+        """For a query of words and a prefix being typed (without filters): the rows
+        holding the words and one of the prefix's most common completions, found through
+        the index (the caller checks each for the whole match); "" when the planner's
+        statistics do not expect those to be more than exact_limit, or expect so many
+        that the matches are dense enough to count directly. A common prefix's postings
+        are long and rows of the other words are often checked by the thousand before a
+        thousand matches turn up; the rows of `compress & option` are what proves
+        `compression opt` broad, in a fraction of that (bench/notes.md, 'Design
+        decisions: a prefix proven broad by its completions')."""
         if self.filters or self.words_before_prefix is None:
             return ""
         words, words_rows = self.words_before_prefix
@@ -556,7 +561,7 @@ class Search:
             f"(to_tsquery('{config}', {self.params.add(words)})"
             f" && {self.params.add(either, 'tsquery')})"
         )
-        return f"tsv @@ {subset} AND {self._checked_on_rows()}"
+        return f"tsv @@ {subset}"
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
