@@ -22,8 +22,7 @@ def rows_found(
     condition: Callable[[planner.Search], str],
 ) -> tuple[str, set[str]]:
     """The condition a search of `query` in collection `name` builds (`condition` picks
-    it from the search), and the ids of the rows it finds that are matches, as the first
-    page checks them; no rows when it is ""."""
+    it from the search), and the ids of the rows it finds; no rows when it is ""."""
     collection = collections.load_cached(engine, name)
     table = table_name(collection, collection.generation)
     with engine.connect() as conn:
@@ -33,5 +32,5 @@ def rows_found(
         where = condition(search)
         if not where:
             return "", set()
-        sql = f"SELECT id FROM {table} WHERE {where} AND {search._checked_on_rows()}"
+        sql = f"SELECT id FROM {table} WHERE {where}"
         return where, {row[0] for row in driver.execute(sql, search.params.values)}

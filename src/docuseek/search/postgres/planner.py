@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ from docuseek.search.postgres.layout import (
     ts_config,
     vocabulary_table,
 )
-from docuseek.search.postgres.statistics import common_lexemes
+from docuseek.search.postgres.statistics import common_lexemes, table_statistics
 from docuseek.search.query import (
     ParsedQuery,
     first_letter_typo_allowed,
@@ -123,6 +123,11 @@ LEVEL_BATCH_ENDS = (4, len(IMPACT_LEVELS) - 1)
 # completions' rows in the index would all be collected first.
 PROOF_COMPLETIONS = 2
 COMPLETION_PROOF_EXPECTED = (0.4, 50.0)
+# _top_field_proof: it is tried when ANALYZE's statistics expect at least this many times
+# exact_limit top-field matches, and when reading them from the index, at this cost each
+# (in rows of the whole match read and checked), costs less than counting the matches.
+TOP_PROOF_EXPECTED = 0.5
+TOP_POSTING_COST = 0.35
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
@@ -166,6 +171,7 @@ class Search:
         # The words but the prefix being typed (to_tsquery's text) and the planner's
         # estimate of their matches (_completion_proof).
         self.words_before_prefix: tuple[str, float] | None = None
+        self.typo_lexemes: dict[int, list[str]] = {}  # _typo_lexemes, when the query has typos
         where = ["live"]
         pair_filter: str | None = None  # _pair_filter
         one_pair = False
@@ -175,6 +181,7 @@ class Search:
             weights = self._typo_weights()
             typos = self.parsed.has_typos and weights is not None
             typo_lexemes = self._typo_lexemes() if typos else {}
+            self.typo_lexemes = typo_lexemes
             self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes, weights or "")
             if typo_lexemes:
                 self.params.values["qx"] = tsquery_text(self.parsed)
@@ -465,18 +472,17 @@ class Search:
         # first page').
         candidates = f"SELECT id, tsv FROM {self.table} WHERE {self.all_match} LIMIT {limit + 1}"
         proven = ""
-        proof = self._pair_proof() or self._completion_proof()
+        proof = self._pair_proof() or self._completion_proof() or self._top_field_proof()
         if proof:
-            # Some of the matches, found a cheaper way and checked for the whole match: more
-            # than exact_limit of them spare the scan of the rest, which does not start.
-            # Fewer, and they are all the matches the proof can find: the rest are the other
-            # matches (told apart by id, where the proof's condition would read each row
-            # again), and only as many as exact_limit + 1 needs. A proof that falls short
-            # by a few leaves a few to find, not every match to count again.
-            checked = self._checked_on_rows()
+            # Some of the matches, found a cheaper way: more than exact_limit of them spare
+            # the scan of the rest, which does not start. Fewer, and they are all the
+            # matches the proof can find: the rest are the other matches (told apart by
+            # id, where the proof's condition would read each row again), and only as many
+            # as exact_limit + 1 needs. A proof that falls short by a few leaves a few to
+            # find, not every match to count again.
             proven = (
                 f"p AS MATERIALIZED (SELECT id, tsv FROM {self.table} WHERE {proof}"
-                f" AND {checked} LIMIT {limit + 1}),"
+                f" LIMIT {limit + 1}),"
                 f" rest AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
                 f" WHERE (SELECT count(*) FROM p) <= {limit} AND {self.all_match}"
                 f" AND id NOT IN (SELECT id FROM p) LIMIT (SELECT {limit + 1} - count(*) FROM p)), "
@@ -503,9 +509,8 @@ class Search:
 
     def _pair_proof(self) -> str:
         """For a query of two plain words (in a collection with index_phrases, without
-        filters): the rows holding the words side by side, in either order, found
-        through their pairs (the caller checks each for the whole match); "" for other
-        queries. Two common words are a long read
+        filters): its match on the rows holding the words side by side, in either order,
+        found through their pairs; "" for other queries. Two common words are a long read
         of both posting lists, where the rows holding them side by side are often more
         than exact_limit (bench/notes.md, 'Design decisions: two words proven broad by
         their pairs')."""
@@ -528,12 +533,46 @@ class Search:
             "(SELECT ARRAY[hashtext(l[1] || ' ' || l[2]), hashtext(l[2] || ' ' || l[1])]"
             f" FROM (SELECT {lexemes} AS l) AS x WHERE cardinality(l) = 2)"
         )
-        return f"pairs && {pairs}"
+        return f"pairs && {pairs} AND {self._checked_on_rows()}"
+
+    def _top_field_proof(self) -> str:
+        """For a query of one word (or one word and its typo and synonym alternatives),
+        in a collection with top fields: the rows whose top fields match it, which are
+        matches without a check; "" for other queries. A common word's count reads its
+        rows' whole tsvectors, thousands of them, before it has exact_limit + 1; the top
+        fields' tsvector is short and its matches, when they are more than exact_limit,
+        prove the same in a fraction of that (bench/notes.md, 'Design decisions: one word
+        proven broad by its top fields')."""
+        terms = self.parsed.terms
+        if (
+            len(terms) != 1
+            or terms[0].negated
+            or terms[0].prefix
+            or terms[0].word is None
+            or not Layout(self.collection).top_fields
+        ):
+            return ""
+        statistics = table_statistics(self.conn, self.table)
+        lexemes = set(self.typo_lexemes.get(0, []))
+        stem = _likely_stem(terms[0].word.lower(), statistics.shares("tsv"))
+        if stem:
+            lexemes.add(stem)
+        limit = self.exact_limit + 1
+        top_rows = statistics.rows_holding("tsv_top", lexemes)
+        all_rows = statistics.rows_holding("tsv", lexemes)
+        # A word ANALYZE did not find common has few matches, counted at once; a word in
+        # most rows is counted in a few rows' reads, where its top-field postings are many.
+        if top_rows < TOP_PROOF_EXPECTED * self.exact_limit or not all_rows:
+            return ""
+        if TOP_POSTING_COST * top_rows >= limit * statistics.rows / all_rows:
+            return ""
+        top_match = self.words_match.format(column="tsv_top")
+        return self.match.replace(self.words_match.format(column="tsv"), top_match, 1)
 
     def _completion_proof(self) -> str:
-        """For a query of words and a prefix being typed (without filters): the rows
-        holding the words and one of the prefix's most common completions, found through
-        the index (the caller checks each for the whole match); "" when the planner's
+        """For a query of words and a prefix being typed (without filters): its match on
+        the rows holding the words and one of the prefix's most common completions, found
+        through the index; "" when the planner's
         statistics do not expect those to be more than exact_limit, or expect so many
         that the matches are dense enough to count directly. A common prefix's postings
         are long and rows of the other words are often checked by the thousand before a
@@ -561,7 +600,7 @@ class Search:
             f"(to_tsquery('{config}', {self.params.add(words)})"
             f" && {self.params.add(either, 'tsquery')})"
         )
-        return f"tsv @@ {subset}"
+        return f"tsv @@ {subset} AND {self._checked_on_rows()}"
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
@@ -1232,6 +1271,16 @@ class Search:
                 )
             )
         return hits
+
+
+def _likely_stem(word: str, common: Container[str]) -> str:
+    """The longest of the common lexemes that `word` begins, when it leaves no more than a
+    suffix's few letters of it (`simple` → `simpl`): the lexeme it most likely stems to; ""
+    for none. A guess, only ever used to pick between plans that find the same rows."""
+    for end in range(len(word), max(3, len(word) - 5) - 1, -1):
+        if word[:end] in common:
+            return word[:end]
+    return ""
 
 
 def _sort_value(spec: FieldSpec) -> tuple[str, str]:
