@@ -221,6 +221,40 @@ def test_a_filtered_one_word_walk_sizes_the_strictest_levels_in_one_statement(
     assert batched == one_by_one
 
 
+def test_a_filtered_one_word_level_of_many_rows_is_counted_and_ranked_at_once(
+    service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, counted: list[int]
+) -> None:
+    """A level holding more rows than LEVEL_PROBE_ROWS (3 here) is sized through the
+    filter's index; when it holds a page it is the ranked tier, so the same statement
+    ranks it: no ranking statement of its own, and the page is still ts_rank's top."""
+    monkeypatch.setattr(planner, "LEVEL_PROBE_ROWS", 3)
+    monkeypatch.setattr(planner, "LEVEL_BATCH_ENDS", ())
+    ranked_levels: list[int] = []
+    count_and_rank = planner.Search._count_and_rank_level
+
+    def spy(self: planner.Search, levels: list[str], i: int, cap: int) -> Any:
+        ranked_levels.append(i)
+        return count_and_rank(self, levels, i, cap)
+
+    monkeypatch.setattr(planner.Search, "_count_and_rank_level", spy)
+    rows: list[str] = []
+    run_rows = planner.Search._rows
+
+    def statements(self: planner.Search, sql: str) -> Any:
+        rows.append(sql)
+        return run_rows(self, sql)
+
+    monkeypatch.setattr(planner.Search, "_rows", statements)
+    docs = filtered_corpus(service)
+    page = service.search("docs", q="alpha", limit=5, filter="kind:y", prefix="false")
+    kinds = {d["id"]: d["kind"] for d in docs}
+    expected = [i for i in exact_top(engine, "alpha", len(docs)) if kinds[i] == "y"][:5]
+    assert [h["id"] for h in page["hits"]] == expected
+    assert ranked_levels and set(ranked_levels) <= set(counted)
+    # The walk's statements: none ranks a level but the one that counts it too.
+    assert not [sql for sql in rows if "ts_rank" in sql and "count(*)" not in sql]
+
+
 def test_several_words_do_not_count_a_level_the_planner_expects_over_the_cap(
     service: Service,
     corpus: list[dict[str, Any]],

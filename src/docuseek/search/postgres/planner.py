@@ -229,6 +229,8 @@ class Search:
         # on the top tier is empty.
         self.top_from_level: int | None = None
         self.levels: list[str] | None = None  # _impact_levels, once computed
+        # Impact level → its first page ranked, when the statement counting it ranked it.
+        self.ranked_levels: dict[int, list[tuple[str, float]]] = {}
         self.state: CollectionState | None = None  # read with the last page (_page)
 
     def run(self) -> SearchResult:
@@ -820,6 +822,8 @@ class Search:
             chosen = low
         if size(chosen) == 0:
             return -1, []
+        if chosen in self.ranked_levels:
+            return chosen, self.ranked_levels[chosen]
         sql = (
             f"WITH c AS MATERIALIZED (SELECT id, tsv FROM {self.table}"
             f" WHERE {self._checked_on_level(chosen)} AND {levels[chosen]})"
@@ -854,18 +858,35 @@ class Search:
         probed (bench/notes.md, 'Design decisions: impact level sizes'). Past
         LEVEL_PROBE_ROWS rows that costs more than the bitmap, and so does every wider
         level (they are nested): those are counted with the filters in the index scan."""
-        if self.filters and i < self.many_level_rows:
-            sql = (
-                f"SELECT count(*) FILTER (WHERE hit), count(*) FROM (SELECT ({self.filters})"
-                f" IS TRUE AS hit FROM {self.table} WHERE live AND {levels[i]}"
-                f" LIMIT {LEVEL_PROBE_ROWS}) AS w"
-            )
-            hits, seen = self._rows(sql)[0]
-            if int(seen) < LEVEL_PROBE_ROWS:
-                self.few_level_rows = max(self.few_level_rows, i)
-                return min(int(hits), cap + 1)
-            self.many_level_rows = i
+        probed = self._probed_level_size(levels, i, cap)
+        if probed is not None:
+            return probed
+        if self.filters and self.one_word:
+            # Counted through the filters' bitmap, and ranked in the same statement, which
+            # builds that bitmap once: the walk of one word's levels stops at the first
+            # holding a page, which is the ranked tier, so a ranking is wasted only on a
+            # level holding less than a page.
+            size, self.ranked_levels[i] = self._count_and_rank_level(levels, i, cap)
+            return size
         return self._count_where(f"{self.live_filtered} AND {levels[i]}", cap)
+
+    def _probed_level_size(self, levels: list[str], i: int, cap: int) -> int | None:
+        """With filters, the rows of impact level i that meet them (counted up to cap + 1)
+        from the level's rows read alone, when it holds fewer than LEVEL_PROBE_ROWS; None
+        when it holds more, or without filters."""
+        if not self.filters or i >= self.many_level_rows:
+            return None
+        sql = (
+            f"SELECT count(*) FILTER (WHERE hit), count(*) FROM (SELECT ({self.filters})"
+            f" IS TRUE AS hit FROM {self.table} WHERE live AND {levels[i]}"
+            f" LIMIT {LEVEL_PROBE_ROWS}) AS w"
+        )
+        hits, seen = self._rows(sql)[0]
+        if int(seen) >= LEVEL_PROBE_ROWS:
+            self.many_level_rows = i
+            return None
+        self.few_level_rows = max(self.few_level_rows, i)
+        return min(int(hits), cap + 1)
 
     def _level_sizes_at_once(self, levels: list[str], first: int, cap: int) -> dict[int, int]:
         """One word under filters: the sizes of the levels of a batch from `first` (as
