@@ -12,14 +12,18 @@ import pytest
 from sqlalchemy import Engine, text
 
 from docuseek import collections
-from docuseek.search.base import SearchBackend, SearchQuery
+from docuseek.search.base import FieldFilter, SearchBackend, SearchQuery
 from docuseek.search.postgres import PostgresBackend, planner, statistics
 from docuseek.search.postgres.layout import table_name
 from tests.backends.postgres.proofs import rows_found
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
-FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
+FIELDS = {
+    "title": {"type": "text", "weight": "A"},
+    "body": {"type": "text"},
+    "kind": {"type": "keyword"},
+}
 EXACT_LIMIT = 20
 
 
@@ -45,7 +49,8 @@ def make_corpus() -> list[dict[str, Any]]:
         body += ["delta"] if i % 3 == 1 else []
         title += ["epsilon"] if i % 25 == 0 else []
         body += ["epsilon"] if i % 25 == 0 or 1 <= i <= 6 else []
-        docs.append({"id": f"d{i:03d}", "title": " ".join(title), "body": " ".join(body)})
+        doc = {"id": f"d{i:03d}", "title": " ".join(title), "body": " ".join(body)}
+        docs.append({**doc, "kind": "odd" if i % 2 else "even"})
     return docs
 
 
@@ -62,8 +67,10 @@ def corpus(service: Service, engine: Engine) -> list[dict[str, Any]]:
     return docs
 
 
-def proof_rows(engine: Engine, q: str, typo: bool = False) -> tuple[str, set[str]]:
-    query = SearchQuery(q=q, limit=10, prefix=False, typo=typo)
+def proof_rows(
+    engine: Engine, q: str, typo: bool = False, filters: tuple[FieldFilter, ...] = ()
+) -> tuple[str, set[str]]:
+    query = SearchQuery(q=q, limit=10, prefix=False, typo=typo, filters=filters)
     return rows_found(engine, "docs", query, EXACT_LIMIT, planner.Search._top_field_proof)
 
 
@@ -91,6 +98,8 @@ def test_a_word_is_not_proven_by_its_top_fields_where_counting_costs_less(
     assert proof_rows(engine, "gamma") == ("", set())  # dense: its count stops early
     assert proof_rows(engine, "alpha gamma") == ("", set())  # two words
     assert proof_rows(engine, "-alpha") == ("", set())
+    under_a_filter = (FieldFilter("kind", ("odd",)),)
+    assert proof_rows(engine, "alpha", filters=under_a_filter) == ("", set())
 
 
 @pytest.mark.parametrize(

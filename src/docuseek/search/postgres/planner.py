@@ -539,15 +539,16 @@ class Search:
 
     def _top_field_proof(self) -> str:
         """For a query of one word (or one word and its typo and synonym alternatives),
-        in a collection with top fields: the rows whose top fields match it, which are
-        matches without a check; "" for other queries. A common word's count reads its
-        rows' whole tsvectors, thousands of them, before it has exact_limit + 1; the top
-        fields' tsvector is short and its matches, when they are more than exact_limit,
-        prove the same in a fraction of that (bench/notes.md, 'Design decisions: one word
-        proven broad by its top fields')."""
+        without filters, in a collection with top fields: the rows whose top fields match
+        it, which are matches without a check; "" for other queries. A common word's
+        count reads its rows' whole tsvectors, thousands of them, before it has
+        exact_limit + 1; the top fields' tsvector is short and its matches, when they are
+        more than exact_limit, prove the same in a fraction of that (bench/notes.md,
+        'Design decisions: one word proven broad by its top fields')."""
         terms = self.parsed.terms
         if (
-            len(terms) != 1
+            self.filters  # the statistics cannot tell how many top-field rows they admit
+            or len(terms) != 1
             or terms[0].negated
             or terms[0].prefix
             or terms[0].word is None
