@@ -4,14 +4,35 @@ query (rows that are matches, found a cheaper way than counting every match)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek.search.base import SearchQuery
-from docuseek.search.postgres import planner
+from docuseek.search.postgres import planner, statistics
 from docuseek.search.postgres.layout import table_name
+from tests.helpers import Service
+
+
+def load_analyzed(
+    service: Service,
+    engine: Engine,
+    fields: dict[str, Any],
+    docs: list[dict[str, Any]],
+    name: str = "docs",
+) -> None:
+    """Collection `name` holding `docs`, indexed and ANALYZEd: the planner's estimates and
+    ANALYZE's statistics, which decide the ways a search goes, are the corpus's own (and
+    no process keeps older ones)."""
+    service.create_collection(name, fields)
+    service.add(name, docs)
+    service.drain()
+    collection = collections.load_cached(engine, name)
+    with engine.begin() as conn:
+        conn.execute(text(f"ANALYZE {table_name(collection, collection.generation)}"))
+    statistics.forget()
 
 
 def rows_found(

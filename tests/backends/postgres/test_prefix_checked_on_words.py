@@ -11,14 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend, SearchQuery
 from docuseek.search.postgres import PostgresBackend, planner, statistics
 from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres.statistics import common_lexemes
-from tests.backends.postgres.proofs import rows_found
+from tests.backends.postgres.proofs import load_analyzed, rows_found
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
@@ -53,12 +53,7 @@ def make_corpus() -> list[dict[str, Any]]:
 @pytest.fixture
 def corpus(service: Service, engine: Engine) -> list[dict[str, Any]]:
     docs = make_corpus()
-    service.create_collection("docs", FIELDS)
-    service.add("docs", docs)
-    service.drain()
-    collection = collections.load_cached(engine, "docs")
-    with engine.begin() as conn:  # the planner's estimates decide the way
-        conn.execute(text(f"ANALYZE {table_name(collection, collection.generation)}"))
+    load_analyzed(service, engine, FIELDS, docs)
     return docs
 
 

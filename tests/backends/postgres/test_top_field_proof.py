@@ -9,13 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from docuseek import collections
 from docuseek.search.base import FieldFilter, SearchBackend, SearchQuery
-from docuseek.search.postgres import PostgresBackend, planner, statistics
-from docuseek.search.postgres.layout import table_name
-from tests.backends.postgres.proofs import rows_found
+from docuseek.search.postgres import PostgresBackend, planner
+from tests.backends.postgres.proofs import load_analyzed, rows_found
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
 
@@ -57,13 +55,7 @@ def make_corpus() -> list[dict[str, Any]]:
 @pytest.fixture
 def corpus(service: Service, engine: Engine) -> list[dict[str, Any]]:
     docs = make_corpus()
-    service.create_collection("docs", FIELDS)
-    service.add("docs", docs)
-    service.drain()
-    collection = collections.load_cached(engine, "docs")
-    with engine.begin() as conn:  # the statistics decide whether the proof is tried
-        conn.execute(text(f"ANALYZE {table_name(collection, collection.generation)}"))
-    statistics.forget()
+    load_analyzed(service, engine, FIELDS, docs)
     return docs
 
 
