@@ -575,13 +575,13 @@ class Search:
     def _completion_proof(self) -> str:
         """For a query of words and a prefix being typed (without filters): its match on
         the rows holding the words and one of the prefix's most common completions, found
-        through the index; "" when the planner's
-        statistics do not expect those to be more than exact_limit, or expect so many
-        that the matches are dense enough to count directly. A common prefix's postings
-        are long and rows of the other words are often checked by the thousand before a
-        thousand matches turn up; the rows of `compress & option` are what proves
-        `compression opt` broad, in a fraction of that (bench/notes.md, 'Design
-        decisions: a prefix proven broad by its completions')."""
+        through the index; "" when the planner's statistics do not expect those to be
+        more than exact_limit, or expect so many that the matches are dense enough to
+        count directly. A common prefix's postings are long and rows of the other words
+        are often checked by the thousand before a thousand matches turn up; the rows of
+        `compress & option` are what proves `compression opt` broad, in a fraction of
+        that (bench/notes.md, 'Design decisions: a prefix proven broad by its
+        completions')."""
         if self.filters or self.words_before_prefix is None:
             return ""
         words, words_rows = self.words_before_prefix

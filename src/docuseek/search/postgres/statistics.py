@@ -82,7 +82,7 @@ def table_statistics(conn: psycopg.Connection[Any], table: str) -> TableStatisti
             lexemes[str(column)].append((str(e), float(f)))
         row = cur.execute(_ROWS, where).fetchone()
     rows = max(0.0, float(row[0])) if row is not None else 0.0
-    found = TableStatistics(rows, {column: tuple(kept) for column, kept in lexemes.items()})
+    found = TableStatistics(rows, {column: tuple(common) for column, common in lexemes.items()})
     with _lock:
         if len(_cache) >= _MAX_TABLES:
             _cache.clear()
@@ -90,11 +90,10 @@ def table_statistics(conn: psycopg.Connection[Any], table: str) -> TableStatisti
     return found
 
 
-def common_lexemes(conn: psycopg.Connection[Any], table: str, column: str = "tsv") -> Lexemes:
-    """The most common lexemes of `table`'s tsvector `column` (`tsv` or `tsv_top`) with
-    the share of rows holding each, most common first; empty before the table's first
-    ANALYZE."""
-    return table_statistics(conn, table).lexemes.get(column, ())
+def common_lexemes(conn: psycopg.Connection[Any], table: str) -> Lexemes:
+    """The most common lexemes of `table`'s `tsv` column with the share of rows holding
+    each, most common first; empty before the table's first ANALYZE."""
+    return table_statistics(conn, table).lexemes.get("tsv", ())
 
 
 def forget() -> None:
