@@ -193,3 +193,74 @@ def test_a_prefix_search_answers_the_same_with_or_without_the_proof(
         answers.append((ids, first["total"], first["total_relation"], first["ranking"]))
         assert any(tried) == (expected != (math.inf, math.inf) and q != "docu")
     assert answers[0] == answers[1]
+
+
+def happy_corpus() -> list[dict[str, Any]]:
+    """`common happy`, its last word being typed, is `common & happi:*` as PostgreSQL stems
+    it. The lexemes ANALYZE finds most often that begin with `happy` are `happy` (the stem
+    of `happyness`) and `happyland`, which `happi:*` does not match; `happier` it does."""
+    docs = []
+    for i in range(200):
+        words = ["common", "text"]
+        words += ["happyness"] if i % 2 == 0 else []
+        words += ["happyland"] if i % 3 == 0 else []
+        words += ["happier"] if i % 5 == 0 else []
+        docs.append({"id": f"h{i:03d}", "title": "tool", "body": " ".join(words)})
+    return docs
+
+
+@pytest.fixture
+def happy(service: Service, engine: Engine) -> list[dict[str, Any]]:
+    docs = happy_corpus()
+    load_analyzed(service, engine, FIELDS, docs, name="happy")
+    return docs
+
+
+def test_a_prefixs_proof_checks_its_rows_when_the_stemmed_prefix_misses_its_completions(
+    engine: Engine, service: Service, happy: list[dict[str, Any]]
+) -> None:
+    """The proof's completions begin with the typed `happy`, not with `happi`: its rows
+    are each checked, and hold only the matches."""
+    query = SearchQuery(q="common happy", limit=10, prefix=True, typo=False)
+    proof, found = rows_found(engine, "happy", query, 20, planner.Search._completion_proof)
+    matches = {d["id"] for d in happy if "happier" in d["body"].split()}
+    assert proof
+    assert found == {
+        d["id"]
+        for d in happy
+        if "happier" in d["body"].split() and {"happyness", "happyland"} & set(d["body"].split())
+    }
+    assert found < matches and len(matches) > 20
+    ids, _ = page_all(service, name="happy", q="common happy", prefix="true", typo="false")
+    assert sorted(ids) == sorted(matches)
+
+
+@pytest.mark.parametrize(
+    ("name", "q", "lexemes", "matched"),
+    [
+        ("docs", "common docu", ["document", "docutil"], True),
+        ("happy", "common happy", ["happy", "happyland"], False),
+        ("happy", "common happy", ["happier"], True),
+        ("happy", "common happ", ["happy", "happier"], True),
+    ],
+)
+def test_whether_the_typed_prefix_matches_its_completions_is_asked_as_postgresql_stems_it(
+    engine: Engine,
+    corpus: list[dict[str, Any]],
+    happy: list[dict[str, Any]],
+    name: str,
+    q: str,
+    lexemes: list[str],
+    matched: bool,
+) -> None:
+    """The proof spares each of its rows the check when the prefix matches every one of
+    its completions."""
+    query = SearchQuery(q=q, limit=10, prefix=True, typo=False)
+    collection = collections.load_cached(engine, name)
+    table = table_name(collection, collection.generation)
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        search = planner.Search(driver, collection, table, query, exact_limit=20)
+        condition = search._prefix_matches(lexemes)
+        assert driver.execute(f"SELECT {condition}", search.params.values).fetchone() == (matched,)

@@ -603,7 +603,28 @@ class Search:
             f"(to_tsquery('{config}', {self.params.add(words)})"
             f" && {self.params.add(either, 'tsquery')})"
         )
-        return f"tsv @@ {subset} AND {self._checked_on_rows()}"
+        checked = self._checked_on_rows()
+        if any(t.negated for t in self.parsed.groups[0]):
+            return f"tsv @@ {subset} AND {checked}"  # the words leave the negations out
+        # The words and a completion the prefix matches are a match, without reading the
+        # row's whole tsvector to check it; a completion the prefix does not match leaves
+        # the check on every row.
+        completed = self._prefix_matches([lexeme for lexeme, _ in completions])
+        words_checked = f"({self.words_match.format(column='tsv')}) IS TRUE"
+        either_checked = f"({completed} OR {words_checked})"
+        return f"tsv @@ {subset} AND {checked.replace(words_checked, either_checked, 1)}"
+
+    def _prefix_matches(self, lexemes: list[str]) -> str:
+        """Whether the prefix being typed matches each of these lexemes, as PostgreSQL
+        stems it (`happy:*` is `happi:*`, which the lexeme `happyland` does not begin): a
+        condition PostgreSQL evaluates once per statement."""
+        typed = ParsedQuery((tuple(t for t in self.parsed.groups[0] if t.prefix),))
+        prefix = self.params.add(tsquery_text(typed))
+        return (
+            "(SELECT bool_and(array_to_tsvector(ARRAY[l])"
+            f" @@ to_tsquery('{ts_config(self.collection)}', {prefix}))"
+            f" FROM unnest(CAST({self.params.add(lexemes)} AS text[])) AS l)"
+        )
 
     def _tiered_page(self) -> list[dict[str, Any]]:
         """The best-rewarded matches ranked exactly, then the other top-tier matches, then
