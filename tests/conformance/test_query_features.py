@@ -60,6 +60,30 @@ def test_one_typo_is_found_and_a_transposition_is_one_typo(svc: Service) -> None
     assert ids(svc, "stratgy", typo="false", prefix="false") == []
 
 
+def test_a_typo_finds_words_whose_stem_stems_to_another_word(service: Service) -> None:
+    """English stems many words to a lexeme that stems again to another (`traverse` is
+    indexed as `travers`, which stems to `traver`): a typo of such a word still finds
+    it."""
+    service.create_collection("stems", FIELDS)
+    service.add(
+        "stems",
+        [
+            {"id": "t1", "title": "Traverse a tree", "body": "Walks every node."},
+            {"id": "t2", "title": "Expensive queries", "body": "Slow plans."},
+            {"id": "t3", "title": "Releases", "body": "Shipped increasingly often."},
+        ],
+    )
+    service.drain()
+
+    def found(q: str) -> set[str]:
+        return {h["id"] for h in service.search("stems", q=q, prefix="false")["hits"]}
+
+    assert found("trverse") == {"t1"}  # a letter missing
+    assert found("expensiev") == {"t2"}  # two letters swapped
+    assert found("rleases") == {"t3"}
+    assert found("inceasingly") == {"t3"}
+
+
 def test_a_word_being_typed_may_hold_a_typo(svc: Service) -> None:
     # The defaults: the last word is a prefix, and a typo in it is forgiven too.
     assert ids(svc, "stratgy") == ["d1"]

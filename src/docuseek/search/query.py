@@ -357,16 +357,17 @@ def _quoted(text: str) -> str | None:
 
 def tsquery_text(
     parsed: ParsedQuery,
-    typo_lexemes: dict[int, list[str]] | None = None,
+    typo_words: dict[int, list[str]] | None = None,
     typo_weights: str = "",
     *,
     plain_words_only: bool = False,
 ) -> str:
-    """The query as to_tsquery's input. `typo_lexemes`: term index (in `parsed.terms`
-    order) → indexed lexemes within that term's typos (none: the exact query);
+    """The query as to_tsquery's input. `typo_words`: term index (in `parsed.terms`
+    order) → words that to_tsquery stems to the indexed lexemes within that term's
+    typos (none: the exact query);
     `typo_weights`: the field weights those may match in (empty: all);
     `plain_words_only`: without the prefix being typed and the negated terms."""
-    typo_lexemes = typo_lexemes or {}
+    typo_words = typo_words or {}
     ors: list[str] = []
     index = 0
     for group in parsed.groups:
@@ -379,7 +380,7 @@ def tsquery_text(
             if term.prefix and options:
                 options[0] = f"{options[0]}:*"
             suffix = f":{typo_weights}" if typo_weights else ""
-            options += [f"'{lexeme}'{suffix}" for lexeme in typo_lexemes.get(index, ())]
+            options += [f"'{word}'{suffix}" for word in typo_words.get(index, ())]
             index += 1
             if not options:
                 continue

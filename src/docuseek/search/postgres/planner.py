@@ -180,10 +180,12 @@ class Search:
         if self.has_q:
             weights = self._typo_weights()
             typos = self.parsed.has_typos and weights is not None
-            typo_lexemes = self._typo_lexemes() if typos else {}
-            self.typo_lexemes = typo_lexemes
-            self.params.values["q"] = tsquery_text(self.parsed, typo_lexemes, weights or "")
-            if typo_lexemes:
+            candidates = self._typo_lexemes() if typos else {}
+            self.typo_lexemes = {i: [lx for lx, _ in c] for i, c in candidates.items()}
+            # to_tsquery's spelling of each candidate (_typo_lexemes).
+            typo_words = {i: [w for _, w in c] for i, c in candidates.items()}
+            self.params.values["q"] = tsquery_text(self.parsed, typo_words, weights or "")
+            if typo_words:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
             complete = False
@@ -199,7 +201,7 @@ class Search:
                 where.append(pair_filter)
                 self.pair_filter = pair_filter
             else:
-                self._words_before_prefix(typo_lexemes, weights or "")
+                self._words_before_prefix(typo_words, weights or "")
         filters = [self._filter(f) for f in query.filters]
         self.filters = " AND ".join(filters)  # "" without filters
         self.live_filtered = " AND ".join(["live", *filters])  # the match less its words
@@ -299,24 +301,30 @@ class Search:
         allowed = "".join(sorted({f.weight for f in fields} - off))
         return allowed or None
 
-    def _typo_lexemes(self) -> dict[int, list[str]]:
+    def _typo_lexemes(self) -> dict[int, list[tuple[str, str]]]:
         """Term index → the indexed lexemes within the term's typos, closest first (an
-        OSA distance: a transposition is one typo). Candidates share the query word's
-        first letter (the vocabulary's index is on the first letter and length); a
-        Levenshtein distance of at most twice the typos (a transposition is two edits to
-        it) narrows them in SQL, the OSA distance decides. Stems can be further apart than
-        their words, so the stems of the words one edit away (but for the first letter)
-        are looked up as they are too, as one typo. A word allowed two typos may instead
-        have one in its first letter, which counts as both (Meilisearch's rule): the stems
-        of those variants, as two typos (as one in the retry of a query that found
-        nothing)."""
+        OSA distance: a transposition is one typo), each with its spelling for
+        to_tsquery. Candidates share the query word's first letter (the vocabulary's index
+        is on the first letter and length); a Levenshtein distance of at most twice the
+        typos (a transposition is two edits to it) narrows them in SQL, the OSA distance
+        decides. Stems can be further apart than their words, so the stems of the words
+        one edit away (but for the first letter) are looked up as they are too, as one
+        typo, and come first among candidates as near. A word allowed two typos may
+        instead have one in its first letter, which counts as both (Meilisearch's rule):
+        the stems of those variants, as two typos (as one in the retry of a query that
+        found nothing).
+
+        to_tsquery stems what it is given, and many stems do not stem to themselves
+        (English `travers`, the stem of `traverse`, stems to `traver`): a candidate is
+        spelled as a word that stems to it, the variant it came from or the lexeme with
+        or without a final `e`, and left out when none does."""
         terms = [(i, t) for i, t in enumerate(self.parsed.terms) if t.typos]
         config = ts_config(self.collection)
         vocabulary = vocabulary_table(self.table)
         near = (
-            "SELECT w.i, w.stem, v.lexeme, NULL FROM (SELECT u.i, u.k, (SELECT min(lexeme) FROM"
-            f" unnest(to_tsvector('{config}', u.word))) AS stem FROM unnest("
-            "CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
+            "SELECT w.i, w.stem, v.lexeme, NULL::int, NULL::text FROM (SELECT u.i, u.k,"
+            f" (SELECT min(lexeme) FROM unnest(to_tsvector('{config}', u.word))) AS stem"
+            " FROM unnest(CAST(%(tw)s AS text[]), CAST(%(tk)s AS int[]), CAST(%(ti)s AS int[]))"
             " AS u(word, k, i))"
             f" w CROSS JOIN LATERAL (SELECT lexeme FROM {vocabulary} v"
             " WHERE left(v.lexeme, 1) = left(w.stem, 1)"
@@ -332,18 +340,26 @@ class Search:
             for i, t in terms
             if first_letter_typo_allowed(t)
         ]
+        # A variant is one word of the text stemmed at once: its lexeme's position says
+        # which.
         stemmed_variants = (
             f"SELECT f.i, (SELECT min(lexeme) FROM unnest(to_tsvector('{config}', f.word))),"
-            " x.lexeme, f.d FROM unnest(CAST(%(vw)s AS text[]), CAST(%(vi)s AS int[]),"
+            " x.lexeme, f.d, (string_to_array(f.words, ' '))[x.positions[1]]"
+            " FROM unnest(CAST(%(vw)s AS text[]), CAST(%(vi)s AS int[]),"
             " CAST(%(vd)s AS int[]), CAST(%(vo)s AS text[])) AS f(words, i, d, word)"
             f" CROSS JOIN LATERAL unnest(to_tsvector('{config}', f.words)) AS x"
             f" JOIN {vocabulary} v ON v.lexeme = x.lexeme"
         )
-        # The candidate goes through to_tsquery's stemming again: only one that stems to
-        # itself still matches its documents.
+        spelling = (
+            "SELECT o.w FROM unnest(ARRAY[c.word, c.lexeme, c.lexeme || 'e'])"
+            " WITH ORDINALITY AS o(w, n) WHERE o.w IS NOT NULL"
+            f" AND plainto_tsquery('{config}', o.w)::text = quote_literal(c.lexeme)"
+            " ORDER BY o.n LIMIT 1"
+        )
         sql = (
-            f"SELECT * FROM ({near} UNION ALL {stemmed_variants}) AS c(i, stem, lexeme, d)"
-            f" WHERE plainto_tsquery('{config}', c.lexeme)::text = quote_literal(c.lexeme)"
+            "SELECT c.i, c.stem, c.lexeme, c.d, s.w FROM"
+            f" ({near} UNION ALL {stemmed_variants}) AS c(i, stem, lexeme, d, word)"
+            f" CROSS JOIN LATERAL ({spelling}) AS s"
         )
         params = {
             "tw": [t.text for _, t in terms],
@@ -355,26 +371,31 @@ class Search:
             "vo": [self.parsed.terms[i].text for i, _, _ in variants],
         }
         typos = {i: t.typos for i, t in terms}
-        found: dict[int, dict[str, tuple[int, int]]] = {}
+        common = table_statistics(self.conn, self.table).shares("tsv")
+        found: dict[int, dict[str, tuple[tuple[int, bool, float, int], str]]] = {}
         with self.conn.cursor() as cur:
             rows = cur.execute(sql, params).fetchall()
-        for i, stem, lexeme, variant_typos in rows:
-            if not _LEXEME.fullmatch(lexeme) or lexeme == stem:
+        for i, stem, lexeme, variant_typos, spelled in rows:
+            if not _LEXEME.fullmatch(lexeme) or not _LEXEME.fullmatch(spelled) or lexeme == stem:
                 continue
             distance = OSA.distance(stem, lexeme) if variant_typos is None else variant_typos
             if distance <= typos[i]:
-                # Closest first, then nearest in length; a lexeme found twice keeps its best.
-                key = (distance, abs(len(lexeme) - len(stem or lexeme)))
+                # Closest first, then a variant's before a stem's neighbour, then the more
+                # common (ANALYZE's statistics know the common ones), then nearest in length
+                # to the word typed (a stem that kept most of it); a lexeme found twice
+                # keeps its best.
+                typed = len(self.parsed.terms[i].text)
+                share = -common.get(lexeme, 0.0)
+                key = (distance, variant_typos is None, share, abs(len(lexeme) - typed))
                 options = found.setdefault(i, {})
-                options[lexeme] = min(options.get(lexeme, key), key)
+                options[lexeme] = min(options.get(lexeme, (key, spelled)), (key, spelled))
+        ranked = {i: sorted((v, lx) for lx, v in options.items()) for i, options in found.items()}
         return {
-            i: [lexeme for _, lexeme in sorted((v, lx) for lx, v in options.items())][
-                :MAX_TYPO_CANDIDATES
-            ]
-            for i, options in found.items()
+            i: [(lexeme, spelled) for (_, spelled), lexeme in best[:MAX_TYPO_CANDIDATES]]
+            for i, best in ranked.items()
         }
 
-    def _words_before_prefix(self, typo_lexemes: dict[int, list[str]], weights: str) -> None:
+    def _words_before_prefix(self, typo_words: dict[int, list[str]], weights: str) -> None:
         """For a query whose last word is being typed and which requires other words: sets
         `words_first` to the condition on those words alone, and `words_first_columns` to
         the tsvector columns whose matches are better found through them. The index reads
@@ -385,10 +406,10 @@ class Search:
         groups = self.parsed.groups
         if len(groups) != 1 or not any(t.prefix for t in groups[0]):
             return
-        words = tsquery_text(self.parsed, typo_lexemes, weights, plain_words_only=True)
+        words = tsquery_text(self.parsed, typo_words, weights, plain_words_only=True)
         if not words:
             return
-        prefix = tsquery_text(ParsedQuery((tuple(t for t in groups[0] if t.prefix),)))
+        prefix = self._typed_prefix()
         config = ts_config(self.collection)
         columns = ["tsv", "tsv_top"] if Layout(self.collection).top_fields else ["tsv"]
         # The planner's estimates, in one statement: live rows, then per column the rows
@@ -614,12 +635,15 @@ class Search:
         either_checked = f"({completed} OR {words_checked})"
         return f"tsv @@ {subset} AND {checked.replace(words_checked, either_checked, 1)}"
 
+    def _typed_prefix(self) -> str:
+        """The last word, being typed, as to_tsquery's text (`'docu':*`)."""
+        return tsquery_text(ParsedQuery((tuple(t for t in self.parsed.groups[0] if t.prefix),)))
+
     def _prefix_matches(self, lexemes: list[str]) -> str:
         """Whether the prefix being typed matches each of these lexemes, as PostgreSQL
         stems it (`happy:*` is `happi:*`, which the lexeme `happyland` does not begin): a
         condition PostgreSQL evaluates once per statement."""
-        typed = ParsedQuery((tuple(t for t in self.parsed.groups[0] if t.prefix),))
-        prefix = self.params.add(tsquery_text(typed))
+        prefix = self.params.add(self._typed_prefix())
         return (
             "(SELECT bool_and(array_to_tsvector(ARRAY[l])"
             f" @@ to_tsquery('{ts_config(self.collection)}', {prefix}))"
