@@ -148,6 +148,23 @@ def test_every_exact_match_ranks_above_every_typo_match(service: Service) -> Non
     assert [h["id"] for h in hits] == ["exact", "typo"]
 
 
+def test_of_typo_matches_those_with_more_words_as_typed_rank_first(service: Service) -> None:
+    """`kernel tunign`: nothing holds both words as typed. The document with `kernel` as
+    typed ranks above the one that needs a typo for both words, however often it repeats
+    them (Meilisearch ranks by the typos a match needed)."""
+    service.create_collection("typos", FIELDS)
+    service.add(
+        "typos",
+        [
+            {"id": "y", "title": "Kernal tuning", "body": "Kernal tuning, kernal tuning."},
+            {"id": "x", "title": "Kernel notes", "body": "On tuning it."},
+        ],
+    )
+    service.drain()
+    hits = service.search("typos", q="kernel tunign", prefix="false")["hits"]
+    assert [h["id"] for h in hits] == ["x", "y"]
+
+
 def test_typo_tolerance_settings(svc: Service) -> None:
     put_settings(svc, {"typo_tolerance": {"enabled": False}})
     assert exact_ids(svc, "stratgy") == set()

@@ -31,6 +31,9 @@ MAX_TOKEN_LENGTH = 255  # the standard tokenizer splits longer runs into several
 MAX_TYPO_CANDIDATES = 10  # as PostgreSQL's: indexed words one query word may match by typos
 # Above any sum of the other clauses' constant scores (WEIGHT_BOOST per query word).
 EXACT_TIER_BOOST = 100_000.0
+# A word with typos held as typed (_words_as_typed): above the text clauses' scores, below
+# the tier of matches without typos.
+WORD_AS_TYPED_BOOST = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,27 @@ def text_query(
             _collection_groups(collection, q, prefix=prefix, typo=False, first_letter_typos=False),
         )
         exact.append({"constant_score": {"filter": typo_free, "boost": EXACT_TIER_BOOST}})
+        exact += _words_as_typed(collection, groups, q, prefix=prefix)
     return {"bool": {"must": [membership], "should": exact}}
+
+
+def _words_as_typed(
+    collection: Collection, groups: list[list[list[Clause]]], q: str, *, prefix: bool
+) -> list[dict[str, Any]]:
+    """For a query of one group of several words: each word with typos that a document
+    holds as typed adds WORD_AS_TYPED_BOOST, so among the matches needing typos those
+    with more words as typed come first (as on PostgreSQL, and Meilisearch, which ranks
+    by the typos a match needed)."""
+    if len(groups) != 1 or len(groups[0]) < 2:
+        return []
+    as_typed = _collection_groups(
+        collection, q, prefix=prefix, typo=False, first_letter_typos=False
+    )
+    return [
+        {"constant_score": {"filter": _term(collection, typed), "boost": WORD_AS_TYPED_BOOST}}
+        for term, typed in zip(groups[0], as_typed[0], strict=True)
+        if any(c.typos for c in term) and not term[0].negated
+    ]
 
 
 def _membership(collection: Collection, groups: list[list[list[Clause]]]) -> dict[str, Any]:

@@ -161,6 +161,7 @@ class Search:
             first_letter_typos=query.first_letter_typos,
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
+        self.exact_word_params: list[str] = []  # _exact_word_params
         self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
         self.pair_filter = ""  # the condition on a phrase's word pairs, when it has one
         self.tsquery: str | None = None  # _tsquery
@@ -188,6 +189,7 @@ class Search:
             if typo_words:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
+                self._exact_word_params(typo_words)
             complete = False
             if collection.index_phrases and '"' in q_text:
                 pair_filter, complete, one_pair = self._pair_filter()
@@ -287,7 +289,29 @@ class Search:
         # query without typos gives them.
         exact_query = query_sql(self.collection, "qx")
         exact = f"ts_rank({column_name}, {exact_query}, {RANK_NORMALIZATION})"
-        return f"(CASE WHEN {column_name} @@ {exact_query} THEN 1 + {exact} ELSE {rank} END)"
+        # Among the others, those with more of the words as typed come first (Meilisearch
+        # ranks by the typos a match needed): a word matched as typed adds 1.
+        as_typed = "".join(
+            f"({column_name} @@ {query_sql(self.collection, name)})::int + "
+            for name in self.exact_word_params
+        )
+        top = 1 + len(self.exact_word_params)
+        return (
+            f"(CASE WHEN {column_name} @@ {exact_query} THEN {top} + {exact}"
+            f" ELSE {as_typed}{rank} END)"
+        )
+
+    def _exact_word_params(self, typo_words: dict[int, list[str]]) -> None:
+        """For a query of one group of several words, some with typo candidates: each of
+        those words as typed, as a parameter of its own (the ranking counts them)."""
+        groups = self.parsed.groups
+        if len(groups) != 1 or len(groups[0]) < 2:
+            return
+        for i, term in enumerate(groups[0]):
+            if typo_words.get(i):
+                name = f"qx{i}"
+                self.params.values[name] = tsquery_text(ParsedQuery(((term,),)))
+                self.exact_word_params.append(name)
 
     def _typo_weights(self) -> str | None:
         """The weights typo candidates may match in: "" for any, else those of no field in
