@@ -237,27 +237,26 @@ def text_query(
         # Documents matching the query without typos rank above all those matching only
         # through a typo, as on PostgreSQL: the typo-free query's membership is worth more
         # than any sum of the other scores.
-        typo_free = _membership(
-            collection,
-            _collection_groups(collection, q, prefix=prefix, typo=False, first_letter_typos=False),
+        as_typed = _collection_groups(
+            collection, q, prefix=prefix, typo=False, first_letter_typos=False
         )
+        typo_free = _membership(collection, as_typed)
         exact.append({"constant_score": {"filter": typo_free, "boost": EXACT_TIER_BOOST}})
-        exact += _words_as_typed(collection, groups, q, prefix=prefix)
+        exact += _words_as_typed(collection, groups, as_typed)
     return {"bool": {"must": [membership], "should": exact}}
 
 
 def _words_as_typed(
-    collection: Collection, groups: list[list[list[Clause]]], q: str, *, prefix: bool
+    collection: Collection,
+    groups: list[list[list[Clause]]],
+    as_typed: list[list[list[Clause]]],
 ) -> list[dict[str, Any]]:
     """For a query of one group of several words: each word with typos that a document
-    holds as typed adds WORD_AS_TYPED_BOOST, so among the matches needing typos those
-    with more words as typed come first (as on PostgreSQL, and Meilisearch, which ranks
-    by the typos a match needed)."""
-    if len(groups) != 1 or len(groups[0]) < 2:
+    holds as typed (`as_typed`: the query parsed without typos) adds WORD_AS_TYPED_BOOST,
+    so among the matches needing typos those with more words as typed come first (as on
+    PostgreSQL, and Meilisearch, which ranks by the typos a match needed)."""
+    if len(groups) != 1 or len(groups[0]) < 2 or [len(g) for g in as_typed] != [len(groups[0])]:
         return []
-    as_typed = _collection_groups(
-        collection, q, prefix=prefix, typo=False, first_letter_typos=False
-    )
     return [
         {"constant_score": {"filter": _term(collection, typed), "boost": WORD_AS_TYPED_BOOST}}
         for term, typed in zip(groups[0], as_typed[0], strict=True)
