@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from docuseek import collections
 from docuseek.search.base import SearchQuery
-from docuseek.search.postgres import planner
+from docuseek.search.postgres import planner, statistics
 from docuseek.search.postgres.layout import table_name
 from tests.backends.postgres.proofs import load_analyzed
 from tests.helpers import Service
@@ -20,10 +20,10 @@ from tests.helpers import Service
 FIELDS = {"title": {"type": "text", "weight": "A"}, "body": {"type": "text"}}
 
 
-def candidates(engine: Engine, q: str) -> tuple[dict[int, list[str]], str]:
-    """The typo candidates a search of `q` in collection `docs` finds, and its query's
+def candidates(engine: Engine, q: str, name: str = "docs") -> tuple[dict[int, list[str]], str]:
+    """The typo candidates a search of `q` in collection `name` finds, and its query's
     text for to_tsquery."""
-    collection = collections.load_cached(engine, "docs")
+    collection = collections.load_cached(engine, name)
     table = table_name(collection, collection.generation)
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
@@ -69,3 +69,27 @@ def test_of_equally_near_candidates_the_more_common_come_first(
     lexemes, text = candidates(engine, "egbeds")
     assert lexemes == {0: ["emb"]}
     assert "'embeds'" in text
+
+
+def test_equally_near_candidates_cut_by_the_cap_are_told_apart_by_their_documents(
+    engine: Engine, service: Service
+) -> None:
+    """`egbeds` is one edit from `embeds` (stem `emb`, in five documents) and from twelve
+    stray words found once each (`egbeda`, `egbedb`, …), all as near. ANALYZE has not
+    run, so its statistics cannot tell them apart, and the strays are nearer in length
+    to the word typed: the documents holding each decide which ten are kept."""
+    service.create_collection("ties", FIELDS)
+    corpus = [{"id": f"e{i}", "title": "Widget", "body": "It embeds a font."} for i in range(5)]
+    corpus += [
+        {"id": f"s{c}", "title": "Stray", "body": f"The token egbed{c}, once."}
+        for c in "abcfghjkmnpq"
+    ]
+    service.add("ties", corpus)
+    service.drain()
+    statistics.forget()
+    lexemes, text = candidates(engine, "egbeds", "ties")
+    assert len(lexemes[0]) == planner.MAX_TYPO_CANDIDATES
+    assert lexemes[0][0] == "emb"
+    assert "'embeds'" in text
+    hits = service.search("ties", q="egbeds", prefix="false", limit=20)["hits"]
+    assert {f"e{i}" for i in range(5)} <= {h["id"] for h in hits}

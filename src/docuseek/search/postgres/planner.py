@@ -129,6 +129,9 @@ COMPLETION_PROOF_EXPECTED = (0.4, 50.0)
 TOP_PROOF_EXPECTED = 0.5
 TOP_POSTING_COST = 0.35
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
+# Equally near typo candidates that MAX_TYPO_CANDIDATES would cut between are told apart by
+# their documents, counted up to this many each (_typo_lexemes).
+TIED_CANDIDATE_DOCUMENTS = 50
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
 
 
@@ -414,10 +417,43 @@ class Search:
                 options = found.setdefault(i, {})
                 options[lexeme] = min(options.get(lexeme, (key, spelled)), (key, spelled))
         ranked = {i: sorted((v, lx) for lx, v in options.items()) for i, options in found.items()}
+        ranked = self._ties_by_documents(ranked)
         return {
             i: [(lexeme, spelled) for (_, spelled), lexeme in best[:MAX_TYPO_CANDIDATES]]
             for i, best in ranked.items()
         }
+
+    def _ties_by_documents(
+        self, ranked: dict[int, list[tuple[tuple[tuple[int, bool, float, int], str], str]]]
+    ) -> dict[int, list[tuple[tuple[tuple[int, bool, float, int], str], str]]]:
+        """Candidates equally near and equally common to ANALYZE's statistics (which know
+        only the most common lexemes) where MAX_TYPO_CANDIDATES cuts between them, ordered
+        by the documents holding them (counted up to TIED_CANDIDATE_DOCUMENTS): a stem
+        that English shortens to three letters (`egbeds` → `egb`) has dozens of neighbours
+        as near as the word meant, most of them stray tokens found in one document
+        (bench/notes.md, 'Design decisions: typo candidates tied at the cut')."""
+        tied: dict[int, list[str]] = {}
+        for i, best in ranked.items():
+            if len(best) > MAX_TYPO_CANDIDATES:
+                cut = best[MAX_TYPO_CANDIDATES][0][0][:3]
+                if best[MAX_TYPO_CANDIDATES - 1][0][0][:3] == cut:
+                    tied[i] = [lexeme for (key, _), lexeme in best if key[:3] == cut]
+        if not tied:
+            return ranked
+        lexemes = sorted({lexeme for group in tied.values() for lexeme in group})
+        sql = (
+            "SELECT l, (SELECT count(*) FROM (SELECT 1 FROM"
+            f" {self.table} WHERE live AND tsv @@ CAST(quote_literal(l) AS tsquery)"
+            f" LIMIT {TIED_CANDIDATE_DOCUMENTS}) AS m) FROM unnest(CAST(%(l)s AS text[])) AS l"
+        )
+        with self.conn.cursor() as cur:
+            documents = dict(cur.execute(sql, {"l": lexemes}).fetchall())
+
+        def order(item: tuple[tuple[tuple[int, bool, float, int], str], str]) -> tuple[Any, ...]:
+            (key, spelled), lexeme = item
+            return (*key[:3], -documents.get(lexeme, 0), key[3], spelled, lexeme)
+
+        return {i: sorted(best, key=order) if i in tied else best for i, best in ranked.items()}
 
     def _words_before_prefix(self, typo_words: dict[int, list[str]], weights: str) -> None:
         """For a query whose last word is being typed and which requires other words: sets
