@@ -133,6 +133,11 @@ MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, 
 # their documents, counted up to this many each (_typo_lexemes).
 TIED_CANDIDATE_DOCUMENTS = 50
 _LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
+# A typo candidate's order among a word's candidates (_typo_lexemes): its distance, whether
+# it was found near the stem only, minus its share of rows, how far its length is from the
+# word's; a candidate is ((order, spelling), lexeme).
+_CandidateOrder = tuple[int, bool, float, int]
+_Candidate = tuple[tuple[_CandidateOrder, str], str]
 
 
 class Search:
@@ -399,7 +404,7 @@ class Search:
         }
         typos = {i: t.typos for i, t in terms}
         common = table_statistics(self.conn, self.table).shares("tsv")
-        found: dict[int, dict[str, tuple[tuple[int, bool, float, int], str]]] = {}
+        found: dict[int, dict[str, tuple[_CandidateOrder, str]]] = {}
         with self.conn.cursor() as cur:
             rows = cur.execute(sql, params).fetchall()
         for i, stem, lexeme, variant_typos, spelled in rows:
@@ -424,8 +429,8 @@ class Search:
         }
 
     def _ties_by_documents(
-        self, ranked: dict[int, list[tuple[tuple[tuple[int, bool, float, int], str], str]]]
-    ) -> dict[int, list[tuple[tuple[tuple[int, bool, float, int], str], str]]]:
+        self, ranked: dict[int, list[_Candidate]]
+    ) -> dict[int, list[_Candidate]]:
         """Candidates equally near and equally common to ANALYZE's statistics (which know
         only the most common lexemes) where MAX_TYPO_CANDIDATES cuts between them, ordered
         by the documents holding them (counted up to TIED_CANDIDATE_DOCUMENTS): a stem
@@ -449,7 +454,7 @@ class Search:
         with self.conn.cursor() as cur:
             documents = dict(cur.execute(sql, {"l": lexemes}).fetchall())
 
-        def order(item: tuple[tuple[tuple[int, bool, float, int], str], str]) -> tuple[Any, ...]:
+        def order(item: _Candidate) -> tuple[Any, ...]:
             (key, spelled), lexeme = item
             return (*key[:3], -documents.get(lexeme, 0), key[3], spelled, lexeme)
 
