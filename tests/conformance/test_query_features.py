@@ -165,6 +165,26 @@ def test_of_typo_matches_those_with_more_words_as_typed_rank_first(service: Serv
     assert [h["id"] for h in hits] == ["x", "y"]
 
 
+def test_of_typo_matches_those_with_more_words_a_typo_away_rank_first(service: Service) -> None:
+    """`alternatively interseted`: both documents hold `alternatively` as typed and need
+    typos for the other word. `interested` is one typo from `interseted`; `intercept` is
+    four, though its stem is two edits from `interset`, the stem of what was typed, which
+    a word of ten letters may have, so it matches too. The document with `interested`
+    ranks first, even with both words in a body where the other has them in its title
+    (Meilisearch ranks by the typos a match needed)."""
+    service.create_collection("near", FIELDS)
+    service.add(
+        "near",
+        [
+            {"id": "far", "title": "Alternatively intercept", "body": "Alternatively intercept."},
+            {"id": "near", "title": "Notes", "body": "Alternatively, for the interested."},
+        ],
+    )
+    service.drain()
+    hits = service.search("near", q="alternatively interseted", prefix="false")["hits"]
+    assert [h["id"] for h in hits] == ["near", "far"]
+
+
 def test_typo_tolerance_settings(svc: Service) -> None:
     put_settings(svc, {"typo_tolerance": {"enabled": False}})
     assert exact_ids(svc, "stratgy") == set()

@@ -34,6 +34,9 @@ EXACT_TIER_BOOST = 100_000.0
 # A word with typos held as typed (_words_as_typed): above the text clauses' scores, below
 # the tier of matches without typos.
 WORD_AS_TYPED_BOOST = 1_000.0
+# A word with typos held at most one typo from how it was typed (_words_as_typed): above the
+# text clauses' scores, below a word held as typed (nine of them are).
+WORD_ONE_TYPO_BOOST = 100.0
 
 
 @dataclass(frozen=True)
@@ -131,28 +134,30 @@ def _fuzzy(field: str, word: str, typos: int, first_letter: bool) -> dict[str, A
     `exact` subfield, since stems can be further apart than their words (as PostgreSQL
     also looks up the stems of the words one edit away)."""
 
-    def fuzzy(target: str) -> dict[str, Any]:
-        # Our own edit distance, not AUTO, so both backends allow the same typos; the
-        # first letter is kept, as PostgreSQL's vocabulary lookup keeps it.
-        return {
-            "match": {
-                target: {
-                    "query": word,
-                    "fuzziness": typos,
-                    "fuzzy_transpositions": True,
-                    "prefix_length": 1,
-                    "max_expansions": MAX_TYPO_CANDIDATES,
-                }
-            }
-        }
-
     exact = f"{field}.exact"
-    should = [fuzzy(field), fuzzy(exact)]
+    should = [_fuzzy_match(field, word, typos), _fuzzy_match(exact, word, typos)]
     if first_letter:
         # A typo in the first letter counts as two (Meilisearch's rule; one in the retry of
         # a query that found nothing): the variants of the first letter match as they are.
         should.append({"match": {exact: {"query": " ".join(first_letter_variants(word))}}})
     return {"bool": {"should": should}}
+
+
+def _fuzzy_match(target: str, word: str, typos: int) -> dict[str, Any]:
+    """The words of one (sub)field within `typos` of `word`. Our own edit distance, not
+    AUTO, so both backends allow the same typos; the first letter is kept, as PostgreSQL's
+    vocabulary lookup keeps it."""
+    return {
+        "match": {
+            target: {
+                "query": word,
+                "fuzziness": typos,
+                "fuzzy_transpositions": True,
+                "prefix_length": 1,
+                "max_expansions": MAX_TYPO_CANDIDATES,
+            }
+        }
+    }
 
 
 def _weighted(
@@ -253,15 +258,28 @@ def _words_as_typed(
 ) -> list[dict[str, Any]]:
     """For a query of one group of several words: each word with typos that a document
     holds as typed (`as_typed`: the query parsed without typos) adds WORD_AS_TYPED_BOOST,
-    so among the matches needing typos those with more words as typed come first (as on
-    PostgreSQL, and Meilisearch, which ranks by the typos a match needed)."""
+    and each it holds at most one typo from how it was written (in the unstemmed `exact`
+    subfields) WORD_ONE_TYPO_BOOST, so among the matches needing typos those with more
+    words as typed come first, then those with more words a typo away (as on PostgreSQL,
+    and Meilisearch, which ranks by the typos a match needed)."""
     if len(groups) != 1 or len(groups[0]) < 2 or [len(g) for g in as_typed] != [len(groups[0])]:
         return []
-    return [
-        {"constant_score": {"filter": _term(collection, typed), "boost": WORD_AS_TYPED_BOOST}}
-        for term, typed in zip(groups[0], as_typed[0], strict=True)
-        if any(c.typos for c in term) and not term[0].negated
-    ]
+    exact_fields = _exact_fields(collection)
+    scores = []
+    for term, typed in zip(groups[0], as_typed[0], strict=True):
+        if not any(c.typos for c in term) or term[0].negated:
+            continue
+        held = _term(collection, typed)
+        scores.append({"constant_score": {"filter": held, "boost": WORD_AS_TYPED_BOOST}})
+        word = term[0].word
+        one_typo = [
+            _fuzzy_match(f"{f.name}.exact", word, 1)
+            for f in collection.text_fields
+            if word is not None and term[0].typos and f.name not in exact_fields
+        ]
+        near = {"bool": {"should": [held, *one_typo], "minimum_should_match": 1}}
+        scores.append({"constant_score": {"filter": near, "boost": WORD_ONE_TYPO_BOOST}})
+    return scores
 
 
 def _membership(collection: Collection, groups: list[list[list[Clause]]]) -> dict[str, Any]:

@@ -170,6 +170,7 @@ class Search:
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
         self.exact_word_params: list[str] = []  # _exact_word_params
+        self.near_word_params: list[str] = []  # _exact_word_params
         self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
         self.pair_filter = ""  # the condition on a phrase's word pairs, when it has one
         self.tsquery: str | None = None  # _tsquery
@@ -197,7 +198,7 @@ class Search:
             if typo_words:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
-                self._exact_word_params(typo_words)
+                self._exact_word_params(typo_words, weights or "")
             complete = False
             if collection.index_phrases and '"' in q_text:
                 pair_filter, complete, one_pair = self._pair_filter()
@@ -297,29 +298,43 @@ class Search:
         # query without typos gives them.
         exact_query = query_sql(self.collection, "qx")
         exact = f"ts_rank({column_name}, {exact_query}, {RANK_NORMALIZATION})"
-        # Among the others, those with more of the words as typed come first (Meilisearch
-        # ranks by the typos a match needed): a word matched as typed adds 1.
-        as_typed = "".join(
-            f"({column_name} @@ {query_sql(self.collection, name)})::int + "
-            for name in self.exact_word_params
-        )
+
+        # Among the others, those with more of the words as typed come first, then those
+        # with more of them at most one typo away (Meilisearch ranks by the typos a match
+        # needed): a word matched as typed adds 1, one within a typo adds 1 / top, and
+        # ts_rank, below 1, orders what is left.
+        def held(names: list[str]) -> str:
+            return "".join(
+                f"({column_name} @@ {query_sql(self.collection, name)})::int + " for name in names
+            )
+
         top = 1 + len(self.exact_word_params)
         return (
             f"(CASE WHEN {column_name} @@ {exact_query} THEN {top} + {exact}"
-            f" ELSE {as_typed}{rank} END)"
+            f" ELSE {held(self.exact_word_params)}"
+            f"({held(self.near_word_params)}{rank}) / {top} END)"
         )
 
-    def _exact_word_params(self, typo_words: dict[int, list[str]]) -> None:
+    def _exact_word_params(self, typo_words: dict[int, list[str]], weights: str) -> None:
         """For a query of one group of several words, some with typo candidates: each of
-        those words as typed, as a parameter of its own (the ranking counts them)."""
+        those words as typed, and within one typo of how it was typed, as parameters of
+        their own (the ranking counts them). A candidate is within one typo when its
+        spelling is (a word one edit away that stems to it, or the lexeme itself): a stem
+        one edit from the typed word's stem can belong to a word three edits from it,
+        `internet` for `interseted`, where `interested` is one (bench/notes.md, 'Design
+        decisions: typo matches ranked by the words within one typo')."""
         groups = self.parsed.groups
         if len(groups) != 1 or len(groups[0]) < 2:
             return
         for i, term in enumerate(groups[0]):
             if typo_words.get(i):
-                name = f"qx{i}"
-                self.params.values[name] = tsquery_text(ParsedQuery(((term,),)))
-                self.exact_word_params.append(name)
+                word = ParsedQuery(((term,),))
+                typed = term.text.lower()
+                near = [w for w in typo_words[i] if OSA.distance(typed, w) <= 1]
+                self.params.values[f"qx{i}"] = tsquery_text(word)
+                self.params.values[f"qn{i}"] = tsquery_text(word, {0: near}, weights)
+                self.exact_word_params.append(f"qx{i}")
+                self.near_word_params.append(f"qn{i}")
 
     def _typo_weights(self) -> str | None:
         """The weights typo candidates may match in: "" for any, else those of no field in
