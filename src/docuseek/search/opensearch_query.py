@@ -272,11 +272,13 @@ def _words_as_typed(
         held = _term(collection, typed)
         scores.append({"constant_score": {"filter": held, "boost": WORD_AS_TYPED_BOOST}})
         word = term[0].word
-        one_typo = [
-            _fuzzy_match(f"{f.name}.exact", word, 1)
-            for f in collection.text_fields
-            if word is not None and term[0].typos and f.name not in exact_fields
-        ]
+        one_typo = []
+        if word is not None and term[0].typos:
+            one_typo = [
+                _fuzzy_match(f"{f.name}.exact", word, 1)
+                for f in collection.text_fields
+                if f.name not in exact_fields
+            ]
         near = {"bool": {"should": [held, *one_typo], "minimum_should_match": 1}}
         scores.append({"constant_score": {"filter": near, "boost": WORD_ONE_TYPO_BOOST}})
     return scores

@@ -169,8 +169,8 @@ class Search:
             first_letter_typos=query.first_letter_typos,
         )
         self.typo_ranked = False  # ranked as exact matches first, then typo matches
-        self.exact_word_params: list[str] = []  # _exact_word_params
-        self.near_word_params: list[str] = []  # _exact_word_params
+        self.exact_word_params: list[str] = []  # _word_params
+        self.near_word_params: list[str] = []  # _word_params
         self.has_phrase = any(t.word is None for t in self.parsed.terms)  # quoted or joined
         self.pair_filter = ""  # the condition on a phrase's word pairs, when it has one
         self.tsquery: str | None = None  # _tsquery
@@ -198,7 +198,7 @@ class Search:
             if typo_words:
                 self.params.values["qx"] = tsquery_text(self.parsed)
                 self.typo_ranked = True
-                self._exact_word_params(typo_words, weights or "")
+                self._word_params(typo_words, weights or "")
             complete = False
             if collection.index_phrases and '"' in q_text:
                 pair_filter, complete, one_pair = self._pair_filter()
@@ -315,7 +315,7 @@ class Search:
             f"({held(self.near_word_params)}{rank}) / {top} END)"
         )
 
-    def _exact_word_params(self, typo_words: dict[int, list[str]], weights: str) -> None:
+    def _word_params(self, typo_words: dict[int, list[str]], weights: str) -> None:
         """For a query of one group of several words, some with typo candidates: each of
         those words as typed, and within one typo of how it was typed, as parameters of
         their own (the ranking counts them). A candidate is within one typo when its
