@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from docuseek import collections, ingest
@@ -107,15 +109,17 @@ def indexed(
 
 
 def members(backend: SearchBackend, collection: Collection, query: SearchQuery) -> list[str]:
-    """Every id of the result set, paging through it with the cursor."""
+    """Every id of the result set, paging through it with the cursor (a cursor that
+    never ends fails, where it would have hung the test)."""
     seen: list[str] = []
     after = None
-    while True:
+    for _ in range(len(make_corpus()) + 1):
         result = backend.search(collection, SearchQuery(**{**query.__dict__, "after": after}))
         seen += [h.id for h in result.hits]
         if not result.has_more:
             return seen
         after = tuple(result.hits[-1].sort_values)
+    raise AssertionError(f"{backend.name}: the cursor pages on past every document: {query}")
 
 
 def test_text_queries_match_the_same_documents(indexed: Any) -> None:
@@ -186,6 +190,77 @@ def test_cursor_paging_is_complete_without_duplicates(
     assert set(pages[0]) == set(pages[1])
     if sort:  # field sorts (ties broken by id) give one order on both backends
         assert pages[0] == pages[1]
+
+
+@st.composite
+def generated_queries(draw: st.DrawFn) -> str:
+    """Up to four of the corpus's words, each as it is, with one typo (deleted, replaced,
+    inserted or swapped letters, never the first), negated, or cut short when last; now
+    and then two of them quoted as a phrase, or an OR between them."""
+    parts: list[str] = []
+    count = draw(st.integers(1, 4))
+    for k in range(count):
+        word = draw(st.sampled_from(WORDS))
+        form = draw(st.sampled_from(["as is", "typo", "negated", "cut"]))
+        if form == "typo" and len(word) >= 5:
+            at = draw(st.integers(1, len(word) - 2))
+            letter = draw(st.sampled_from("aeiorstx"))
+            word = draw(
+                st.sampled_from(
+                    [
+                        word[:at] + word[at + 1 :],
+                        word[:at] + letter + word[at + 1 :],
+                        word[:at] + letter + word[at:],
+                        word[:at] + word[at + 1] + word[at] + word[at + 2 :],
+                    ]
+                )
+            )
+        elif form == "negated":
+            word = "-" + word
+        elif form == "cut" and k == count - 1:
+            word = word[: draw(st.integers(1, len(word)))]
+        parts.append(word)
+    if count >= 2 and draw(st.booleans()):
+        at = draw(st.integers(0, count - 2))
+        parts[at : at + 2] = [f'"{parts[at].lstrip("-")} {parts[at + 1].lstrip("-")}"']
+    elif count >= 2 and draw(st.booleans()):
+        parts.insert(draw(st.integers(1, count - 1)), "OR")
+    return " ".join(parts)
+
+
+@pytest.fixture
+def tiered(engine: Engine) -> Iterator[SearchBackend]:
+    """PostgreSQL ranking at most 10 matches exactly: most generated queries are tiered."""
+    pg_backend = PostgresBackend(engine, exact_limit=10)
+    yield pg_backend
+    pg_backend.close()
+
+
+@given(q=generated_queries())
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_generated_queries_page_through_every_match_once(
+    indexed: Any, tiered: SearchBackend, q: str
+) -> None:
+    """Typos, prefixes, negations, phrases and OR, paged with the cursor on each backend
+    (and on PostgreSQL's tiers): every match once. Without typos, both backends match
+    the same documents; with them they may not (PostgreSQL matches what a misspelled
+    word's corrections stem to, OpenSearch the words within the typos and their stems)."""
+    collection, backends, _ = indexed
+    for backend in [*backends, tiered]:
+        everything = backend.search(collection, SearchQuery(q=q, limit=1000, highlight=False))
+        paged = members(backend, collection, SearchQuery(q=q, limit=7, highlight=False))
+        assert len(paged) == len(set(paged)) == len(everything.hits), (backend.name, q)
+        assert set(paged) == {h.id for h in everything.hits}, (backend.name, q)
+        assert everything.total == len(paged) or not everything.total_exact, (backend.name, q)
+    as_typed = SearchQuery(q=q, limit=1000, highlight=False, typo=False)
+    pg_hits, os_hits = (backend.search(collection, as_typed).hits for backend in backends)
+    assert {h.id for h in pg_hits} == {h.id for h in os_hits}, q
 
 
 def test_highlights_mark_matches_and_escape_html(indexed: Any) -> None:

@@ -309,10 +309,12 @@ class Search:
             )
 
         top = 1 + len(self.exact_word_params)
+        # A real, as ts_rank is: the sum would be a double precision, which the cursor's
+        # real cannot hold, so the next page would start before the last hit.
         return (
-            f"(CASE WHEN {column_name} @@ {exact_query} THEN {top} + {exact}"
+            f"CAST(CASE WHEN {column_name} @@ {exact_query} THEN {top} + {exact}"
             f" ELSE {held(self.exact_word_params)}"
-            f"({held(self.near_word_params)}{rank}) / {top} END)"
+            f"({held(self.near_word_params)}{rank}) / {top} END AS real)"
         )
 
     def _word_params(self, typo_words: dict[int, list[str]], weights: str) -> None:
