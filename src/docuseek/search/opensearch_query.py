@@ -18,6 +18,7 @@ from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
 from docuseek.search.query import (
     DEFAULT_SETTINGS,
+    MAX_TYPO_CANDIDATES,
     SearchSettings,
     first_letter_typo_allowed,
     first_letter_variants,
@@ -28,7 +29,6 @@ WEIGHT_BOOST = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}  # ts_rank's 1.0/0.4/0.
 ID_FIELD = "id"  # the document's own id (a keyword): the keyset tiebreaker
 _WORD_RE = re.compile(r"\w+")
 MAX_TOKEN_LENGTH = 255  # the standard tokenizer splits longer runs into several tokens
-MAX_TYPO_CANDIDATES = 10  # as PostgreSQL's: indexed words one query word may match by typos
 # Above any sum of the other clauses' constant scores (WEIGHT_BOOST per query word).
 EXACT_TIER_BOOST = 100_000.0
 # A word with typos held as typed (_words_as_typed): above the text clauses' scores, below

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MIN_PREFIX_CHARS = 2  # a shorter last word matches only itself: `a` must not scan everything
+MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
 MAX_SYNONYM_ENTRIES = 10_000
 MAX_STOP_WORDS = 10_000
 MAX_ENTRY_CHARS = 200

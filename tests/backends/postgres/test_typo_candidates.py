@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from docuseek import collections
 from docuseek.search.base import SearchQuery
-from docuseek.search.postgres import planner, statistics
+from docuseek.search.postgres import planner, statistics, typos
 from docuseek.search.postgres.layout import table_name
 from tests.backends.postgres.proofs import load_analyzed
 from tests.helpers import Service
@@ -62,10 +62,10 @@ def test_of_equally_near_candidates_the_more_common_come_first(
 ) -> None:
     """`egbeds` is one edit from `embeds` (stem `emb`, in 20 documents) and from
     `ebgeds` (stem `ebg`, in one): with room for one candidate, the common one is it."""
-    monkeypatch.setattr(planner, "MAX_TYPO_CANDIDATES", 2)
+    monkeypatch.setattr(typos, "MAX_TYPO_CANDIDATES", 2)
     lexemes, _ = candidates(engine, "egbeds")
     assert lexemes == {0: ["emb", "ebg"]}
-    monkeypatch.setattr(planner, "MAX_TYPO_CANDIDATES", 1)
+    monkeypatch.setattr(typos, "MAX_TYPO_CANDIDATES", 1)
     lexemes, text = candidates(engine, "egbeds")
     assert lexemes == {0: ["emb"]}
     assert "'embeds'" in text
@@ -88,7 +88,7 @@ def test_equally_near_candidates_cut_by_the_cap_are_told_apart_by_their_document
     service.drain()
     statistics.forget()
     lexemes, text = candidates(engine, "egbeds", "ties")
-    assert len(lexemes[0]) == planner.MAX_TYPO_CANDIDATES
+    assert len(lexemes[0]) == typos.MAX_TYPO_CANDIDATES
     assert lexemes[0][0] == "emb"
     assert "'embeds'" in text
     hits = service.search("ties", q="egbeds", prefix="false", limit=20)["hits"]

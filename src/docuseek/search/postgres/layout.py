@@ -66,6 +66,9 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+PLAIN_LEXEME = re.compile(r"[^'\\\s]+")  # a lexeme that needs no quoting in to_tsquery's text
+
+
 def column(field: str) -> str:
     # Field names match [A-Za-z_][A-Za-z0-9_]*; quoting keeps their case.
     return f'"f_{field}"'
