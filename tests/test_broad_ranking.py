@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend, SearchQuery
-from docuseek.search.postgres import PostgresBackend, planner
+from docuseek.search.postgres import PostgresBackend, planner, tiers
 from docuseek.search.postgres.layout import table_name
 from tests.backends.postgres.proofs import rows_found
 from tests.helpers import Service
@@ -185,7 +185,7 @@ def filtered_corpus(service: Service) -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.mark.parametrize("probe_rows", [planner.LEVEL_PROBE_ROWS, 3])
+@pytest.mark.parametrize("probe_rows", [tiers.LEVEL_PROBE_ROWS, 3])
 def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     service: Service, engine: Engine, monkeypatch: pytest.MonkeyPatch, probe_rows: int
 ) -> None:
@@ -194,7 +194,7 @@ def test_a_filtered_broad_querys_first_page_is_the_exact_ts_rank_top(
     through the filter's index instead). Sized by every row, the strictest level holding
     a page would be the `x` documents', which the filter leaves out, and the page would
     come from the `a` documents in id order."""
-    monkeypatch.setattr(planner, "LEVEL_PROBE_ROWS", probe_rows)
+    monkeypatch.setattr(tiers, "LEVEL_PROBE_ROWS", probe_rows)
     docs = filtered_corpus(service)
     page = service.search("docs", q="alpha", limit=5, filter="kind:y", prefix="false")
     assert page["ranking"] == "tiered"
@@ -213,9 +213,9 @@ def test_a_filtered_one_word_walk_sizes_the_strictest_levels_in_one_statement(
     filtered_corpus(service)
     params = {"q": "alpha", "limit": 5, "filter": "kind:y", "prefix": "false"}
     batched = [h["id"] for h in service.search("docs", **params)["hits"]]
-    assert counted and min(counted) > planner.LEVEL_BATCH_ENDS[0]
+    assert counted and min(counted) > tiers.LEVEL_BATCH_ENDS[0]
     counted.clear()
-    monkeypatch.setattr(planner, "LEVEL_BATCH_ENDS", ())
+    monkeypatch.setattr(tiers, "LEVEL_BATCH_ENDS", ())
     one_by_one = [h["id"] for h in service.search("docs", **params)["hits"]]
     assert min(counted) == 0
     assert batched == one_by_one
@@ -227,8 +227,8 @@ def test_a_filtered_one_word_level_of_many_rows_is_counted_and_ranked_at_once(
     """A level holding more rows than LEVEL_PROBE_ROWS (3 here) is sized through the
     filter's index; when it holds a page it is the ranked tier, so the same statement
     ranks it: no ranking statement of its own, and the page is still ts_rank's top."""
-    monkeypatch.setattr(planner, "LEVEL_PROBE_ROWS", 3)
-    monkeypatch.setattr(planner, "LEVEL_BATCH_ENDS", ())
+    monkeypatch.setattr(tiers, "LEVEL_PROBE_ROWS", 3)
+    monkeypatch.setattr(tiers, "LEVEL_BATCH_ENDS", ())
     ranked_levels: list[int] = []
     count_and_rank = planner.Search._count_and_rank_level
 
@@ -348,7 +348,7 @@ def test_paging_a_broad_query_returns_every_match_once(
     assert int(ids[0][1:]) >= 60
 
 
-@pytest.mark.parametrize("phrase_rows", [planner.PHRASE_RANKED_ROWS, 6])
+@pytest.mark.parametrize("phrase_rows", [tiers.PHRASE_RANKED_ROWS, 6])
 def test_a_phrases_ranked_tier_is_capped_and_paging_still_returns_every_match_once(
     service: Service,
     engine: Engine,
@@ -359,7 +359,7 @@ def test_a_phrases_ranked_tier_is_capped_and_paging_still_returns_every_match_on
     """A phrase's ranked tier holds at most PHRASE_RANKED_ROWS rows (here 6 of the 20
     documents repeating the phrase, or all of them): the first page is as good as ts_rank's
     exact top all the same, and the rest of the matches follow, each once."""
-    monkeypatch.setattr(planner, "PHRASE_RANKED_ROWS", phrase_rows)
+    monkeypatch.setattr(tiers, "PHRASE_RANKED_ROWS", phrase_rows)
     q = '"alpha beta"'
     ids, pages = page_all(service, q=q, limit=4)
     assert all(p["ranking"] == "tiered" for p in pages)
@@ -372,7 +372,7 @@ def test_a_phrases_ranked_tier_is_capped_and_paging_still_returns_every_match_on
     # The cursor after the second page (8 rows) is still in the ranked tier only when the
     # tier may hold more than 6 rows.
     tier = cursor_values(pages[1]["next_cursor"])[1]
-    assert (tier == planner.RANKED_TIER) == (phrase_rows > 8)
+    assert (tier == tiers.RANKED_TIER) == (phrase_rows > 8)
 
 
 def test_a_broad_query_cursor_is_stable_under_concurrent_writes(

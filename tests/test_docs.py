@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docuseek.cli import settings_markdown
-from docuseek.search.postgres.planner import PHRASE_RANKED_ROWS
+from docuseek.search.postgres.tiers import PHRASE_RANKED_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 

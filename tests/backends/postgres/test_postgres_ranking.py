@@ -11,8 +11,9 @@ from sqlalchemy import Engine, text
 from docuseek import collections
 from docuseek.search.base import SearchBackend
 from docuseek.search.postgres import PostgresBackend
+from docuseek.search.postgres.context import HIGHLIGHT_MAX_CHARS
 from docuseek.search.postgres.layout import table_name
-from docuseek.search.postgres.planner import HIGHLIGHT_MAX_CHARS, WALK_SETTINGS
+from docuseek.search.postgres.tiers import WALK_SETTINGS
 from tests.helpers import Service
 
 FIELDS = {

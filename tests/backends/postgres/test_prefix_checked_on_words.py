@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from docuseek import collections
 from docuseek.search.base import SearchBackend, SearchQuery
-from docuseek.search.postgres import PostgresBackend, planner, statistics
+from docuseek.search.postgres import PostgresBackend, context, planner, proofs, statistics
 from docuseek.search.postgres.layout import table_name
 from docuseek.search.postgres.statistics import common_lexemes
 from tests.backends.postgres.proofs import load_analyzed, rows_found
@@ -100,7 +100,7 @@ def test_a_prefix_finds_the_same_matches_either_way(
     monkeypatch.setattr(planner.Search, "_words_before_prefix", spy)
     answers = {}
     for cost in (0, math.inf):  # through the other words wherever possible, and never
-        monkeypatch.setattr(planner, "PREFIX_CHECK_COST", cost)
+        monkeypatch.setattr(context, "PREFIX_CHECK_COST", cost)
         chosen.clear()
         ids, pages = page_all(service, **params)
         answers[cost] = (ids, pages[0]["total"], [h["id"] for h in pages[0]["hits"]])
@@ -145,7 +145,7 @@ def test_a_prefixs_proof_finds_the_matches_holding_its_most_common_completions(
     assert completions[0] == "document"  # in half of the documents holding a `docu` word
     proof, found = proof_rows(engine, "common docu")
     assert proof
-    top = set(completions[: planner.PROOF_COMPLETIONS])
+    top = set(completions[: proofs.PROOF_COMPLETIONS])
     expected = {
         d["id"]
         for d in corpus
@@ -158,9 +158,9 @@ def test_a_prefixs_proof_finds_the_matches_holding_its_most_common_completions(
 def test_a_prefix_is_not_proven_by_completions_the_statistics_expect_few_of(
     engine: Engine, corpus: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", (1_000.0, 10_000.0))
+    monkeypatch.setattr(proofs, "COMPLETION_PROOF_EXPECTED", (1_000.0, 10_000.0))
     assert proof_rows(engine, "common docu") == ("", set())
-    monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", (0.0, 0.001))
+    monkeypatch.setattr(proofs, "COMPLETION_PROOF_EXPECTED", (0.0, 0.001))
     assert proof_rows(engine, "common docu") == ("", set())
 
 
@@ -183,8 +183,8 @@ def test_a_prefix_search_answers_the_same_with_or_without_the_proof(
 
     monkeypatch.setattr(planner.Search, "_completion_proof", spy)
     answers = []
-    for expected in (planner.COMPLETION_PROOF_EXPECTED, (math.inf, math.inf)):
-        monkeypatch.setattr(planner, "COMPLETION_PROOF_EXPECTED", expected)
+    for expected in (proofs.COMPLETION_PROOF_EXPECTED, (math.inf, math.inf)):
+        monkeypatch.setattr(proofs, "COMPLETION_PROOF_EXPECTED", expected)
         tried.clear()
         ids, pages = page_all(service, q=q)
         words, without = (q.split()[:1] if " " in q else []), ("quagga" if "-quagga" in q else "")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from docuseek.search.base import FieldFilter, SearchBackend, SearchQuery
-from docuseek.search.postgres import PostgresBackend, planner
+from docuseek.search.postgres import PostgresBackend, planner, proofs
 from tests.backends.postgres.proofs import load_analyzed, rows_found
 from tests.backends.postgres.test_postgres_ranking import page_all
 from tests.helpers import Service
@@ -112,8 +112,8 @@ def test_a_word_answers_the_same_with_or_without_the_top_field_proof(
     params: dict[str, Any],
 ) -> None:
     answers = []
-    for expected in (planner.TOP_PROOF_EXPECTED, math.inf):
-        monkeypatch.setattr(planner, "TOP_PROOF_EXPECTED", expected)
+    for expected in (proofs.TOP_PROOF_EXPECTED, math.inf):
+        monkeypatch.setattr(proofs, "TOP_PROOF_EXPECTED", expected)
         ids, pages = page_all(service, prefix="false", **params)
         word = params["q"] if params["q"] in ("beta", "delta", "epsilon") else "alpha"
         assert sorted(ids) == sorted(
@@ -135,4 +135,4 @@ def test_a_word_answers_the_same_with_or_without_the_top_field_proof(
 )
 def test_a_words_likely_stem_is_the_longest_common_lexeme_it_begins(word: str, stem: str) -> None:
     common = {"simpl": 0.1, "sim": 0.1, "document": 0.2, "doc": 0.1, "data": 0.3, "happi": 0.1}
-    assert planner._likely_stem(word, common) == stem
+    assert proofs._likely_stem(word, common) == stem
