@@ -126,6 +126,26 @@ def test_no_typos_on_short_words_or_numbers(svc: Service) -> None:
     assert exact_ids(svc, "12345") == {"d4"}
 
 
+def test_no_typos_on_words_longer_than_the_limit(svc: Service) -> None:
+    middle = "identifier" * 6
+    svc.add(
+        "q", [{"id": "w64", "title": f"x{middle}abc"}, {"id": "w65", "title": f"y{middle}wxyz"}]
+    )
+    svc.drain()
+    assert exact_ids(svc, f"x{middle}abd") == {"w64"}  # 64 letters: typos allowed
+    assert exact_ids(svc, f"y{middle}wxyz") == {"w65"}
+    assert exact_ids(svc, f"y{middle}wxzz") == set()  # 65 letters: none
+
+
+@pytest.mark.parametrize("length", [100, 150, 300, 1999])
+def test_a_long_word_is_searched_without_error(svc: Service, length: int) -> None:
+    # Its typo variants once outgrew what PostgreSQL holds in one tsvector (a 503).
+    for word in ("é" * length, "k" * length):
+        assert svc.search("q", q=word)["hits"] == []
+    assert exact_ids(svc, "crab " + "k" * 150) == set()
+    assert exact_ids(svc, "crab OR " + "k" * 150) == {"d7"}
+
+
 def test_exact_matches_rank_above_typo_matches(svc: Service) -> None:
     assert ids(svc, "kernel", prefix="false") == ["d5", "d6"]
     assert ids(svc, "kernal", prefix="false") == ["d6", "d5"]

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MIN_PREFIX_CHARS = 2  # a shorter last word matches only itself: `a` must not scan everything
 MAX_TYPO_CANDIDATES = 10  # indexed words a query word with typos also matches, at most
+# Longer words (identifiers, hashes, run-together text) match only as typed: their typo
+# variants grow with their length, and PostgreSQL's edit distance stops at 255 characters.
+MAX_TYPO_WORD_CHARS = 64
 MAX_SYNONYM_ENTRIES = 10_000
 MAX_STOP_WORDS = 10_000
 MAX_ENTRY_CHARS = 200
@@ -250,9 +253,11 @@ def split_websearch(q: str) -> list[list[tuple[str, bool, bool]]]:
 
 
 def allowed_typos(word: str, settings: TypoTolerance) -> int:
-    """Meilisearch's rule: by the word's length; never for numbers (any digit) or words
-    the settings exclude."""
+    """Meilisearch's rule: by the word's length; never for numbers (any digit), words
+    the settings exclude or words longer than MAX_TYPO_WORD_CHARS."""
     if not settings.enabled or any(ch.isdigit() for ch in word):
+        return 0
+    if len(word) > MAX_TYPO_WORD_CHARS:
         return 0
     if normalize(word) in {normalize(w) for w in settings.disable_on_words}:
         return 0

@@ -72,13 +72,17 @@ def typo_candidates(
         if first_letter_typo_allowed(t)
     ]
     # A variant is one word of the text stemmed at once: its lexeme's position says
-    # which.
+    # which. The words are split once and joined by position: a subscript of the split
+    # text per lexeme made a long word's thousands of variants cost quadratic time.
     stemmed_variants = (
         f"SELECT f.i, (SELECT min(lexeme) FROM unnest(to_tsvector('{config}', f.word))),"
-        " x.lexeme, f.d, (string_to_array(f.words, ' '))[x.positions[1]]"
+        " x.lexeme, f.d, x.word"
         " FROM unnest(CAST(%(vw)s AS text[]), CAST(%(vi)s AS int[]),"
         " CAST(%(vd)s AS int[]), CAST(%(vo)s AS text[])) AS f(words, i, d, word)"
-        f" CROSS JOIN LATERAL unnest(to_tsvector('{config}', f.words)) AS x"
+        " CROSS JOIN LATERAL (SELECT t.lexeme, w.word"
+        f" FROM unnest(to_tsvector('{config}', f.words)) AS t"
+        " JOIN unnest(string_to_array(f.words, ' ')) WITH ORDINALITY AS w(word, n)"
+        " ON w.n = t.positions[1]) AS x"
         f" JOIN {vocabulary} v ON v.lexeme = x.lexeme"
     )
     spelling = (
