@@ -45,6 +45,21 @@ def test_any_string_parses(q: str, prefix: bool, typo: bool) -> None:
     assert sum(t.prefix for t in parsed.terms) <= (1 if prefix else 0)
 
 
+def test_punctuation_after_a_word() -> None:
+    assert [(t.text, t.prefix, t.typos) for t in parse("stratgy?").terms] == [("stratgy", False, 1)]
+    assert [(t.text, t.prefix) for t in parse("image vie*").terms] == [
+        ("image", False),
+        ("vie", True),
+    ]
+    assert parse("vie* ").terms[0].prefix  # a `*` asks for it after a space too
+    assert not parse("vie.").terms[0].prefix  # finished
+    assert not parse("vie)").terms[0].prefix
+    assert not parse("vie*", prefix=False).terms[0].prefix
+    assert parse("node.js").terms[0].text == "node.js"  # a joined word stays whole
+    assert parse('"vie*"').terms[0].text == "vie*"  # phrases as typed
+    assert parse("the, fox", SearchSettings(stop_words=["the"])).terms[0].text == "fox"
+
+
 def test_tree() -> None:
     parsed = parse('new -old "big deal" or strat', prefix=True)
     [first, second] = parsed.groups

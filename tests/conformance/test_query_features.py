@@ -239,6 +239,17 @@ def test_prefix_on_the_last_word(svc: Service) -> None:
     assert ids(svc, "strat ") == []  # a space after it: the word is finished
 
 
+def test_punctuation_after_a_word_keeps_its_typos_and_a_star_asks_for_the_prefix(
+    svc: Service,
+) -> None:
+    assert exact_ids(svc, "stratgy?") == {"d1"}
+    assert exact_ids(svc, "ngnix, configuration") == {"d2"}
+    assert ids(svc, "image vie*") == ["d13"]
+    assert ids(svc, "image vie* ") == ["d13"]  # asked for, even after a space
+    assert ids(svc, "image vie.") == []  # the word is finished
+    assert ids(svc, "image vie*", prefix="false") == []
+
+
 def test_prefix_false_turns_it_off(svc: Service) -> None:
     assert ids(svc, "image vie", prefix="false") == []
     body = {"q": "image vie", "prefix": False}

@@ -32,7 +32,8 @@ FILTER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|:)\s*(.*?)\s*
 
 PREFIX_HELP = (
     "The last word also matches the words it begins (search-as-you-type), unless the query"
-    " ends with a space or the word has fewer than 2 characters"
+    " ends with a space or punctuation (a `*` after the word asks for it) or the word has"
+    " fewer than 2 characters"
 )
 TYPO_HELP = "Words may match with typos, by the collection's typo_tolerance settings"
 

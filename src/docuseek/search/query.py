@@ -24,6 +24,9 @@ MAX_SYNONYM_ENTRIES = 10_000
 MAX_STOP_WORDS = 10_000
 MAX_ENTRY_CHARS = 200
 _WORD_RE = re.compile(r"\w+")
+# A word followed by punctuation (`stratgy?`, `nginx,`, `hel*`): the word, and the marks
+# PostgreSQL's parser and OpenSearch's tokenizer would drop anyway.
+_MARKED_WORD = re.compile(r"(\w+)([^\w\s]+)")
 _SPACES = re.compile(r"\s+")
 # tsquery's operator characters: websearch_to_tsquery ends a word at them and skips them
 # where a word may start, so a `-` after them still negates: `(-dog)`.
@@ -320,17 +323,24 @@ def parse(
     typo: bool = True,
     first_letter_typos: bool = False,
 ) -> ParsedQuery:
-    """The query's tree. `prefix`: mark the last word (unless the query ends in a space,
-    which says the word is finished); `typo`: allow typos by the settings' rules;
-    `first_letter_typos`: a word allowed a typo may have it in its first letter, counted
-    as one (the retry of a query that found nothing)."""
+    """The query's tree. `prefix`: mark the last word (unless the query ends in a space or
+    punctuation other than `*`, which say the word is finished); `typo`: allow typos by
+    the settings' rules; `first_letter_typos`: a word allowed a typo may have it in its
+    first letter, counted as one (the retry of a query that found nothing)."""
     q = blank_control_chars(q)
     stop = {normalize(w) for w in settings.stop_words}
     synonyms = settings.alternatives()
     groups: list[tuple[Term, ...]] = []
+    last_marks = ""  # the punctuation after the query's last word
     for clauses in split_websearch(q):
         terms: list[Term] = []
         for text, negated, quoted in clauses:
+            marked = None if quoted else _MARKED_WORD.fullmatch(text)
+            if marked:
+                # The word alone gets typos and the prefix; a `*` asks for the prefix.
+                text, last_marks = marked[1], marked[2]
+            else:
+                last_marks = ""
             key = normalize(text)
             if not quoted and key in stop:
                 continue
@@ -342,7 +352,10 @@ def parse(
             terms.append(term)
         if terms:
             groups.append(tuple(terms))
-    if prefix and groups and q[-1:] not in _BLANK and not q.endswith('"'):
+    # A query ending in anything but a word's letter says its last word is finished: a
+    # blank, a closing quote, punctuation; a `*` asks for the prefix.
+    typing = bool(_WORD_RE.fullmatch(q[-1:]))
+    if prefix and groups and (typing or "*" in last_marks):
         last = groups[-1][-1]
         if not last.negated and last.word is not None and len(last.text) >= MIN_PREFIX_CHARS:
             groups[-1] = (*groups[-1][:-1], Term(**{**last.__dict__, "prefix": True}))
