@@ -235,7 +235,17 @@ def normalize_date(value: Any) -> str:
             parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 date") from None
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 0001 to 9999 in UTC") from None
+    return format_date(moment)
+
+
+def format_date(moment: datetime) -> str:
+    """The canonical spelling of a UTC moment, its year in four digits (strftime's `%Y`
+    writes the year 999 as `999`, which is neither ISO 8601 nor in time order as text)."""
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def coerce_value(spec: FieldSpec, value: Any) -> Any:

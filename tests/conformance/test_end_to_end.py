@@ -250,3 +250,36 @@ def test_collection_lifecycle(service: Service) -> None:
     assert service.client.delete("/collections/books").status_code == 204
     assert service.client.get("/collections/books").status_code == 404
     assert service.client.get("/collections/books/search", params={"q": "x"}).status_code == 404
+
+
+def test_dates_of_any_year_keep_four_digits_and_their_order(service: Service) -> None:
+    service.create_collection("dated", {"when": {"type": "date", "facet": True}})
+    service.add(
+        "dated",
+        [
+            {"id": "y1", "when": "0001-01-01"},
+            {"id": "y999", "when": "0999-05-01T10:00:00+02:00"},
+            {"id": "y1000", "when": "1000-01-01"},
+            {"id": "y9999", "when": "9999-12-31T23:59:59Z"},
+        ],
+    )
+    service.drain()
+    hits = service.search("dated", sort="when:asc")["hits"]
+    assert [h["id"] for h in hits] == ["y1", "y999", "y1000", "y9999"]
+    assert [h["document"]["when"] for h in hits] == [
+        "0001-01-01T00:00:00.000000Z",
+        "0999-05-01T08:00:00.000000Z",
+        "1000-01-01T00:00:00.000000Z",
+        "9999-12-31T23:59:59.000000Z",
+    ]
+    assert set(ids(service.search("dated", filter="when<1000-01-01"))) == {"y1", "y999"}
+    facets = service.search("dated", facets="when")["facets"]["when"]
+    assert "0999-05-01T08:00:00.000000Z" in {f["value"] for f in facets}
+    # A moment that is past the year 9999 (or before 0001) in UTC is refused, not a 500.
+    late = [{"id": "late", "when": "9999-12-31T23:59:59-01:00"}]
+    response = service.client.post("/collections/dated/documents", json=late)
+    assert response.status_code == 422 and "'when'" in response.json()["error"]["message"]
+    early = {"filter": "when>=0001-01-01T00:00:00+01:00"}
+    response = service.client.get("/collections/dated/search", params=early)
+    assert response.status_code == 422 and "0001" in response.json()["error"]["message"]
+    assert len(service.search("dated")["hits"]) == 4

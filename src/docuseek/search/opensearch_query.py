@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from docuseek.schema import Collection, FieldSpec
+from docuseek.schema import Collection, FieldSpec, format_date
 from docuseek.search.analysis import fold_accents, split_joined, stop_words
 from docuseek.search.base import FieldFilter, InvalidCursor, SearchQuery, effective_sort
 from docuseek.search.query import (
@@ -335,8 +335,7 @@ def facet_value(spec: FieldSpec, bucket: dict[str, Any]) -> Any:
     if spec.type == "boolean":
         return bucket.get("key_as_string", str(bool(key)).lower()) == "true"
     if spec.type == "date":
-        moment = datetime.fromtimestamp(int(key) / 1000, UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return format_date(datetime.fromtimestamp(int(key) / 1000, UTC))
     return key
 
 
