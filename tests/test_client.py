@@ -181,3 +181,18 @@ def test_the_readme_example_runs(
     monkeypatch.chdir(tmp_path)
     exec(example.replace("http://127.0.0.1:8000", live.url), {})
     assert capsys.readouterr().out.strip() == "['b000', 'b001']"
+
+
+def test_ids_with_slashes_and_percents_through_a_real_server(ds: Client, live: LiveServer) -> None:
+    # uvicorn decodes %2F in the path it routes; the TestClient elsewhere does not.
+    ids = ["guides/install.html", "50%/x?#y", "a%2Fb"]
+    ds.create_collection("ids", {"title": {"type": "text"}})
+    ds.wait_for_task(ds.add_documents("ids", [{"id": i, "title": "a"} for i in ids])[0]["task_id"])
+    assert [ds.get_document("ids", i)["id"] for i in ids] == ids
+    ds.wait_for_task(ds.update_document("ids", "guides/install.html", {"title": "b"})["task_id"])
+    assert ds.get_document("ids", "guides/install.html")["document"]["title"] == "b"
+    ds.wait_for_task(ds.delete_document("ids", "50%/x?#y")["task_id"])
+    with pytest.raises(ApiError) as missing:
+        ds.get_document("ids", "50%/x?#y")
+    assert missing.value.status == 404 and "'50%/x?#y'" in missing.value.message
+    assert [h["id"] for h in ds.search("ids", q="b")["hits"]] == ["guides/install.html"]

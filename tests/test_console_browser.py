@@ -599,7 +599,9 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(
             ("file", ("report.pdf", report, "application/octet-stream")),
             ("file", ("guide.html", guide.encode(), "application/octet-stream")),
         ],
-        data={"fields": json.dumps([{"id": "report"}, {"id": "guide"}])},
+        # An id under a folder, as `docuseek import --files` makes them: the console
+        # sends it as one path segment.
+        data={"fields": json.dumps([{"id": "reports/annual.pdf"}, {"id": "guide"}])},
     ).json()
     # A JSON document beside it: a hit with no stored file gets no file links.
     json_task = api(
@@ -635,7 +637,7 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(
         h.find_element(By.CSS_SELECTOR, ".meta").text.split(" · ")[0]: h for h in hits(driver)
     }
     assert by_hit["id note"].find_elements(By.CSS_SELECTOR, ".files") == []
-    files = by_hit["id report"].find_element(By.CSS_SELECTOR, ".files")
+    files = by_hit["id reports/annual.pdf"].find_element(By.CSS_SELECTOR, ".files")
     assert files.text == "original file · page 2", files.text
     page_link = files.find_element(By.CSS_SELECTOR, "button[data-page='2']")
     assert page_link.get_attribute("aria-label") == "open page 2 of the original"

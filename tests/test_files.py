@@ -287,7 +287,14 @@ def test_import_files_uploads_a_folder_recursively(service: Service, tmp_path: P
     hits = service.search("docs", q="ibex")["hits"]
     assert [(h["id"], h["pages"]) for h in hits] == [("reports/2026/q1.pdf", [2])]
     assert [h["id"] for h in service.search("docs", q="tapir")["hits"]] == ["memo.docx"]
-    assert service.client.get("/collections/docs/documents/.git%2Fconfig").status_code == 404
+    # Ids under a folder hold `/`: sent as %2F, they name the document and its file.
+    pdf = service.client.get("/collections/docs/documents/reports%2F2026%2Fq1.pdf/file")
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.content == (tmp_path / "reports" / "2026" / "q1.pdf").read_bytes()
+    stored = service.client.get("/collections/docs/documents/reports%2F2026%2Fq1.pdf")
+    assert stored.status_code == 200 and stored.json()["id"] == "reports/2026/q1.pdf"
+    hidden = service.client.get("/collections/docs/documents/.git%2Fconfig")
+    assert hidden.status_code == 404 and "'.git/config'" in hidden.json()["error"]["message"]
     # Again: nothing changed, nothing queued.
     again = import_files(service.client, "docs", tmp_path)
     assert [service.task(t)["status"] for t in again.task_ids] == ["succeeded"]

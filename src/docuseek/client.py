@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal, TypedDict, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -314,7 +315,9 @@ class Client:
         return cast(
             TaskAccepted,
             self._request(
-                "PATCH", f"/collections/{collection}/documents/{doc_id}", json=dict(fields)
+                "PATCH",
+                f"/collections/{collection}/documents/{_segment(doc_id)}",
+                json=dict(fields),
             ),
         )
 
@@ -337,13 +340,14 @@ class Client:
 
     def get_document(self, collection: str, doc_id: str) -> StoredDocument:
         return cast(
-            StoredDocument, self._request("GET", f"/collections/{collection}/documents/{doc_id}")
+            StoredDocument,
+            self._request("GET", f"/collections/{collection}/documents/{_segment(doc_id)}"),
         )
 
     def delete_document(self, collection: str, doc_id: str) -> TaskAccepted:
         return cast(
             TaskAccepted,
-            self._request("DELETE", f"/collections/{collection}/documents/{doc_id}"),
+            self._request("DELETE", f"/collections/{collection}/documents/{_segment(doc_id)}"),
         )
 
     # -- tasks ---------------------------------------------------------------------------
@@ -474,6 +478,11 @@ class Client:
 
     def revoke_key(self, key_id: int) -> None:
         self._request("DELETE", f"/keys/{key_id}")
+
+
+def _segment(doc_id: str) -> str:
+    """A document id as one path segment: `/`, `%`, `?` and `#` percent-encoded."""
+    return quote(doc_id, safe="")
 
 
 def _api_error(response: httpx.Response) -> ApiError:

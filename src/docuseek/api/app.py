@@ -19,6 +19,7 @@ from docuseek.api.deps import check_params_storable
 from docuseek.api.middleware import (
     DATABASE_UNAVAILABLE_MESSAGE,
     BodyLimitMiddleware,
+    EncodedDocumentIdMiddleware,
     MetricsMiddleware,
     RequestContextMiddleware,
 )
@@ -147,6 +148,7 @@ def create_app(
         app.include_router(module.router)
     console.install(app)
     install_openapi(app)
+    app.add_middleware(EncodedDocumentIdMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)  # request ids, security headers, catch-all

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import unquote
 
 import anyio
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -135,6 +136,22 @@ def check_collection(principal: Principal, name: str) -> None:
 
 
 SearchKey = Annotated[Principal, Depends(require("search"))]
+
+
+def document_id(
+    doc_id: Annotated[
+        str,
+        Path(
+            description="The document's id, percent-encoded: `/` as `%2F` and `%` as `%25`"
+            " (`guides/install.pdf` is `guides%2Finstall.pdf`)."
+        ),
+    ],
+) -> str:
+    # EncodedDocumentIdMiddleware routed the path with `%2F` and `%25` still encoded.
+    return unquote(doc_id)
+
+
+DocumentId = Annotated[str, Depends(document_id)]
 WriteKey = Annotated[Principal, Depends(require("write"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]
 AnyKey = Annotated[Principal, Depends(get_principal)]

@@ -1,5 +1,6 @@
 """ASGI middleware: request ids, security headers and the last-resort error handler;
-request metrics by route template; the request body size limit."""
+request metrics by route template; the request body size limit; document ids that hold
+`/`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -201,3 +203,33 @@ async def _send_413(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+# The path after a collection's `/documents/`, and the escapes kept in it.
+_DOCUMENT_PATH = re.compile(rb"^(/collections/[^/]+/documents/)(.+)$")
+_KEPT_ESCAPES = re.compile(rb"(%2[fF]|%25)")
+
+
+class EncodedDocumentIdMiddleware:
+    """A document id may hold `/` (the files importer's ids are paths under a folder),
+    sent as `%2F`; the ASGI server decodes it in the path it routes, which then holds one
+    segment more and matches no route. For the path after `/documents/`, this routes the
+    path as received with `%2F` and `%25` still encoded, so the id stays one segment;
+    `deps.document_id` decodes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        found = _DOCUMENT_PATH.match(raw) if raw else None
+        if found and _KEPT_ESCAPES.search(found[2]):
+            parts = _KEPT_ESCAPES.split(found[2])
+            # split() with a group puts the escapes at the odd places
+            tail = "".join(
+                part.decode("ascii").upper() if i % 2 else unquote(part.decode("latin-1"))
+                for i, part in enumerate(parts)
+            )
+            # In place: the metrics read the matched route from this scope.
+            scope["path"] = unquote(found[1].decode("latin-1")) + tail
+        await self.app(scope, receive, send)

@@ -13,7 +13,14 @@ from sqlalchemy import Engine
 
 from docuseek import collections, ingest, payload
 from docuseek import queries as Q
-from docuseek.api.deps import EngineDep, SearchKey, SettingsDep, WriteKey, check_collection
+from docuseek.api.deps import (
+    DocumentId,
+    EngineDep,
+    SearchKey,
+    SettingsDep,
+    WriteKey,
+    check_collection,
+)
 from docuseek.errors import NotFound
 
 router = APIRouter(prefix="/collections/{name}/documents", tags=["documents"])
@@ -80,7 +87,9 @@ def _stored(engine: Engine, name: str, doc_id: str) -> Any:
 
 
 @router.get("/{doc_id}")
-def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey) -> dict[str, Any]:
+def get_document(
+    name: str, doc_id: DocumentId, engine: EngineDep, principal: SearchKey
+) -> dict[str, Any]:
     check_collection(principal, name)
     row = _stored(engine, name, doc_id)
     return {
@@ -92,7 +101,9 @@ def get_document(name: str, doc_id: str, engine: EngineDep, principal: SearchKey
 
 
 @router.delete("/{doc_id}", status_code=status.HTTP_202_ACCEPTED)
-def delete_document(name: str, doc_id: str, engine: EngineDep, principal: WriteKey) -> TaskAccepted:
+def delete_document(
+    name: str, doc_id: DocumentId, engine: EngineDep, principal: WriteKey
+) -> TaskAccepted:
     check_collection(principal, name)
     _stored(engine, name, doc_id)
     return accepted(ingest.delete_documents(engine, name, [doc_id]))

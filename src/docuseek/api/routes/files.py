@@ -10,7 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from docuseek import collections
-from docuseek.api.deps import EngineDep, SearchKey, SettingsDep, WriteKey, check_collection
+from docuseek.api.deps import (
+    DocumentId,
+    EngineDep,
+    SearchKey,
+    SettingsDep,
+    WriteKey,
+    check_collection,
+)
 from docuseek.api.routes.documents import TaskAccepted
 from docuseek.files import storage
 from docuseek.files.upload import read_upload
@@ -91,7 +98,9 @@ def list_failed_files(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_file(name: str, doc_id: str, engine: EngineDep, principal: SearchKey) -> Response:
+def download_file(
+    name: str, doc_id: DocumentId, engine: EngineDep, principal: SearchKey
+) -> Response:
     """The original bytes of a document uploaded as a file, with its detected content type."""
     check_collection(principal, name)
     original = storage.read_original(engine, name, doc_id)

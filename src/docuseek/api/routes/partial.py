@@ -12,6 +12,7 @@ from docuseek import collections, ingest
 from docuseek import queries as Q
 from docuseek.api.deps import (
     BackendDep,
+    DocumentId,
     EngineDep,
     SearchKey,
     SettingsDep,
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/collections/{name}", tags=["documents"])
 
 @router.patch("/documents/{doc_id}", status_code=status.HTTP_202_ACCEPTED)
 def patch_document(
-    name: str, doc_id: str, body: dict[str, Any], engine: EngineDep, principal: WriteKey
+    name: str, doc_id: DocumentId, body: dict[str, Any], engine: EngineDep, principal: WriteKey
 ) -> TaskAccepted:
     """Merge the body's fields into the stored document (top-level fields are replaced; a
     field set to null is cleared). 404 when the document does not exist."""
