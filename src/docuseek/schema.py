@@ -73,10 +73,19 @@ LANGUAGES: tuple[str, ...] = get_args(Language)
 DEFAULT_LANGUAGE = "english"
 
 
+# Fields of a collection, at most: OpenSearch maps a text field as two (the field and its
+# unstemmed subfield) and refuses an index of more than 1,000.
+MAX_FIELDS = 256
+
+
 class CollectionSchema(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
-    fields: dict[str, FieldDefinition] = Field(min_length=1)
+    fields: dict[str, FieldDefinition] = Field(
+        min_length=1,
+        max_length=MAX_FIELDS,
+        description=f"The collection's fields by name, {MAX_FIELDS} at most.",
+    )
     index_phrases: bool | None = Field(
         None,
         description=(

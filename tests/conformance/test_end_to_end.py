@@ -283,3 +283,33 @@ def test_dates_of_any_year_keep_four_digits_and_their_order(service: Service) ->
     response = service.client.get("/collections/dated/search", params=early)
     assert response.status_code == 422 and "0001" in response.json()["error"]["message"]
     assert len(service.search("dated")["hits"]) == 4
+
+
+def test_forty_keyword_fields_filter_and_facet_and_more_than_256_fields_are_refused(
+    service: Service,
+) -> None:
+    # PostgreSQL's shared GIN index holds 32 columns: the keyword fields past its room get
+    # indexes of their own; a collection of 40 was a 503.
+    fields: dict[str, Any] = {f"k{i:02}": {"type": "keyword", "facet": True} for i in range(40)}
+    fields["title"] = {"type": "text"}
+    response = service.client.put("/collections/wide", json={"fields": fields})
+    assert response.status_code == 201, response.text
+    docs = [
+        {"id": str(n), "title": "wide row", **{f"k{i:02}": f"v{n}" for i in range(40)}}
+        for n in range(3)
+    ]
+    service.add("wide", docs)
+    service.drain()
+    for name in ("k00", "k30", "k39"):
+        hits = service.search("wide", q="wide", filter=f"{name}:v0", facets=name)
+        assert [h["id"] for h in hits["hits"]] == ["0"], name
+        assert hits["facets"][name] == [{"value": "v0", "count": 1}]
+    # Fewer keyword fields again: the indexes follow (a removed field's is dropped).
+    del fields["k39"]
+    assert service.client.put("/collections/wide", json={"fields": fields}).status_code == 200
+    service.drain()
+    assert [h["id"] for h in service.search("wide", q="wide", filter="k35:v0")["hits"]] == ["0"]
+    too_many = {f"t{i}": {"type": "text"} for i in range(257)}
+    response = service.client.put("/collections/wider", json={"fields": too_many})
+    assert response.status_code == 422 and "256" in response.json()["error"]["message"]
+    assert service.client.get("/collections/wider").status_code == 404

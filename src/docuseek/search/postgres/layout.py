@@ -20,7 +20,8 @@ them after `pairs`, and columns added later come last in any table.
 its columns>`), so a query with a keyword filter intersects the term's and the filter's
 posting lists inside that index rather than ANDing the bitmaps of two GIN indexes
 (migration 0004 moved existing tables to it; see bench/notes.md, 'Design decisions: one
-GIN index for words and keyword filters').
+GIN index for words and keyword filters'). An index holds at most 32 columns: keyword
+columns past that room get a GIN index each (`<table>_kw_<hash of the column>`).
 
 Filters, facets and sorts read typed columns (indexed), never the JSON document. The
 documents of a page (and their highlights) come from the `documents` table: no copy here
@@ -39,6 +40,7 @@ SCHEMA = "docuseek_index"
 WEIGHT_ORDER = "ABCD"
 FIELD_GAP = "field gap"  # a lexeme no parser emits (it holds a space): Layout.tsvector
 FIELD_GAP_POSITIONS = 100
+INDEX_MAX_COLUMNS = 32  # PostgreSQL's INDEX_MAX_KEYS: the most columns one index may have
 
 COLUMN_TYPES = {
     "keyword": "text[]",
@@ -343,12 +345,19 @@ class Layout:
 
     # -- DDL -------------------------------------------------------------------------------
 
+    def _keyword_columns(self) -> tuple[list[str], list[str]]:
+        """The keyword columns by name: those in the shared GIN index, and those past its
+        room, which get a GIN index each (a filter on them is ANDed with the match)."""
+        keywords = sorted(f"f_{f.name}" for f in self.typed_fields if f.type == "keyword")
+        room = INDEX_MAX_COLUMNS - 1 - (1 if self.collection.index_phrases else 0)
+        return keywords[:room], keywords[room:]
+
     def match_columns(self) -> list[str]:
         """The columns of the shared GIN index, in a canonical order (migration 0004 spells
         the same rule in SQL: tsv, then the keyword columns by name)."""
-        keywords = sorted(f"f_{f.name}" for f in self.typed_fields if f.type == "keyword")
+        shared, _ = self._keyword_columns()
         # `pairs` last: the tables of migration 0004 never had it.
-        return ["tsv", *keywords, *(["pairs"] if self.collection.index_phrases else [])]
+        return ["tsv", *shared, *(["pairs"] if self.collection.index_phrases else [])]
 
     def ddl(self, generation: int, existing: dict[str, str], indexes: set[str]) -> list[str]:
         """Statements that bring the table to this schema. `existing`: column → SQL type;
@@ -395,12 +404,28 @@ class Layout:
         match = match_index_name(short, self.match_columns())
         columns = ", ".join(f'"{c}"' for c in self.match_columns())
         statements.append(f'CREATE INDEX IF NOT EXISTS "{match}" ON {table} USING gin ({columns})')
+        _, alone = self._keyword_columns()
+        solo = {keyword_index_name(short, name): name for name in alone}
+        for index_name, name in solo.items():
+            statements.append(
+                f'CREATE INDEX IF NOT EXISTS "{index_name}" ON {table} USING gin ("{name}")'
+            )
         # A match index over another column set (a keyword field added or removed) is
-        # replaced; the one-column GIN indexes before it are migration 0004's business.
+        # replaced, and so is a keyword index of a column now in it or gone; the
+        # one-column GIN indexes before it are migration 0004's business.
         for index_name in sorted(indexes):
-            if index_name.startswith(f"{short}_match_") and index_name != match:
+            stale_match = index_name.startswith(f"{short}_match_") and index_name != match
+            stale_solo = index_name.startswith(f"{short}_kw_") and index_name not in solo
+            if stale_match or stale_solo:
                 statements.append(f'DROP INDEX IF EXISTS {SCHEMA}."{index_name}"')
         return statements
+
+
+def keyword_index_name(short_table: str, column_name: str) -> str:
+    """A keyword column's own GIN index, named by a digest (a field name may be as long as
+    PostgreSQL's identifiers)."""
+    digest = hashlib.md5(column_name.encode(), usedforsecurity=False).hexdigest()
+    return f"{short_table}_kw_{digest[:8]}"
 
 
 def match_index_name(short_table: str, columns: list[str]) -> str:
