@@ -7,12 +7,15 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
+from docuseek.api.routes import reindex as reindex_route
 from docuseek.reindex import _lock_key
 from docuseek.search.base import SearchBackend
 from docuseek.settings import Settings
@@ -159,6 +162,30 @@ def test_reindex_through_the_api_reports_progress_in_its_task(
     ]
     code, err = run("reindex", "--collection", "books", "--url", live.url, key=with_search_key)
     assert code == 1 and "lacks the 'admin' scope" in err, err
+
+
+def test_a_second_reindex_request_before_the_first_starts_is_refused(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stands in for a thread that the scheduler starts late: the fault is timing.
+    real_reindex = reindex_route.reindex
+
+    def late_reindex(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1)
+        return real_reindex(*args, **kwargs)
+
+    monkeypatch.setattr(reindex_route, "reindex", late_reindex)
+    service.create_collection("books", BOOK_FIELDS)
+    first = service.client.post("/collections/books/reindex")
+    assert first.status_code == 202, first.text
+    second = service.client.post("/collections/books/reindex")
+    assert second.status_code == 409 and "already running" in second.text
+    task_id = first.json()["task_id"]
+    wait_for(lambda: service.task(task_id)["status"] == "succeeded", 30, "the reindex")
+    # Released when the run ends: the next one starts.
+    again = service.client.post("/collections/books/reindex")
+    assert again.status_code == 202, again.text
+    wait_for(lambda: service.task(again.json()["task_id"])["status"] == "succeeded", 30, "again")
 
 
 def test_reindex_refuses_a_second_run_and_fails_interrupted_tasks(service: Service) -> None:

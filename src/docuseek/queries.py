@@ -320,7 +320,9 @@ QUEUE_REPAIR_DELETES = _q(
 )
 
 # -- reindex as a task (POST /collections/{name}/reindex) ------------------------------------
-TRY_REINDEX_LOCK = _q("SELECT pg_try_advisory_xact_lock(:k)")
+# A collection's reindex lock, held by a session for the whole run (reindex.ReindexLock).
+TRY_REINDEX_LOCK = _q("SELECT pg_try_advisory_lock(:k)")
+RELEASE_REINDEX_LOCK = _q("SELECT pg_advisory_unlock(:k)")
 # Reindex tasks left unfinished by an api process that stopped: none runs (we hold its lock).
 FAIL_INTERRUPTED_REINDEX_TASKS = _q(
     "UPDATE tasks SET status = 'failed', error = 'interrupted: the api process stopped',"

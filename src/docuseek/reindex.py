@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 
 from docuseek import collections
 from docuseek import queries as Q
@@ -51,33 +51,63 @@ def _lock_key(collection_id: int) -> int:
     return zlib.crc32(f"docuseek-reindex-{collection_id}".encode())
 
 
+@dataclass(frozen=True)
+class ReindexLock:
+    """A connection holding a collection's reindex lock (a session advisory lock): one
+    reindex of a collection runs at a time, across processes."""
+
+    conn: Connection
+    collection_id: int
+
+    def release(self) -> None:
+        try:
+            self.conn.execute(Q.RELEASE_REINDEX_LOCK, {"k": _lock_key(self.collection_id)})
+            self.conn.commit()
+        finally:
+            self.conn.close()
+
+
+def try_lock(engine: Engine, collection: Collection) -> ReindexLock:
+    """The collection's reindex lock, or Conflict when another reindex holds it."""
+    conn = engine.connect()
+    try:
+        key = _lock_key(collection.id)
+        got = conn.execute(Q.TRY_REINDEX_LOCK, {"k": key}).scalar_one()
+        conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    if not got:
+        conn.close()
+        raise Conflict(f"a reindex of collection {collection.name!r} is already running")
+    return ReindexLock(conn, collection.id)
+
+
 def reindex(
     engine: Engine,
     backend: SearchBackend,
     name: str,
     progress: Progress | None = None,
     batch_size: int = BATCH,
+    *,
+    held: ReindexLock | None = None,
 ) -> ReindexSummary:
+    """Rebuild the collection into a new generation and switch to it. `held`: the lock,
+    taken by the caller (who releases it), else taken and released here."""
     started = time.perf_counter()
-    with engine.connect() as lock_conn:
+    if held is None:
         with engine.connect() as conn:
             collection = collections.load(conn, name)
-        got = lock_conn.execute(
-            text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(collection.id)}
-        ).scalar_one()
-        if not got:
-            raise Conflict(f"a reindex of collection {name!r} is already running")
-        try:
-            # Documents a file extractor of another version made are queued again: the
-            # worker extracts them from their stored originals.
-            requeued = requeue_stale(engine, name)
-            summary = _rebuild(engine, backend, name, progress, batch_size, started)
-            return replace(summary, files_requeued=requeued)
-        finally:
-            lock_conn.execute(
-                text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(collection.id)}
-            )
-            lock_conn.commit()
+        lock = try_lock(engine, collection)
+    try:
+        # Documents a file extractor of another version made are queued again: the
+        # worker extracts them from their stored originals.
+        requeued = requeue_stale(engine, name)
+        summary = _rebuild(engine, backend, name, progress, batch_size, started)
+        return replace(summary, files_requeued=requeued)
+    finally:
+        if held is None:
+            lock.release()
 
 
 def _rebuild(

@@ -15,8 +15,8 @@ from docuseek import collections
 from docuseek import queries as Q
 from docuseek.api.deps import AdminKey, BackendDep, EngineDep
 from docuseek.api.routes.documents import TaskAccepted
-from docuseek.errors import Conflict, DocuseekError
-from docuseek.reindex import _lock_key, reindex
+from docuseek.errors import DocuseekError
+from docuseek.reindex import ReindexLock, reindex, try_lock
 from docuseek.search.base import SearchBackend
 
 TASK_REINDEX = "reindex"
@@ -30,26 +30,46 @@ router = APIRouter(prefix="/collections/{name}/reindex", tags=["collections"])
 def start_reindex(name: str, engine: EngineDep, backend: BackendDep, _: AdminKey) -> TaskAccepted:
     """Rebuild the collection's index from PostgreSQL into a new generation, then switch
     to it; searches keep working throughout. Follow it with GET /tasks/{task_id}."""
-    with engine.begin() as conn:
-        collection = collections.load_for_write(conn, name)
-        # The lock a running reindex holds (reindex.py), tried until this commits.
-        if not conn.execute(Q.TRY_REINDEX_LOCK, {"k": _lock_key(collection.id)}).scalar_one():
-            raise Conflict(f"a reindex of collection {name!r} is already running")
-        conn.execute(Q.FAIL_INTERRUPTED_REINDEX_TASKS, {"name": name})
-        task_id = int(
-            conn.execute(
-                Q.INSERT_TASK,
-                {"type": TASK_REINDEX, "collection": collection.name, "received": 0},
-            ).scalar_one()
+    with engine.connect() as conn:
+        collection = collections.load(conn, name)
+    # Taken here and handed to the thread: a second request that comes before the thread
+    # starts finds it held (409) instead of starting a run that fails.
+    lock = try_lock(engine, collection)
+    try:
+        with engine.begin() as conn:
+            collections.load_for_write(conn, name)
+            conn.execute(Q.FAIL_INTERRUPTED_REINDEX_TASKS, {"name": name})
+            task_id = int(
+                conn.execute(
+                    Q.INSERT_TASK,
+                    {"type": TASK_REINDEX, "collection": collection.name, "received": 0},
+                ).scalar_one()
+            )
+        thread = threading.Thread(
+            target=_run,
+            args=(engine, backend, name, task_id, lock),
+            name=f"reindex-{name}",
+            daemon=True,
         )
-    thread = threading.Thread(
-        target=_run, args=(engine, backend, name, task_id), name=f"reindex-{name}", daemon=True
-    )
-    thread.start()
+        thread.start()
+    except BaseException:
+        lock.release()
+        raise
     return TaskAccepted(task_id=task_id, status="enqueued", received=0)
 
 
-def _run(engine: Engine, backend: SearchBackend, name: str, task_id: int) -> None:
+def _run(
+    engine: Engine, backend: SearchBackend, name: str, task_id: int, lock: ReindexLock
+) -> None:
+    try:
+        _run_holding(engine, backend, name, task_id, lock)
+    finally:
+        lock.release()
+
+
+def _run_holding(
+    engine: Engine, backend: SearchBackend, name: str, task_id: int, lock: ReindexLock
+) -> None:
     with engine.begin() as conn:
         conn.execute(Q.START_REINDEX_TASK, {"id": task_id})
     last = 0.0
@@ -66,7 +86,7 @@ def _run(engine: Engine, backend: SearchBackend, name: str, task_id: int) -> Non
 
     outcome, error = "succeeded", None
     try:
-        summary = reindex(engine, backend, name, progress=progress)
+        summary = reindex(engine, backend, name, progress=progress, held=lock)
         progress(summary.documents, summary.documents)
     except DocuseekError as exc:
         outcome, error = "failed", exc.message
