@@ -75,6 +75,11 @@ def test_keys_are_listed_without_secrets_and_can_be_revoked(service: Service) ->
     assert service.client.delete(f"/keys/{created['id']}").status_code == 204
     assert client.get("/collections/a/search").status_code == 401
     assert service.client.delete(f"/keys/{created['id']}").status_code == 404
+    # Year 10000 in UTC: PostgreSQL stores it, Python cannot read it back (was a 500).
+    late = {"name": "x", "scopes": ["search"], "expires_at": "9999-12-31T23:59:59-01:00"}
+    response = service.client.post("/keys", json=late)
+    assert response.status_code == 422 and "9999" in response.json()["error"]["message"]
+    assert "x" not in [k["name"] for k in service.client.get("/keys").json()]
     bad = service.client.post("/keys", json={"name": "x", "scopes": ["root"]})
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"][:2] == [
         "body",

@@ -36,7 +36,13 @@ class KeyCreate(StorableModel):
     @field_validator("expires_at")
     @classmethod
     def in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value <= datetime.now(UTC):
+        if value is None:
+            return None
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("expires_at is after the year 9999 in UTC") from None
+        if value <= datetime.now(UTC):
             raise ValueError("expires_at is in the past")
         return value
 
