@@ -73,6 +73,9 @@ LANGUAGES: tuple[str, ...] = get_args(Language)
 DEFAULT_LANGUAGE = "english"
 
 
+# A keyword value, at most: PostgreSQL's GIN index holds an entry of up to about a third
+# of a page (2,712 bytes), and a filter value is a whole keyword.
+MAX_KEYWORD_BYTES = 2000
 # Fields of a collection, at most: OpenSearch maps a text field as two (the field and its
 # unstemmed subfield) and refuses an index of more than 1,000.
 MAX_FIELDS = 256
@@ -265,11 +268,16 @@ def coerce_value(spec: FieldSpec, value: Any) -> Any:
             raise ValueError(f"expected a string, got {type(value).__name__}")
         return value
     if kind == "keyword":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-        raise ValueError("expected a string or a list of strings")
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("expected a string or a list of strings")
+        for one in values:
+            if len(one) * 4 > MAX_KEYWORD_BYTES and len(one.encode()) > MAX_KEYWORD_BYTES:
+                raise ValueError(
+                    f"a keyword value longer than {MAX_KEYWORD_BYTES} bytes in UTF-8"
+                    " (use a text field for long text)"
+                )
+        return value
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an integer, got {type(value).__name__}")

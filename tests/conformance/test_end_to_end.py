@@ -3,6 +3,8 @@ every backend (see conftest.py)."""
 
 from __future__ import annotations
 
+import random
+import string
 from typing import Any
 
 from tests.helpers import BOOK_FIELDS, Service
@@ -313,3 +315,32 @@ def test_forty_keyword_fields_filter_and_facet_and_more_than_256_fields_are_refu
     response = service.client.put("/collections/wider", json={"fields": too_many})
     assert response.status_code == 422 and "256" in response.json()["error"]["message"]
     assert service.client.get("/collections/wider").status_code == 404
+
+
+def test_a_keyword_value_up_to_2000_bytes_is_indexed_and_a_longer_one_refused(
+    service: Service,
+) -> None:
+    # Random letters do not compress: 10,000 of them were accepted, then failed to index
+    # on PostgreSQL (an index entry holds about 2,700 bytes).
+    rng = random.Random(7)
+    longest = "".join(rng.choice(string.ascii_letters) for _ in range(2000))
+    wide = "€" * 666  # 1,998 bytes
+    service.create_collection("tags", {"title": {"type": "text"}, "tag": {"type": "keyword"}})
+    task = service.add(
+        "tags",
+        [
+            {"id": "a", "title": "long tag", "tag": longest},
+            {"id": "b", "title": "x", "tag": [wide]},
+        ],
+    )
+    service.drain()
+    assert service.task(task)["status"] == "succeeded", service.task(task)
+    assert ids(service.search("tags", filter=f"tag:{longest}")) == ["a"]
+    assert ids(service.search("tags", filter=f"tag:{wide}")) == ["b"]
+    for too_long in (longest + "x", ["ok", "€" * 667]):
+        response = service.client.post(
+            "/collections/tags/documents", json=[{"id": "c", "tag": too_long}]
+        )
+        assert response.status_code == 422, response.text
+        assert "2000 bytes" in response.json()["error"]["message"]
+    assert service.client.get("/collections/tags/documents/c").status_code == 404
