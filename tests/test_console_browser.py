@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -100,6 +101,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_for(lambda: self.server.started, 30, "uvicorn to start")
+        self.worker: WorkerProcess | None = None
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -112,6 +114,7 @@ def live(
 ) -> Iterator[LiveServer]:
     worker = WorkerProcess(database_url, batch=100)
     server = LiveServer(CSPHeader(create_app(settings, engine, backend)))
+    server.worker = worker
     yield server
     server.stop()
     worker.stop()
@@ -693,4 +696,61 @@ def test_console_opens_a_pdf_hit_at_its_matched_page(
     assert driver.window_handles == [console]
     types = driver.execute_script("return Object.values(window.__blobs).map((b) => b.type)")
     assert types == ["application/pdf", "application/pdf", "application/octet-stream"]
+    assert page_problems(driver) == []
+
+
+def test_console_says_writes_are_being_indexed_and_shows_them_when_done(
+    live: LiveServer, browser: WebDriver
+) -> None:
+    driver = browser
+    set_viewport(driver, DESKTOP, mobile=False)
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    fields = {"title": {"type": "text", "weight": "A"}}
+    assert api(live, ADMIN_KEY, "PUT", f"/collections/{name}", json={"fields": fields}).is_success
+
+    def add(doc_id: str, title: str) -> int:
+        response = api(
+            live,
+            ADMIN_KEY,
+            "POST",
+            f"/collections/{name}/documents",
+            json=[{"id": doc_id, "title": title}],
+        )
+        task_id: int = response.json()["task_id"]
+        return task_id
+
+    first = add("quiet", "Quiet harbour")
+    wait_for(
+        lambda: api(live, ADMIN_KEY, "GET", f"/tasks/{first}").json()["status"] == "succeeded",
+        30,
+        "the first document indexed",
+    )
+    sign_in(driver, live)
+    driver.find_element(By.CSS_SELECTOR, f"#collection option[value='{name}']").click()
+    type_slowly(by_id(driver, "q"), "harbour")
+    until(driver, lambda: hit_ids(driver) == ["quiet"], "the indexed document")
+    assert live.worker is not None
+    # A worker that has not got to the write yet: frozen, then let go.
+    live.worker.proc.send_signal(signal.SIGSTOP)
+    try:
+        add("busy", "Busy harbour")
+        by_id(driver, "q").send_keys(" ")  # a new search, as a user typing would start
+        count = until(
+            driver,
+            lambda: (
+                "1 write is still being indexed" in (t := by_id(driver, "result-count").text) and t
+            ),
+            "the pending write in the result count",
+        )
+        assert count.startswith("1 result"), count
+        screenshot(driver, "console-desktop-pending-write")
+    finally:
+        live.worker.proc.send_signal(signal.SIGCONT)
+    # No keystroke: the console searches again until nothing is pending.
+    until(driver, lambda: sorted(hit_ids(driver)) == ["busy", "quiet"], "the new document", 30)
+    until(
+        driver,
+        lambda: "still being indexed" not in by_id(driver, "result-count").text,
+        "the pending note gone",
+    )
     assert page_problems(driver) == []

@@ -6,6 +6,9 @@
 const KEY_STORAGE = "docuseek.key";
 const SEARCH_DELAY_MS = 200;
 const PAGE_SIZE = 10;
+// While writes to the collection are still being indexed, the first page is searched again
+// this often, so what was just written appears without a keystroke.
+const PENDING_REFRESH_MS = 2000;
 
 const state = {
   key: sessionStorage.getItem(KEY_STORAGE),
@@ -16,6 +19,7 @@ const state = {
   cursors: [], // cursors of the pages shown so far; the last one is the current page's
   searchSeq: 0,
   searchTimer: null,
+  pendingTimer: null,
   tasksTimer: null,
   view: "search",
   fileUrls: [], // blob: URLs of originals opened, revoked after a minute or at sign-out
@@ -189,6 +193,7 @@ async function search(cursor) {
     return;
   }
   const seq = ++state.searchSeq;
+  clearTimeout(state.pendingTimer);
   const body = { q: $("q").value, limit: PAGE_SIZE, facets: facetFields(), filter: {} };
   for (const [field, value] of Object.entries(state.filters)) body.filter[field] = [value];
   if ($("sort").value) body.sort = $("sort").value.split(",");
@@ -200,6 +205,11 @@ async function search(cursor) {
     if (!cursor) state.cursors = [null];
     else state.cursors.push(cursor);
     renderResults(result);
+    if (!cursor && result.pending_tasks > 0) {
+      state.pendingTimer = setTimeout(() => {
+        if (seq === state.searchSeq && state.view === "search") search();
+      }, PENDING_REFRESH_MS);
+    }
   } catch (error) {
     if (seq === state.searchSeq) showError(error);
   }
@@ -256,9 +266,11 @@ function renderResults(result) {
   }
   const page = state.cursors.length;
   const about = result.total_relation === "gte" ? "at least " : "";
+  const pending = result.pending_tasks || 0;
   $("result-count").textContent =
     `${about}${result.total} result${result.total === 1 ? "" : "s"}` +
-    (page > 1 ? `, page ${page}` : "") + ` (${result.took_ms} ms)`;
+    (page > 1 ? `, page ${page}` : "") + ` (${result.took_ms} ms)` +
+    (pending ? ` · ${pending} write${pending === 1 ? " is" : "s are"} still being indexed` : "");
   hits.replaceChildren(...result.hits.map(renderHit));
   renderFacets(result.facets || {});
   $("next-page").hidden = !result.next_cursor;
