@@ -12,20 +12,34 @@ from tests.helpers import BOOK_FIELDS, Service
 
 def test_a_bad_document_fails_its_task_and_the_rest_land(service: Service) -> None:
     service.create_collection("books", BOOK_FIELDS)
-    # PostgreSQL refuses a tsvector over 1 MB: a real per-document indexing failure.
-    huge = " ".join(f"w{i}x" for i in range(190_000))
+    # A real refusal from the server for one row (as a constraint added by hand would
+    # give): validation keeps out what the index cannot take, so nothing else produces one.
+    with service.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " IF NEW.id = 'bad' THEN RAISE EXCEPTION 'value out of range for bad'"
+                " USING ERRCODE = '22003'; END IF; RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_bad BEFORE INSERT OR UPDATE ON docuseek_index.c1_g1"
+                " FOR EACH ROW EXECUTE FUNCTION refuse_bad()"
+            )
+        )
     task_id = service.add(
         "books",
         [
             {"id": "good1", "title": "alpha"},
-            {"id": "bad", "body": huge},
+            {"id": "bad", "body": "beta"},
             {"id": "good2", "title": "alpha"},
         ],
     )
     service.drain()
     task = service.task(task_id)
     assert task["status"] == "failed"
-    assert "document 'bad'" in task["error"] and "tsvector" in task["error"]
+    assert "document 'bad'" in task["error"] and "out of range" in task["error"]
     assert task["details"] == {"received": 3, "indexed": 2, "failed": 1, "pending": 0}
     assert {h["id"] for h in service.search("books", q="alpha")["hits"]} == {"good1", "good2"}
     # The document itself is stored: PostgreSQL is the record, the index is derived.

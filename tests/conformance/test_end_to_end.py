@@ -344,3 +344,25 @@ def test_a_keyword_value_up_to_2000_bytes_is_indexed_and_a_longer_one_refused(
         assert response.status_code == 422, response.text
         assert "2000 bytes" in response.json()["error"]["message"]
     assert service.client.get("/collections/tags/documents/c").status_code == 404
+
+
+def test_a_document_of_more_words_than_one_index_entry_holds_is_indexed(
+    service: Service,
+) -> None:
+    # 150,000 different random words: a tsvector of 1.8 MB, past PostgreSQL's 1 MB; the
+    # document was stored and then failed to index. Now its text is indexed as far as it
+    # fits (and whole on OpenSearch).
+    rng = random.Random(3)
+    words = ["".join(rng.choice(string.ascii_lowercase) for _ in range(8)) for _ in range(150_000)]
+    service.create_collection("logs", {"title": {"type": "text"}, "body": {"type": "text"}})
+    task = service.add(
+        "logs",
+        [
+            {"id": "dump", "title": "token dump", "body": " ".join(words)},
+            {"id": "note", "title": "a note", "body": "token list attached"},
+        ],
+    )
+    service.drain()
+    assert service.task(task)["status"] == "succeeded", service.task(task)
+    assert ids(service.search("logs", q="token", prefix="false")) == ["dump", "note"]
+    assert ids(service.search("logs", q=words[10], prefix="false", typo="false")) == ["dump"]

@@ -58,6 +58,19 @@ def classify(exc: DBAPIError) -> str:
     return "error"
 
 
+# Characters of each text field a document is indexed with, tried in turn, when all of
+# its words do not fit in one tsvector: random tokens (ids, hashes) take up to about 2.5
+# bytes of tsvector per character of text, prose far less.
+TEXT_LIMITS = (400_000, 200_000, 100_000, 50_000, 20_000)
+
+
+def _too_many_words(exc: DBAPIError) -> bool:
+    """Whether the write failed because a document's words passed the 1 MB a tsvector
+    holds ('string is too long for tsvector')."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate == "54000" and "tsvector" in str(exc.orig)
+
+
 class PostgresBackend:
     name = "postgres"
     # The index tables live beside `documents`: an upsert reads its body there in SQL rather
@@ -182,14 +195,44 @@ class PostgresBackend:
                 except DBAPIError as exc:
                     if classify(exc) != "document":
                         raise
+                    if _too_many_words(exc) and self._write_cut(conn, collection, generation, op):
+                        continue
                     result.failed[op.doc_id] = str(exc.orig).splitlines()[0]
         return result
 
+    def _write_cut(
+        self, conn: Connection, collection: Collection, generation: int, op: IndexOp
+    ) -> bool:
+        """Index a document whose words do not fit in one tsvector with its text fields
+        cut, shorter each time, until they do (PostgreSQL itself indexes a field's words
+        up to position 16,383 only); whether one fit."""
+        for limit in TEXT_LIMITS:
+            try:
+                with conn.begin_nested():
+                    self._write(conn, collection, generation, [op], text_limit=limit)
+            except DBAPIError as exc:
+                if not _too_many_words(exc):
+                    raise
+                continue
+            log.warning(
+                "document indexed with its text cut to fit the index",
+                collection=collection.name,
+                doc_id=op.doc_id,
+                characters_per_field=limit,
+            )
+            return True
+        return False
+
     def _write(
-        self, conn: Connection, collection: Collection, generation: int, ops: Sequence[IndexOp]
+        self,
+        conn: Connection,
+        collection: Collection,
+        generation: int,
+        ops: Sequence[IndexOp],
+        text_limit: int | None = None,
     ) -> None:
         table = table_name(collection, generation)
-        layout = Layout(collection, generation)
+        layout = Layout(collection, generation, text_limit)
         inline = [op for op in ops if op.kind is OpKind.UPSERT]
         stored = [op for op in ops if op.kind is OpKind.UPSERT_STORED]
         deletes = [op for op in ops if op.kind is OpKind.DELETE]

@@ -271,6 +271,9 @@ def required_lexemes(tsquery: str) -> list[str]:
 class Layout:
     collection: Collection
     generation: int | None = None  # the live one if None: only its text config depends on it
+    # Characters of each text field indexed, all if None: for a document whose words do
+    # not fit in one tsvector (1 MB), which is then indexed as far as they do.
+    text_limit: int | None = None
 
     @property
     def config(self) -> str:
@@ -293,17 +296,21 @@ class Layout:
     # -- computing the columns from a JSON document --------------------------------------
 
     @staticmethod
-    def tsvector(fields: list[FieldSpec], doc: str, config: str = "english") -> str:
+    def tsvector(
+        fields: list[FieldSpec], doc: str, config: str = "english", limit: int | None = None
+    ) -> str:
         """The fields' weighted vectors, joined with a gap so that a phrase cannot run
         from the end of one field into the start of the next (`a || b` only shifts b past
         a's last position): a placeholder lexeme holds the gap and is then deleted.
         Words joined by `/`, `.` or `@`, which PostgreSQL's parser keeps whole as one file,
         host, email or version token, are indexed as their parts (`split_joined`), at
         consecutive positions as OpenSearch's analyzer puts them."""
+        texts = [f"coalesce({doc}->>{quote_literal(f.name)}, '')" for f in fields]
+        if limit is not None:
+            texts = [f"left({t}, {int(limit)})" for t in texts]
         parts = [
-            f"setweight(to_tsvector('{config}', {SCHEMA}.split_joined(coalesce({doc}->>"
-            f"{quote_literal(f.name)}, ''))), '{f.weight}')"
-            for f in fields
+            f"setweight(to_tsvector('{config}', {SCHEMA}.split_joined({t})), '{f.weight}')"
+            for f, t in zip(fields, texts, strict=True)
         ]
         if len(parts) <= 1:
             return parts[0] if parts else "NULL::tsvector"
@@ -329,8 +336,8 @@ class Layout:
     def insert_columns(self, doc: str) -> list[tuple[str, str]]:
         """(column, expression) for every derived column of an upsert."""
         columns = [
-            ("tsv", self.tsvector(self.collection.text_fields, doc, self.config)),
-            ("tsv_top", self.tsvector(self.top_fields, doc, self.config)),
+            ("tsv", self.tsvector(self.collection.text_fields, doc, self.config, self.text_limit)),
+            ("tsv_top", self.tsvector(self.top_fields, doc, self.config, self.text_limit)),
         ]
         columns += [(column(f.name), self.typed_value(f, doc)) for f in self.typed_fields]
         return columns  # `pairs`, if any, is generated from tsv
