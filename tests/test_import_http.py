@@ -74,6 +74,14 @@ def test_import_json_array_and_ndjson_over_http(
     code, err = run("import", str(ndjson), "--collection", "books", "--wait", "--url", live.url)
     assert code == 0, err
     assert service.search("books", q="changed")["total"] == 10
+    # --gzip: the same batches compressed, both file forms.
+    ndjson.write_text("\n".join(json.dumps({**d, "title": "zipped"}) for d in docs[:20]) + "\n")
+    array_file.write_text(json.dumps([{**d, "title": "zipped"} for d in docs[20:50]]))
+    for source in (ndjson, array_file):
+        code, err = run("import", str(source), "--collection", "books", "--wait", "--gzip",
+                        "--url", live.url)  # fmt: skip
+        assert code == 0, err
+    assert service.search("books", q="zipped", limit=1)["total"] == 50
 
     bad = tmp_path / "bad.ndjson"
     bad.write_text('{"id": "x1"}\n{"id": "x2", "year": "soon"}\n')

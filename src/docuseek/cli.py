@@ -294,6 +294,9 @@ def import_(
     wait: Annotated[bool, typer.Option(help="Wait until every task has finished")] = False,
     url: UrlOption = None,
     key: KeyOption = None,
+    gzip: Annotated[
+        bool, typer.Option(help="Compress each batch (for a server across a slow network)")
+    ] = False,
     files: Annotated[
         Path | None,
         typer.Option(
@@ -348,6 +351,7 @@ def import_(
                         io.BufferedReader(counted),
                         batch_size=batch_size,
                         on_progress=on_batch,
+                        compress=gzip,
                     )
                 else:
                     text_stream = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8")
@@ -356,6 +360,7 @@ def import_(
                         iter_json_array(text_stream),
                         batch_size=batch_size,
                         on_progress=on_batch,
+                        compress=gzip,
                     )
             except (ClientError, DocuseekError) as exc:
                 progress.stop()

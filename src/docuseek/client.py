@@ -10,6 +10,7 @@ a server that cannot be reached raises `ServerUnreachable`.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -214,9 +215,11 @@ class Client:
         *,
         batch_size: int = 1000,
         on_progress: ProgressCallback | None = None,
+        compress: bool = False,
     ) -> list[TaskAccepted]:
-        """Upsert documents in batches of `batch_size`, one request (and task) per batch.
-        A batch the server rejects raises ApiError; the batches before it stay stored."""
+        """Upsert documents in batches of `batch_size`, one request (and task) per batch
+        (gzip-compressed with `compress`, for a server across a slow network). A batch the
+        server rejects raises ApiError; the batches before it stay stored."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         accepted: list[TaskAccepted] = []
@@ -225,9 +228,13 @@ class Client:
 
         def flush() -> None:
             nonlocal done
+            encoded = json.dumps(batch, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            body, headers = _batch_body(encoded.encode(), "application/json", compress)
             task = cast(
                 TaskAccepted,
-                self._request("POST", f"/collections/{collection}/documents", json=batch),
+                self._request(
+                    "POST", f"/collections/{collection}/documents", content=body, headers=headers
+                ),
             )
             accepted.append(task)
             done += len(batch)
@@ -251,9 +258,11 @@ class Client:
         batch_size: int = 1000,
         max_batch_bytes: int = 8 * 1024 * 1024,
         on_progress: ProgressCallback | None = None,
+        compress: bool = False,
     ) -> list[TaskAccepted]:
         """Stream an NDJSON file (a path or a binary stream) without parsing it here: lines
-        go to the server as they are, `batch_size` lines (or `max_batch_bytes`) a request."""
+        go to the server as they are, `batch_size` lines (or `max_batch_bytes`) a request,
+        gzip-compressed with `compress`."""
         if isinstance(source, (str, Path)):
             with open(source, "rb") as handle:
                 return self.add_ndjson(
@@ -262,6 +271,7 @@ class Client:
                     batch_size=batch_size,
                     max_batch_bytes=max_batch_bytes,
                     on_progress=on_progress,
+                    compress=compress,
                 )
         accepted: list[TaskAccepted] = []
         lines: list[bytes] = []
@@ -272,14 +282,15 @@ class Client:
 
         def flush() -> None:
             nonlocal size, done
+            body, headers = _batch_body(b"".join(lines), "application/x-ndjson", compress)
             try:
                 task = cast(
                     TaskAccepted,
                     self._request(
                         "POST",
                         f"/collections/{collection}/documents",
-                        content=b"".join(lines),
-                        headers={"Content-Type": "application/x-ndjson"},
+                        content=body,
+                        headers=headers,
                     ),
                 )
             except ApiError as exc:
@@ -478,6 +489,15 @@ class Client:
 
     def revoke_key(self, key_id: int) -> None:
         self._request("DELETE", f"/keys/{key_id}")
+
+
+def _batch_body(body: bytes, content_type: str, compress: bool) -> tuple[bytes, dict[str, str]]:
+    """A batch request's body and headers, gzip-compressed (fastest level: JSON shrinks
+    several times over even so) when asked."""
+    headers = {"Content-Type": content_type}
+    if not compress:
+        return body, headers
+    return gzip.compress(body, compresslevel=1), {**headers, "Content-Encoding": "gzip"}
 
 
 def _segment(doc_id: str) -> str:

@@ -45,6 +45,16 @@ class MalformedBody(DocuseekError):
     code = "malformed_body"
 
 
+class PayloadTooLarge(DocuseekError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedEncoding(DocuseekError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class SearchUnavailable(DocuseekError):
     status_code = 503
     code = "search_unavailable"

@@ -1,4 +1,5 @@
-"""Parse a batch of documents: a JSON array, or NDJSON (one object per line).
+"""Parse a batch of documents: a JSON array, or NDJSON (one object per line), sent as is
+or compressed (Content-Encoding gzip or deflate).
 
 Request bodies are spooled to a temporary file (in memory up to 1 MiB, then on disk
 under TMPDIR) so a large upload does not sit in memory twice.
@@ -7,13 +8,66 @@ under TMPDIR) so a large upload does not sit in memory twice.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-from docuseek.errors import InvalidInput, MalformedBody
+from docuseek.errors import InvalidInput, MalformedBody, PayloadTooLarge, UnsupportedEncoding
 
 SPOOL_MEMORY_BYTES = 1024 * 1024
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+# Content-Encoding → zlib's window bits: gzip's framing, or zlib's (what HTTP calls deflate).
+_WINDOW_BITS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+class BodyDecoder:
+    """A request body decoded as its Content-Encoding says, chunk by chunk. The decoded
+    size is held to `max_bytes` too: a few kilobytes of gzip can unpack to gigabytes."""
+
+    def __init__(self, encoding: str | None, max_bytes: int) -> None:
+        self.encoding = (encoding or "identity").strip().lower()
+        if self.encoding in ("", "identity"):
+            self._inflater = None
+        elif self.encoding in _WINDOW_BITS:
+            self._inflater = zlib.decompressobj(_WINDOW_BITS[self.encoding])
+        else:
+            raise UnsupportedEncoding(
+                f"Content-Encoding {self.encoding!r} is not supported: send gzip, deflate"
+                " or an uncompressed body"
+            )
+        self.max_bytes = max_bytes
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._inflater is None:
+            return chunk  # its size is held by BodyLimitMiddleware
+        if self._inflater.eof:
+            if chunk:
+                raise MalformedBody(f"data after the end of the {self.encoding} stream")
+            return b""
+        try:
+            out = self._inflater.decompress(chunk, self.max_bytes - self.size + 1)
+        except zlib.error as exc:
+            raise MalformedBody(f"the body is not valid {self.encoding}: {exc}") from None
+        self.size += len(out)
+        if self.size > self.max_bytes or self._inflater.unconsumed_tail:
+            raise PayloadTooLarge(
+                f"the decompressed body is larger than the limit of {self.max_bytes} bytes"
+                " (DOCUSEEK_MAX_BODY_BYTES); split the batch"
+            )
+        if self._inflater.unused_data:
+            raise MalformedBody(f"data after the end of the {self.encoding} stream")
+        return out
+
+    def finish(self) -> None:
+        if self._inflater is not None and not self._inflater.eof:
+            raise MalformedBody(f"the {self.encoding} body ends before its stream does")
 
 
 def is_ndjson(content_type: str | None) -> bool:

@@ -54,9 +54,11 @@ async def store_batch(
     """Spool the request's batch (so a large one does not sit in memory), read its documents
     and hand them to `write` on a worker thread."""
     content_type = request.headers.get("content-type")
+    decoder = payload.BodyDecoder(request.headers.get("content-encoding"), settings.max_body_bytes)
     with tempfile.SpooledTemporaryFile(max_size=payload.SPOOL_MEMORY_BYTES) as spool:
         async for chunk in request.stream():
-            spool.write(chunk)
+            spool.write(decoder.feed(chunk))
+        decoder.finish()
         spool.seek(0)
 
         def store() -> ingest.Enqueued:
