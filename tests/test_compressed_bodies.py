@@ -42,6 +42,14 @@ def test_gzip_and_deflate_batches_are_stored_like_plain_ones(service: Service) -
         assert response.status_code == 202, response.text  # type: ignore[attr-defined]
     service.drain()
     assert service.search("books", q="compressed", limit=100)["total"] == 50
+    patch = service.client.patch(
+        "/collections/books/documents",
+        content=gzip.compress(json.dumps([{"id": "1", "title": "patched"}]).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert patch.status_code == 202, patch.text
+    service.drain()
+    assert [h["id"] for h in service.search("books", q="patched")["hits"]] == ["1"]
 
 
 def test_bad_compressed_bodies_are_refused_and_store_nothing(service: Service) -> None:

@@ -74,6 +74,11 @@ ERRORS: dict[int, tuple[str, str, str]] = {
         "request body is larger than the limit of 52428800 bytes"
         " (DOCUSEEK_MAX_BODY_BYTES); split the batch",
     ),
+    415: (
+        "A Content-Encoding other than gzip, deflate or none",
+        "unsupported_media_type",
+        "Content-Encoding 'br' is not supported: send gzip, deflate or an uncompressed body",
+    ),
     422: (
         "Invalid input: a parameter, field or document that fails validation (details"
         " names each); nothing was stored",
@@ -246,11 +251,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/collections/{name}/documents"): Operation(
         "Add or replace documents",
         "Write scope. A JSON array of objects, or NDJSON (`Content-Type:"
-        " application/x-ndjson`); each needs a string `id` and is upserted. All or nothing:"
-        " one bad document rejects the batch with a 422 naming its position and field. The 202"
-        " means the documents are durable; follow `task_id` on `GET /tasks/{id}` until they"
-        " are searchable.",
-        (400, *_AUTH, 404, 413, 422),
+        " application/x-ndjson`); each needs a string `id` and is upserted. The body may be"
+        " compressed (`Content-Encoding: gzip` or `deflate`). All or nothing: one bad document"
+        " rejects the batch with a 422 naming its position and field. The 202 means the"
+        " documents are durable; follow `task_id` on `GET /tasks/{id}` until they are"
+        " searchable.",
+        (400, *_AUTH, 404, 413, 415, 422),
         request=[_BOOK],
         response=_ACCEPTED,
     ),

@@ -62,8 +62,8 @@ EXTRA_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Update some fields of many documents",
         "description": "Write scope. A JSON array (or NDJSON) of partial documents, each with"
         " its `id`: each is merged into its stored document, or stored as it is when there is"
-        " none. All or nothing, one task.",
-        "errors": (400, *_AUTH, 404, 413, 422),
+        " none. All or nothing, one task. The body may be compressed as for a write.",
+        "errors": (400, *_AUTH, 404, 413, 415, 422),
         "request": [{"id": "1", "year": 2002}, {"id": "2", "section": "plants"}],
         "response": {**_ACCEPTED, "received": 2},
     },
