@@ -95,10 +95,10 @@ def reindex(
     """Rebuild the collection into a new generation and switch to it. `held`: the lock,
     taken by the caller (who releases it), else taken and released here."""
     started = time.perf_counter()
-    if held is None:
+    lock = held
+    if lock is None:
         with engine.connect() as conn:
-            collection = collections.load(conn, name)
-        lock = try_lock(engine, collection)
+            lock = try_lock(engine, collections.load(conn, name))
     try:
         # Documents a file extractor of another version made are queued again: the
         # worker extracts them from their stored originals.

@@ -272,6 +272,7 @@ def coerce_value(spec: FieldSpec, value: Any) -> Any:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ValueError("expected a string or a list of strings")
         for one in values:
+            # Encoded only when it may be too long: a character takes at most 4 bytes.
             if len(one) * 4 > MAX_KEYWORD_BYTES and len(one.encode()) > MAX_KEYWORD_BYTES:
                 raise ValueError(
                     f"a keyword value longer than {MAX_KEYWORD_BYTES} bytes in UTF-8"

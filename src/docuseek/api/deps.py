@@ -136,6 +136,9 @@ def check_collection(principal: Principal, name: str) -> None:
 
 
 SearchKey = Annotated[Principal, Depends(require("search"))]
+WriteKey = Annotated[Principal, Depends(require("write"))]
+AdminKey = Annotated[Principal, Depends(require("admin"))]
+AnyKey = Annotated[Principal, Depends(get_principal)]
 
 
 def document_id(
@@ -152,6 +155,3 @@ def document_id(
 
 
 DocumentId = Annotated[str, Depends(document_id)]
-WriteKey = Annotated[Principal, Depends(require("write"))]
-AdminKey = Annotated[Principal, Depends(require("admin"))]
-AnyKey = Annotated[Principal, Depends(get_principal)]
