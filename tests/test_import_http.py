@@ -102,6 +102,16 @@ def test_import_json_array_and_ndjson_over_http(
     assert code == 1 and "line 6 of the file" in err, err
     assert "HTTP Request" not in err  # one line per batch would bury the progress bar
 
+    # Not UTF-8, at its start or deep inside an array: a message, not a traceback.
+    for name, content in (
+        ("latin.json", b"\xff\xfe[{}]"),
+        ("late.json", b'[{"id": "z1", "title": "' + b"x" * 5000 + b'\xe9"}]'),
+    ):
+        (tmp_path / name).write_bytes(content)
+        code, err = run("import", str(tmp_path / name), "--collection", "books", "--url", live.url)
+        assert code == 1 and f"{name} is not UTF-8 text" in err, err
+        assert "Traceback" not in err
+
 
 def test_import_with_a_wrong_key_stores_nothing(
     service: Service, live: LiveServer, tmp_path: Path

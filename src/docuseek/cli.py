@@ -365,6 +365,11 @@ def import_(
             except (ClientError, DocuseekError) as exc:
                 progress.stop()
                 _import_failed(exc, acknowledged, ds)
+            except UnicodeDecodeError as exc:
+                progress.stop()
+                bad = exc.object[exc.start : exc.start + 1].hex()
+                problem = f"{file.name} is not UTF-8 text ({exc.reason}: byte 0x{bad})"
+                _import_failed(ValueError(problem), acknowledged, ds)
         elapsed = time.perf_counter() - started
         console.print(
             f"imported {acknowledged.documents} documents in {acknowledged.batches} batches"
