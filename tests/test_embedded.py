@@ -155,3 +155,55 @@ def test_serve_recovers_from_kill_9_and_stops_the_server_it_owns() -> None:
                 for process in server_processes(pgdata):
                     process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.mark.timeout(300)
+def test_maintenance_commands_use_the_embedded_postgres_without_database_url() -> None:
+    """reconcile, files gc and reindex --local on the data directory `docuseek serve`
+    made: with serve running they join its PostgreSQL; with it stopped they start it and
+    stop it again. Without this they said only 'DATABASE_URL is not set'."""
+    data_dir = Path(tempfile.mkdtemp(prefix="dsmaint-"))
+    pgdata = data_dir / "postgres"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DOCUSEEK_ADMIN_KEY")}
+    env.update(DOCUSEEK_DATA_DIR=str(data_dir), SEARCH_BACKEND="postgres", COLUMNS="200")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [DOCUSEEK_BIN, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    try:
+        serve = Serve(data_dir)
+        key = (data_dir / "admin.key").read_text().strip()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{serve.port}/collections/notes",
+            data=json.dumps({"fields": {"title": {"type": "text"}}}).encode(),
+            method="PUT",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+        running = server_processes(pgdata)
+        checked = run("reconcile", "--collection", "notes")
+        assert checked.returncode == 0, checked.stderr
+        assert "drift 0" in checked.stderr and "embedded PostgreSQL" in checked.stderr
+        assert server_processes(pgdata)[0].pid == running[0].pid  # joined, left running
+        serve.stop(signal.SIGTERM)
+        wait_for(lambda: gone(running), 30, "serve's PostgreSQL to stop")
+
+        collected = run("files", "gc")
+        assert collected.returncode == 0, collected.stderr
+        assert "deleted 0 original(s)" in collected.stderr
+        rebuilt = run("reindex", "--local", "--collection", "notes")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "notes: generation 2 live" in rebuilt.stderr
+        assert not (pgdata / "postmaster.pid").exists()  # started for each, then stopped
+    finally:
+        for serve in [s for s in locals().values() if isinstance(s, Serve)]:
+            if serve.proc.poll() is None:
+                serve.proc.kill()
+        if (pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                for process in server_processes(pgdata):
+                    process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,6 +50,24 @@ def _require_database(settings: Settings) -> str:
         )
         raise typer.Exit(2)
     return settings.database_url
+
+
+@contextmanager
+def _maintenance_database(settings: Settings) -> Iterator[Settings]:
+    """The settings a maintenance command runs with: DATABASE_URL, else the embedded
+    PostgreSQL of DOCUSEEK_DATA_DIR when `docuseek serve` made one (joined while serve
+    runs it, else started for the command and stopped after it)."""
+    if settings.database_url or not (settings.data_dir / "postgres").is_dir():
+        yield settings
+        return
+    from docuseek.embedded import start_postgres, stop_postgres
+
+    console.print(f"using the embedded PostgreSQL in {settings.data_dir / 'postgres'}")
+    server, url = start_postgres(settings.data_dir)
+    try:
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        stop_postgres(server)
 
 
 def _engine_and_backend(settings: Settings, role: str) -> tuple[Any, Any]:
@@ -446,7 +465,8 @@ def reindex(
         console.print("[red]give --collection NAME or --all[/]")
         raise typer.Exit(2)
     if local:
-        _reindex_local(settings, collection, all_)
+        with _maintenance_database(settings) as settings:
+            _reindex_local(settings, collection, all_)
     else:
         _reindex_api(settings, collection, all_, url, key)
 
@@ -484,10 +504,18 @@ def _reindex_api(
 
 
 def _reindex_local(settings: Settings, collection: str | None, all_: bool) -> None:
+    engine, backend = _engine_and_backend(settings, "reindex")
+    try:
+        _reindex_each(engine, backend, collection, all_)
+    finally:
+        backend.close()
+        engine.dispose()
+
+
+def _reindex_each(engine: Any, backend: Any, collection: str | None, all_: bool) -> None:
     from docuseek import collections as collections_mod
     from docuseek.reindex import reindex as run_reindex
 
-    engine, backend = _engine_and_backend(settings, "reindex")
     if all_:
         with engine.connect() as conn:
             names = [c.name for c in collections_mod.list_all(conn)]
@@ -531,12 +559,16 @@ def reconcile(
 
     settings = get_settings()
     _setup(settings)
-    engine, backend = _engine_and_backend(settings, "reconcile")
-    try:
-        report = run_reconcile(engine, backend, collection, repair=repair)
-    except DocuseekError as exc:
-        console.print(f"[red]reconcile of {collection} failed:[/] {exc.message}")
-        raise typer.Exit(1) from None
+    with _maintenance_database(settings) as settings:
+        engine, backend = _engine_and_backend(settings, "reconcile")
+        try:
+            report = run_reconcile(engine, backend, collection, repair=repair)
+        except DocuseekError as exc:
+            console.print(f"[red]reconcile of {collection} failed:[/] {exc.message}")
+            raise typer.Exit(1) from None
+        finally:
+            backend.close()
+            engine.dispose()
     drift = report.drift
     console.print(
         f"{collection} (generation {report.generation}): {report.documents} documents in"
@@ -571,11 +603,12 @@ def files_gc(
 
     settings = get_settings()
     _setup(settings)
-    engine = make_engine(_require_database(settings), application_name="docuseek-files-gc")
-    try:
-        done = collect_garbage(engine, older_than)
-    finally:
-        engine.dispose()
+    with _maintenance_database(settings) as settings:
+        engine = make_engine(_require_database(settings), application_name="docuseek-files-gc")
+        try:
+            done = collect_garbage(engine, older_than)
+        finally:
+            engine.dispose()
     console.print(
         f"deleted {done.files} original(s), {done.bytes / 1e6:.1f} MB;"
         f" {done.stale_links} link(s) of replaced documents dropped"
