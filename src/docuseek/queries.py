@@ -361,7 +361,8 @@ MERGE_DOCUMENTS = _q(
 )
 
 # -- facet value search (GET /collections/{name}/facets/{field}?q=) --------------------------
-# A field holds one value or a list of them; values are matched as text, case-insensitively.
+# A field holds one value or a list of them; values are matched as text, case-insensitively,
+# and equal counts ordered by the values' bytes, as on any database collation.
 FACET_VALUES = _q(
     """
     SELECT v.value, count(*) AS n
@@ -371,6 +372,6 @@ FACET_VALUES = _q(
              ELSE jsonb_build_array(d.body -> :field) END) AS v(value)
     WHERE d.collection_id = :cid AND d.body ? :field AND d.body -> :field <> 'null'::jsonb
       AND starts_with(lower(v.value), lower(:prefix))
-    GROUP BY v.value ORDER BY n DESC, v.value LIMIT :limit
+    GROUP BY v.value ORDER BY n DESC, v.value COLLATE "C" LIMIT :limit
     """
 )

@@ -304,3 +304,31 @@ def test_bad_documents_fail_alone(indexed: Any) -> None:
     )
     assert list(result.failed) == ["bad"] and "year" in result.failed["bad"]
     assert [h.id for h in os_backend.search(collection, SearchQuery(q="fine")).hits] == ["good"]
+
+
+def test_keyword_lists_and_mixed_case_sort_alike_on_both_backends(
+    engine: Engine, indexed: Any
+) -> None:
+    # A list sorts by its smallest value ascending and its largest descending, and text
+    # in byte order: PostgreSQL sorted a list by its first value, which OpenSearch cannot
+    # know (its doc values are sorted).
+    collection, backends, _ = indexed
+    values = {
+        "zb": ["z", "b"], "c": ["c"], "ay": ["a", "y"], "upper": ["B"], "accent": ["é"],
+        "none": None,
+    }  # fmt: skip
+    docs = [{"id": doc_id, "title": "sortable", "tags": tags} for doc_id, tags in values.items()]
+    docs = [{k: v for k, v in d.items() if v is not None} for d in docs]
+    ingest.upsert_documents(engine, collection.name, docs)
+    ops = [
+        IndexOp(d["id"], 1000 + i, validate_document(collection, i, d)) for i, d in enumerate(docs)
+    ]
+    for backend in backends:
+        assert backend.index_batch(collection, 1, ops).failed == {}
+    for descending, expected in (
+        (False, ["upper", "ay", "zb", "c", "accent", "none"]),  # B < a < b < c < é
+        (True, ["accent", "zb", "ay", "c", "upper", "none"]),  # é > z > y > c > B
+    ):
+        for backend in backends:
+            query = SearchQuery(q="sortable", sort=(SortKey("tags", descending),), limit=2)
+            assert members(backend, collection, query) == expected, (backend.name, descending)

@@ -36,16 +36,19 @@ class Facets(SearchContext):
         parts = ["(SELECT '' AS facet, NULL::text AS value, coalesce(sum(n), 0)::bigint FROM g)"]
         for i, name in enumerate(names):
             col = column(name)
+            order = f"g.{col}"
             if self.collection.fields[name].type == "keyword":
                 # Each group's count spread over its array's values: one unnest per
                 # distinct array, not one per match. A value twice in one array counts twice.
                 source, value = f"g, unnest(g.{col}) AS e{i}(v)", f"e{i}.v"
+                # Equal counts in OpenSearch's order: by the values' bytes.
+                order = f'{value} COLLATE "C"'
             else:
                 source, value = "g", f"g.{col}"
             parts.append(
                 f"(SELECT {quote_literal(name)}, {value}::text, sum(g.n)::bigint AS n"
                 f" FROM {source} WHERE {value} IS NOT NULL GROUP BY {value}"
-                f" ORDER BY n DESC, {value} LIMIT {int(self.query.facet_size)})"
+                f" ORDER BY n DESC, {order} LIMIT {int(self.query.facet_size)})"
             )
         if self.has_q and self.tsquery is None:
             # The parsed query, which a tiered search needs next, without a round trip.

@@ -177,7 +177,8 @@ class Search(Tiers, Proofs, Facets):
             elif key.field == "_id":
                 keyset.append(("id", key.descending, "text"))
             else:
-                expr, sql_type = _sort_value(self.collection.fields[key.field])
+                spec = self.collection.fields[key.field]
+                expr, sql_type = _sort_value(spec, key.descending)
                 keyset.append((f"({expr} IS NULL)", False, "boolean"))
                 keyset.append((expr, key.descending, sql_type))
         where = self.match
@@ -193,10 +194,18 @@ class Search(Tiers, Proofs, Facets):
         return self._page(sql, outer, page_score=self.has_q)
 
 
-def _sort_value(spec: FieldSpec) -> tuple[str, str]:
+def _sort_value(spec: FieldSpec, descending: bool) -> tuple[str, str]:
     col = column(spec.name)
-    # A keyword list sorts by its first value.
-    return (f"{col}[1]" if spec.type == "keyword" else col), PARAM_TYPES[spec.type]
+    if spec.type != "keyword":
+        return col, PARAM_TYPES[spec.type]
+    # OpenSearch's order: a list by its smallest value ascending, its largest descending,
+    # and text by its bytes (the "C" collation), whatever the database's own collation.
+    pick = "max" if descending else "min"
+    value = (
+        f'CASE WHEN cardinality({col}) > 1 THEN (SELECT {pick}(v COLLATE "C")'
+        f" FROM unnest({col}) AS v) ELSE {col}[1] END"
+    )
+    return f'({value}) COLLATE "C"', PARAM_TYPES[spec.type]
 
 
 def _keyset_condition(
