@@ -332,3 +332,15 @@ def test_keyword_lists_and_mixed_case_sort_alike_on_both_backends(
         for backend in backends:
             query = SearchQuery(q="sortable", sort=(SortKey("tags", descending),), limit=2)
             assert members(backend, collection, query) == expected, (backend.name, descending)
+    # A range on a list holds a document when one of its values is within every bound.
+    for bounds, expected_ids in (
+        ({"lte": "c"}, {"upper", "ay", "zb", "c"}),
+        ({"gte": "c"}, {"zb", "ay", "c", "accent"}),
+        ({"gt": "a", "lt": "c"}, {"zb"}),
+        ({"lt": "a"}, {"upper"}),
+    ):
+        for backend in backends:
+            flt = FieldFilter("tags", **bounds)
+            query = SearchQuery(q="sortable", filters=(flt,), limit=100)
+            found = {h.id for h in backend.search(collection, query).hits}
+            assert found == expected_ids, (backend.name, bounds)

@@ -439,10 +439,18 @@ class SearchContext:
                 )
             else:
                 clauses.append(f"{col} = ANY({self.params.add(list(flt.values), sql_type + '[]')})")
-        for op, bound in ((">=", flt.gte), (">", flt.gt), ("<=", flt.lte), ("<", flt.lt)):
-            if bound is not None:
-                target = f"{col}[1]" if spec.type == "keyword" else col
-                clauses.append(f"{target} {op} {self.params.add(bound, sql_type)}")
+        bounds = [
+            (op, self.params.add(bound, sql_type))
+            for op, bound in ((">=", flt.gte), (">", flt.gt), ("<=", flt.lte), ("<", flt.lt))
+            if bound is not None
+        ]
+        if bounds and spec.type == "keyword":
+            # As OpenSearch's range on a list: one of its values within every bound,
+            # comparing bytes.
+            within = " AND ".join(f'v COLLATE "C" {op} {param}' for op, param in bounds)
+            clauses.append(f"EXISTS (SELECT FROM unnest({col}) AS v WHERE {within})")
+        else:
+            clauses += [f"{col} {op} {param}" for op, param in bounds]
         return " AND ".join(clauses) if clauses else "TRUE"
 
     def _hits(self, rows: list[dict[str, Any]]) -> list[Hit]:
