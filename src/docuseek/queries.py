@@ -362,10 +362,11 @@ MERGE_DOCUMENTS = _q(
 
 # -- facet value search (GET /collections/{name}/facets/{field}?q=) --------------------------
 # A field holds one value or a list of them; values are matched as text, case-insensitively,
-# and equal counts ordered by the values' bytes, as on any database collation.
+# counted once per document, and equal counts ordered by the values' bytes, as on any
+# database collation.
 FACET_VALUES = _q(
     """
-    SELECT v.value, count(*) AS n
+    SELECT v.value, count(DISTINCT d.id) AS n
     FROM documents d,
          jsonb_array_elements_text(CASE jsonb_typeof(d.body -> :field)
              WHEN 'array' THEN d.body -> :field

@@ -366,3 +366,23 @@ def test_a_document_of_more_words_than_one_index_entry_holds_is_indexed(
     assert service.task(task)["status"] == "succeeded", service.task(task)
     assert ids(service.search("logs", q="token", prefix="false")) == ["dump", "note"]
     assert ids(service.search("logs", q=words[10], prefix="false", typo="false")) == ["dump"]
+
+
+def test_a_value_twice_in_one_document_counts_once_in_facets(service: Service) -> None:
+    # PostgreSQL counted each occurrence (3 for "a" here), OpenSearch each document (2).
+    fields = {"title": {"type": "text"}, "tags": {"type": "keyword", "facet": True}}
+    service.create_collection("dups", fields)
+    service.add(
+        "dups",
+        [
+            {"id": "1", "title": "word", "tags": ["a", "a", "b"]},
+            {"id": "2", "title": "word", "tags": ["a"]},
+            {"id": "3", "title": "word", "tags": []},
+        ],
+    )
+    service.drain()
+    expected = [{"value": "a", "count": 2}, {"value": "b", "count": 1}]
+    for q in ("word", ""):
+        assert service.search("dups", q=q, facets="tags")["facets"]["tags"] == expected, q
+    values = service.client.get("/collections/dups/facets/tags").json()["values"]
+    assert values == expected

@@ -39,8 +39,10 @@ class Facets(SearchContext):
             order = f"g.{col}"
             if self.collection.fields[name].type == "keyword":
                 # Each group's count spread over its array's values: one unnest per
-                # distinct array, not one per match. A value twice in one array counts twice.
-                source, value = f"g, unnest(g.{col}) AS e{i}(v)", f"e{i}.v"
+                # distinct array, not one per match. A value twice in one array counts
+                # once, as a document holds it once.
+                source = f"g, LATERAL (SELECT DISTINCT v FROM unnest(g.{col}) AS v) AS e{i}(v)"
+                value = f"e{i}.v"
                 # Equal counts in OpenSearch's order: by the values' bytes.
                 order = f'{value} COLLATE "C"'
             else:
