@@ -103,6 +103,19 @@ def gone(processes: list[psutil.Process]) -> bool:
     return True
 
 
+def clean_up(serves: list[Serve], data_dir: Path) -> None:
+    """Whatever a failed test left running: its serve processes, their PostgreSQL."""
+    for serve in serves:
+        if serve.proc.poll() is None:
+            serve.proc.kill()
+    pgdata = data_dir / "postgres"
+    if (pgdata / "postmaster.pid").exists():
+        with contextlib.suppress(Exception):
+            for process in server_processes(pgdata):
+                process.kill()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @pytest.mark.timeout(300)
 def test_serve_recovers_from_kill_9_and_stops_the_server_it_owns() -> None:
     """kill -9 of `serve` leaves its PostgreSQL running and its pid in the embedded
@@ -147,14 +160,7 @@ def test_serve_recovers_from_kill_9_and_stops_the_server_it_owns() -> None:
         assert not (pgdata / "postmaster.pid").exists()
         assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
     finally:
-        for serve in [s for s in locals().values() if isinstance(s, Serve)]:
-            if serve.proc.poll() is None:
-                serve.proc.kill()
-        if (pgdata / "postmaster.pid").exists():
-            with contextlib.suppress(Exception):
-                for process in server_processes(pgdata):
-                    process.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        clean_up([s for s in locals().values() if isinstance(s, Serve)], data_dir)
 
 
 @pytest.mark.timeout(300)
@@ -199,11 +205,4 @@ def test_maintenance_commands_use_the_embedded_postgres_without_database_url() -
         assert "notes: generation 2 live" in rebuilt.stderr
         assert not (pgdata / "postmaster.pid").exists()  # started for each, then stopped
     finally:
-        for serve in [s for s in locals().values() if isinstance(s, Serve)]:
-            if serve.proc.poll() is None:
-                serve.proc.kill()
-        if (pgdata / "postmaster.pid").exists():
-            with contextlib.suppress(Exception):
-                for process in server_processes(pgdata):
-                    process.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        clean_up([s for s in locals().values() if isinstance(s, Serve)], data_dir)
